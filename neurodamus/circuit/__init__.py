@@ -1,0 +1,1 @@
+"""Populations, gid offsets, distribution over ranks, morphologies and cell instantiation."""

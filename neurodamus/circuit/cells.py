@@ -1,0 +1,168 @@
+"""Instantiate biophysical cells from hoc emodel templates (the NEURON side of circuit/)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import CircuitError, MechanismError
+from .nodes import PopulationNodes, open_population
+
+_INSERT_RE = re.compile(r"\binsert\s+(\w+)")
+_NEW_RE = re.compile(r"\bnew\s+(\w+)\s*\(")
+
+
+@dataclass
+class Cell:
+    gid: int
+    raw_id: int
+    population: str
+    template: str
+    morphology: str
+    hoc: object
+    attrs: dict
+    spike_detector: object = None
+    _section_table: list | None = field(default=None, repr=False)
+
+    def section_by_id(self, section_id: int):
+        """Section for a SONATA ``afferent_section_id`` via the v(0.0001) index (§2.1(1))."""
+        if self._section_table is None:
+            n = int(self.hoc.nSecAll)
+            table = [None] * n
+            for sec in self.hoc.all:
+                idx = int(sec(0.0001).v)
+                if idx < 0:
+                    continue
+                if idx >= n:
+                    raise CircuitError(f"gid {self.gid}: section {sec.name()} stores index "
+                                       f"{idx} >= nSecAll ({n})")
+                table[idx] = sec
+            self._section_table = table
+        table = self._section_table
+        return table[section_id] if 0 <= section_id < len(table) else None
+
+
+class TemplateLoader:
+    """Loads each emodel template file once and checks its mechanisms are available."""
+
+    def __init__(self, h):
+        self.h = h
+        self.loaded: dict[str, str] = {}
+        self.needed_attributes: dict[str, list[str]] = {}
+
+    def load(self, emodels_dir: str, name: str) -> None:
+        if name in self.loaded:
+            return
+        h = self.h
+        path = os.path.join(emodels_dir, name + ".hoc")
+        if not os.path.isfile(path):
+            raise CircuitError(f"Emodel template file not found: {path} (template '{name}', "
+                               f"model_template 'hoc:{name}')")
+        self._check_mechanisms(path, name)
+        if not h.load_file(path):
+            raise CircuitError(f"Could not load emodel template {path}")
+        if not h.name_declared(name):
+            raise CircuitError(f"{path} does not define a template named '{name}'")
+        needed = []
+        if h.name_declared(f"{name}_NeededAttributes") == 4:
+            text = str(getattr(h, f"{name}_NeededAttributes"))
+            needed = [a for a in text.split(";") if a]
+        self.needed_attributes[name] = needed
+        self.loaded[name] = path
+
+    def _check_mechanisms(self, path: str, name: str) -> None:
+        """A mechanism the template inserts must be in the loaded library: say which."""
+        h = self.h
+        text = re.sub(r"//.*", "", open(path, errors="replace").read())
+        text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+        known_density = set()
+        mt = h.MechanismType(0)
+        name_ref = h.ref("")
+        for i in range(int(mt.count())):
+            mt.select(i)
+            mt.selected(name_ref)
+            known_density.add(name_ref[0])
+        for mech in sorted(set(_INSERT_RE.findall(text))):
+            if mech not in known_density:
+                raise MechanismError(f"Template '{name}' ({path}) inserts mechanism '{mech}', "
+                                     f"which the loaded mechanism library does not provide")
+
+
+def _template_name(model_template: str) -> str:
+    return model_template[4:] if model_template.startswith("hoc:") else model_template
+
+
+def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
+                           log=None) -> list[Cell]:
+    """Create this rank's cells of one biophysical population (compatibility §2)."""
+    info = pop_nodes.info
+    attrs = pop_nodes.attrs
+    ids = pop_nodes.local_raw
+    if len(ids) == 0:
+        return []
+    templates = [_template_name(str(t)) for t in attrs["model_template"]]
+    for name in sorted(set(templates)):
+        loader.load(info.emodels_dir, name)
+    needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})
+    dyn_values = {}
+    if needed:
+        pop = open_population(info)
+        missing = [a for a in needed if a not in pop.dynamics_attribute_names]
+        if missing:
+            raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks "
+                               f"'@dynamics:{missing[0]}' needed by its template")
+        import libsonata
+        sel = libsonata.Selection(ids)
+        for a in needed:
+            dyn_values[a] = np.asarray(pop.get_dynamics_attribute(a, sel), dtype=float)
+
+    keep_axon = settings.options.keep_axon
+    default_extra = (400 if keep_axon else 0,)
+    morph_dir = info.morphologies_dir
+    ext = info.morphology_ext
+    cells = []
+    for i, raw in enumerate(ids):
+        name = templates[i]
+        morph_file = f"{attrs['morphology'][i]}.{ext}"
+        gid = int(raw) + pop_nodes.offset
+        morph_path = os.path.join(morph_dir, morph_file)
+        if not os.path.isfile(morph_path):
+            raise CircuitError(f"{info.nodes_file}: gid {gid} (population '{info.name}', node "
+                               f"{raw}): morphology file not found: {morph_path}")
+        need = loader.needed_attributes[name]
+        extra = tuple(float(dyn_values[a][i]) for a in need) if need else default_extra
+        try:
+            hoc_cell = getattr(h, name)(int(raw), morph_dir, morph_file, *extra)
+        except (RuntimeError, Exception) as exc:
+            raise CircuitError(f"Template '{name}' failed for gid {gid} (population "
+                               f"'{info.name}', node {raw}, morphology {morph_path}): {exc}"
+                               ) from exc
+        cells.append(Cell(gid, int(raw), info.name, name, morph_path, hoc_cell,
+                          {k: v[i] for k, v in attrs.items()}))
+    _register(h, pc, cells, settings)
+    return cells
+
+
+def _register(h, pc, cells, settings) -> None:
+    """After all cells exist: re_init_rng, spike detector, gid registration, gid field."""
+    seed = settings.run.ionchannel_seed
+    threshold = settings.run.spike_threshold
+    location = settings.conditions.spike_location.name
+    rank = int(pc.id())
+    for cell in cells:  # ascending raw id
+        hc = cell.hoc
+        if hasattr(hc, "re_init_rng"):
+            hc.re_init_rng(seed)
+        if location == "AIS":
+            sec, x = hc.axon[1], 0.5
+        else:
+            sec, x = hc.soma[0], 1.0
+        nc = h.NetCon(sec(x)._ref_v, None, sec=sec)
+        nc.threshold = threshold
+        pc.set_gid2node(cell.gid, rank)
+        pc.cell(cell.gid, nc)
+        cell.spike_detector = nc
+        hc.gid = cell.gid

@@ -1,0 +1,152 @@
+"""Node selection and attribute reading (libsonata, bulk reads; no NEURON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libsonata
+import numpy as np
+
+from ..config.issues import IssueList, cap_list
+from ..config.settings import NodePopulationInfo, Settings
+from ..errors import CircuitError
+from .distribution import distribute
+from .offsets import gid_offsets
+
+#: attributes read in pairs: both must exist, otherwise both are 0 (compatibility §2)
+_PAIRED = (("exc_mini_frequency", "inh_mini_frequency"), )
+_PAIRED_DYNAMICS = (("threshold_current", "holding_current"), )
+
+
+@dataclass
+class PopulationNodes:
+    """One node population as this rank sees it."""
+
+    info: NodePopulationInfo
+    size: int
+    selected: np.ndarray            # raw ids in the simulation node set (sorted)
+    offset: int = 0
+    local_raw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    attrs: dict = field(default_factory=dict)   # column -> array aligned with local_raw
+
+    @property
+    def name(self):
+        return self.info.name
+
+    @property
+    def is_virtual(self):
+        return self.info.type == "virtual"
+
+    @property
+    def local_gids(self) -> np.ndarray:
+        return self.local_raw + self.offset
+
+    @property
+    def max_id(self) -> int:
+        if self.is_virtual:
+            return self.size - 1
+        return int(self.selected.max()) if len(self.selected) else 0
+
+
+def open_population(info: NodePopulationInfo) -> libsonata.NodePopulation:
+    try:
+        return libsonata.NodeStorage(info.nodes_file).open_population(info.name)
+    except libsonata.SonataError as exc:
+        raise CircuitError(f"{info.nodes_file}: cannot open node population '{info.name}': "
+                           f"{exc}") from exc
+
+
+def select_nodes(settings: Settings) -> dict[str, PopulationNodes]:
+    """Materialise the simulation node set for every population and freeze gid offsets."""
+    node_set = settings.sim.node_set
+    issues = IssueList()
+    result = {}
+    if node_set:
+        referenced = settings.node_sets.referenced_populations(node_set)
+        unknown = sorted(set(referenced) - set(settings.node_populations))
+        if unknown:
+            issues.fatal(settings.config_path, "node_set",
+                         f"node set '{node_set}' names unknown population(s) {unknown} "
+                         f"(the circuit has {sorted(settings.node_populations)})")
+    for name, info in settings.node_populations.items():
+        pop = open_population(info)
+        if info.type == "virtual":
+            selected = np.arange(pop.size, dtype=np.int64)
+        elif node_set:
+            try:
+                sel = settings.node_sets.materialize(node_set, pop)
+            except libsonata.SonataError as exc:
+                issues.fatal(settings.config_path, "node_set",
+                             f"node set '{node_set}' cannot be evaluated on population "
+                             f"'{name}': {exc}")
+                continue
+            selected = np.asarray(sel.flatten(), dtype=np.int64)
+        else:
+            selected = np.arange(pop.size, dtype=np.int64)
+        result[name] = PopulationNodes(info, pop.size, np.unique(selected))
+    issues.raise_if_fatal()
+    if node_set and not any(len(p.selected) for p in result.values() if not p.is_virtual):
+        raise CircuitError(f"{settings.config_path}: node_set: node set '{node_set}' selects no "
+                           f"cell of any non-virtual population")
+    offsets = gid_offsets({name: p.max_id for name, p in result.items()})
+    for name, pop_nodes in result.items():
+        pop_nodes.offset = offsets[name]
+    return result
+
+
+def distribute_nodes(populations: dict[str, PopulationNodes], rank: int, n_ranks: int,
+                     lb_mode: str = "RoundRobin") -> None:
+    """Assign local cells: one global round robin over the gids of all populations."""
+    instantiated = [p for p in populations.values() if not p.is_virtual]
+    if not instantiated:
+        return
+    all_gids = np.concatenate([p.selected + p.offset for p in instantiated])
+    local = distribute(all_gids, rank, n_ranks, lb_mode)
+    for p in instantiated:
+        p.local_raw = p.selected[np.isin(p.selected + p.offset, local)]
+
+
+def _read_range(getter, column, ids: np.ndarray):
+    """Read ``column`` for sorted ``ids`` as one contiguous range, then pick the rows."""
+    lo, hi = int(ids[0]), int(ids[-1]) + 1
+    values = np.asarray(getter(column, libsonata.Selection([(lo, hi)])))
+    return values[ids - lo]
+
+
+REQUIRED_COLUMNS = ("model_template", "morphology")
+OPTIONAL_COLUMNS = ("mtype", "etype", "x", "y", "z")
+
+
+def read_local_attributes(pop_nodes: PopulationNodes, needs_dynamics=()) -> None:
+    """Bulk-read the attributes the driver uses for this rank's cells (compatibility §2)."""
+    ids = pop_nodes.local_raw
+    info = pop_nodes.info
+    if len(ids) == 0 or pop_nodes.is_virtual:
+        return
+    pop = open_population(info)
+    names = set(pop.attribute_names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks required "
+                           f"attribute(s) {cap_list(missing)}")
+    attrs = {}
+    for col in REQUIRED_COLUMNS + OPTIONAL_COLUMNS:
+        if col in names:
+            attrs[col] = _read_range(pop.get_attribute, col, ids)
+    for pair in _PAIRED:
+        present = all(c in names for c in pair)
+        for c in pair:
+            attrs[c] = (_read_range(pop.get_attribute, c, ids).astype(float) if present
+                        else np.zeros(len(ids)))
+    dyn = set(pop.dynamics_attribute_names)
+    for pair in _PAIRED_DYNAMICS:
+        present = all(c in dyn for c in pair)
+        for c in pair:
+            attrs[c] = (_read_range(pop.get_dynamics_attribute, c, ids).astype(float)
+                        if present else np.zeros(len(ids)))
+    for c in needs_dynamics:
+        if c not in dyn:
+            raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks the "
+                               f"attribute '@dynamics:{c}' that its template needs")
+        attrs["@dynamics:" + c] = _read_range(pop.get_dynamics_attribute, c, ids)
+    pop_nodes.attrs = attrs

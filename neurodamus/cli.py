@@ -1,0 +1,217 @@
+"""The ``neurodamus`` command (docopt). Sub-commands are dispatched before docopt parsing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from docopt import DocoptExit, docopt
+
+from . import __version__
+
+USAGE = """neurodamus: run a SONATA simulation on NEURON under MPI.
+
+Usage:
+    neurodamus <simulation_config> [options]
+    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
+    neurodamus example <dir> [--cells=N]
+    neurodamus --help
+    neurodamus --version
+
+Options:
+    -h --help                Show this help.
+    --version                Show the version and where the package is imported from.
+    --output-path=DIR        Write outputs here instead of the config's output.output_dir.
+    --lb-mode=MODE           Load balance mode: RoundRobin [default: RoundRobin].
+    --dump-cell-state=GIDS   Write a JSON dump of the cell, synapse and NetCon state of these
+                             comma-separated gids after initialisation.
+    --disable-reports        Do not write reports (spikes are still written).
+    --simulator=SIM          NEURON or CORENEURON (default: the config's target_simulator).
+    --keep-axon              Keep the full axon (templates get 400 as extra argument).
+    --verbose                More messages (progress per run chunk).
+    --debug                  Debug messages and tracebacks for internal errors.
+
+Environment:
+    NRNMECH_LIB_PATH         Colon-separated libnrnmech.so files to load.
+    HOC_LIBRARY_PATH         Searched before the driver's own HOC library.
+    neurodamus_special=1     Do not re-exec into a 'special' binary found in ./<arch>/ or PATH.
+"""
+
+BUILD_USAGE = """Build the mechanism library (core/mod + the given folders) with nrnivmodl.
+
+Usage:
+    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
+
+Options:
+    --coreneuron    Also build the CoreNEURON library (nrnivmodl -coreneuron).
+    --output=DIR    Build into DIR (fresh <arch>/ folder) instead of the shared cache.
+"""
+
+EXAMPLE_USAGE = """Write the bundled example SONATA circuit and simulation config.
+
+Usage:
+    neurodamus example <dir> [--cells=N] [--tstop=MS] [--seed=S]
+
+Options:
+    --cells=N     Number of cells [default: 100].
+    --tstop=MS    Simulated time in ms [default: 1000].
+    --seed=S      Seed of the circuit generator [default: 1].
+"""
+
+
+def _parse(usage, argv):
+    try:
+        return docopt(usage, argv=argv, default_help=False, version=None)
+    except DocoptExit as exc:
+        print(str(exc) or usage, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _version_text():
+    pkg = os.path.dirname(os.path.abspath(__file__))
+    return f"neurodamus {__version__} ({pkg})"
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if argv and argv[0] == "--version":
+        print(_version_text())
+        return 0
+    if argv and argv[0] == "build-mechanisms":
+        return _build_mechanisms(argv[1:])
+    if argv and argv[0] == "example":
+        return _example(argv[1:])
+    args = _parse(USAGE, argv)
+    if args["--help"]:
+        print(USAGE)
+        return 0
+    return _run(args, argv)
+
+
+def _fail(message: str) -> int:
+    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _build_mechanisms(argv) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(BUILD_USAGE)
+        return 0
+    args = _parse(BUILD_USAGE, ["build-mechanisms", *argv])
+    from .errors import NeurodamusError
+    from .tools.mechanisms import build_mechanisms
+
+    try:
+        build = build_mechanisms(args["<mod_dir>"], coreneuron=args["--coreneuron"],
+                                 output=args["--output"])
+    except NeurodamusError as exc:
+        return _fail(str(exc))
+    print(f"Mechanisms ready in {build.arch_dir}")
+    print("Use them with:")
+    for line in build.environment_lines():
+        print("    " + line)
+    return 0
+
+
+def _example(argv) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(EXAMPLE_USAGE)
+        return 0
+    args = _parse(EXAMPLE_USAGE, ["example", *argv])
+    from .tools.example import write_example
+
+    try:
+        n_cells, tstop, seed = int(args["--cells"]), float(args["--tstop"]), int(args["--seed"])
+    except ValueError:
+        print(EXAMPLE_USAGE, file=sys.stderr)
+        return 2
+    if n_cells < 2:
+        return _fail("--cells: at least 2 cells are needed")
+    config = write_example(args["<dir>"], n_cells=n_cells, tstop=tstop, seed=seed)
+    print(f"Example circuit written: {config}")
+    return 0
+
+
+def _options(args):
+    from .config import RunOptions
+
+    gids = ()
+    if args["--dump-cell-state"]:
+        try:
+            gids = tuple(int(g) for g in args["--dump-cell-state"].split(",") if g.strip())
+        except ValueError:
+            raise SystemExit(_usage_error("--dump-cell-state takes comma-separated integers"))
+    simulator = args["--simulator"]
+    if simulator and simulator.upper() not in ("NEURON", "CORENEURON"):
+        raise SystemExit(_usage_error(f"--simulator must be NEURON or CORENEURON, got "
+                                      f"{simulator}"))
+    from .circuit.distribution import LB_MODES
+    if args["--lb-mode"] not in LB_MODES:
+        raise SystemExit(_usage_error(f"--lb-mode must be one of {', '.join(LB_MODES)}"))
+    return RunOptions(output_path=args["--output-path"], lb_mode=args["--lb-mode"],
+                      dump_cell_state=gids, disable_reports=args["--disable-reports"],
+                      simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
+                      keep_axon=args["--keep-axon"])
+
+
+def _usage_error(message):
+    print(f"ERROR: {message}\n", file=sys.stderr)
+    print(USAGE.split("Options:")[0].strip(), file=sys.stderr)
+    return 2
+
+
+def _run(args, argv) -> int:
+    options = _options(args)
+    from . import launch
+
+    launch.maybe_exec_special(argv)  # returns only when no special is used
+    logging.basicConfig(level=logging.DEBUG if options.debug else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    from .errors import NeurodamusError
+    from .parallel import RunFailed
+    from .simulation import run_simulation
+
+    try:
+        return run_simulation(args["<simulation_config>"], options)
+    except RunFailed as exc:
+        # every rank agreed on the failure: rank 0 reports, everyone exits cleanly
+        if _rank() == 0:
+            _fail(str(exc))
+        return 1
+    except NeurodamusError as exc:
+        _fail(str(exc))
+        _abort_others()
+        return 1
+    except Exception as exc:  # an error outside a phase: end every rank now, never hang
+        import traceback
+        traceback.print_exc()
+        _fail(f"internal error: {type(exc).__name__}: {exc}")
+        _abort_others()
+        return 1
+
+
+def _rank() -> int:
+    try:
+        from mpi4py import MPI
+        return MPI.COMM_WORLD.Get_rank()
+    except Exception:
+        return 0
+
+
+def _abort_others():
+    try:
+        from mpi4py import MPI
+        if MPI.Is_initialized() and MPI.COMM_WORLD.Get_size() > 1:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(1)
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Load the SONATA simulation config and its circuit config into one immutable ``Settings``.
+
+libsonata parses and type-checks both files (its defaults are the contract's defaults); this
+module adds what libsonata does not check (files exist, node sets and populations are known)
+and reads the circuit config JSON itself where order matters (compatibility §11.4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libsonata
+
+from ..errors import ConfigError
+from .issues import IssueList
+
+#: population types the driver instantiates; others are rejected with a clear message
+SUPPORTED_NODE_TYPES = {"biophysical", "virtual"}
+#: engine precedence used to order populations (compatibility §1.3)
+_TYPE_PRECEDENCE = {"astrocyte": 1, "point_process": 2}
+_EDGE_TYPES = {"chemical", "electrical", "synapse_astrocyte", "endfoot", "neuromodulatory",
+               "point_process", "Exp2Syn_synapse"}
+_INTEGRATION = {"euler": 0, "crank_nicolson": 1, "crank_nicolson_ion": 2}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Command-line choices that are not part of the simulation config."""
+
+    output_path: str | None = None
+    lb_mode: str = "RoundRobin"
+    dump_cell_state: tuple[int, ...] = ()
+    disable_reports: bool = False
+    simulator: str | None = None
+    verbose: bool = False
+    debug: bool = False
+    keep_axon: bool = False
+
+
+@dataclass(frozen=True)
+class NodePopulationInfo:
+    name: str
+    type: str
+    nodes_file: str
+    morphologies_dir: str
+    morphology_ext: str
+    emodels_dir: str
+    mechanisms_dir: str
+
+    @property
+    def precedence(self) -> int:
+        return _TYPE_PRECEDENCE.get(self.type, 0)
+
+
+@dataclass(frozen=True)
+class EdgePopulationInfo:
+    name: str
+    edges_file: str
+    type: str
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_path: Path
+    sim: libsonata.SimulationConfig
+    circuit_path: Path
+    circuit: libsonata.CircuitConfig
+    node_sets: libsonata.NodeSets
+    node_populations: dict  # name -> NodePopulationInfo, in processing order (§1.3)
+    edge_populations: tuple  # EdgePopulationInfo in circuit-config order (§1.3, §11.4)
+    output_dir: Path
+    spikes_file: Path
+    options: RunOptions = field(default_factory=RunOptions)
+    warnings: tuple = ()
+
+    # ---- shortcuts used throughout the driver -------------------------------------------
+    @property
+    def run(self):
+        return self.sim.run
+
+    @property
+    def conditions(self):
+        return self.sim.conditions
+
+    @property
+    def integration_method(self) -> int:
+        return _INTEGRATION[self.sim.run.integration_method.name]
+
+    @property
+    def target_simulator(self) -> str:
+        if self.options.simulator:
+            return self.options.simulator.upper()
+        return self.sim.target_simulator.name.upper()
+
+    @property
+    def mechanisms_dir(self) -> str:
+        """The circuit's ``components.mechanisms_dir`` (first population that names one)."""
+        return next((p.mechanisms_dir for p in self.node_populations.values()
+                     if p.mechanisms_dir), "")
+
+    @property
+    def success_marker(self) -> Path:
+        return Path(str(self.config_path) + ".SUCCESS")
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        with open(path) as fd:
+            data = json.load(fd)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: "
+                          f"{exc.msg}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a JSON object")
+    return data
+
+
+def _sonata_error(path, exc) -> ConfigError:
+    return ConfigError(f"{path}: {str(exc).strip()}")
+
+
+def load_settings(config_path: str | os.PathLike, options: RunOptions = RunOptions()
+                  ) -> Settings:
+    """Read and validate everything a run needs from the configs; raise ConfigError."""
+    config_path = Path(config_path)
+    _read_json(config_path, "Simulation config")  # clear messages for missing / bad JSON
+    try:
+        sim = libsonata.SimulationConfig.from_file(str(config_path))
+    except libsonata.SonataError as exc:
+        raise _sonata_error(config_path, exc) from exc
+
+    circuit_path = Path(sim.network) if sim.network else config_path.parent / "circuit_config.json"
+    if not circuit_path.is_absolute():
+        circuit_path = config_path.parent / circuit_path
+    _read_json(circuit_path, f"Circuit config (from {config_path}: network)")
+    try:
+        circuit = libsonata.CircuitConfig.from_file(str(circuit_path))
+    except libsonata.SonataError as exc:
+        raise _sonata_error(circuit_path, exc) from exc
+    circuit_json = json.loads(circuit.expanded_json)
+
+    issues = IssueList()
+    node_pops = _node_populations(circuit, circuit_json, circuit_path, issues)
+    edge_pops = _edge_populations(circuit_json, circuit_path, node_pops, issues)
+    node_sets = _node_sets(sim, circuit, config_path, circuit_path, issues)
+    _check_node_set(sim, node_sets, node_pops, config_path, issues)
+    issues.raise_if_fatal()
+
+    output_dir = Path(options.output_path or sim.output.output_dir)
+    if not output_dir.is_absolute():
+        output_dir = config_path.parent / output_dir
+    spikes_file = output_dir / os.path.basename(sim.output.spikes_file or "out.h5")
+    return Settings(config_path=config_path, sim=sim, circuit_path=circuit_path,
+                    circuit=circuit, node_sets=node_sets, node_populations=node_pops,
+                    edge_populations=tuple(edge_pops), output_dir=output_dir,
+                    spikes_file=spikes_file, options=options,
+                    warnings=tuple(str(w) for w in issues.warnings))
+
+
+def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
+    files = {}
+    for i, entry in enumerate(circuit_json.get("networks", {}).get("nodes", [])):
+        for name in entry.get("populations", {}):
+            files[name] = (entry.get("nodes_file", ""), f"networks.nodes[{i}]")
+    pops = []
+    for name in sorted(circuit.node_populations):
+        props = circuit.node_population_properties(name)
+        nodes_file, key = files.get(name, ("", "networks.nodes"))
+        ptype = props.type or "biophysical"
+        if ptype == "vasculature":
+            continue
+        if not os.path.isfile(props.elements_path):
+            issues.fatal(circuit_path, f"{key}.nodes_file",
+                         f"nodes file of population '{name}' not found: {props.elements_path}")
+            continue
+        if ptype not in SUPPORTED_NODE_TYPES:
+            issues.fatal(circuit_path, f"{key}.populations.{name}.type",
+                         f"population type '{ptype}' is not supported by this version")
+            continue
+        morph_dir, ext = props.morphologies_dir, "swc"
+        alt = dict(props.alternate_morphology_formats or {})
+        if "neurolucida-asc" in alt:
+            morph_dir, ext = alt["neurolucida-asc"], "asc"
+        elif "h5v1" in alt:
+            morph_dir, ext = alt["h5v1"], "h5"
+        if ptype == "biophysical":
+            if not morph_dir or not os.path.isdir(morph_dir):
+                issues.fatal(circuit_path, f"{key}.populations.{name}.morphologies_dir",
+                             f"morphology directory of population '{name}' not found: "
+                             f"'{morph_dir}'")
+            if not props.biophysical_neuron_models_dir or \
+                    not os.path.isdir(props.biophysical_neuron_models_dir):
+                issues.fatal(circuit_path,
+                             f"{key}.populations.{name}.biophysical_neuron_models_dir",
+                             f"emodel directory of population '{name}' not found: "
+                             f"'{props.biophysical_neuron_models_dir}'")
+        pops.append(NodePopulationInfo(name, ptype, props.elements_path, morph_dir, ext,
+                                       props.biophysical_neuron_models_dir,
+                                       props.mechanisms_dir or ""))
+    pops.sort(key=lambda p: (p.precedence, p.name))
+    return {p.name: p for p in pops}
+
+
+def _edge_populations(circuit_json, circuit_path, node_pops, issues) -> list:
+    base = circuit_path.parent
+    result = []
+    for i, entry in enumerate(circuit_json.get("networks", {}).get("edges", [])):
+        edges_file = entry.get("edges_file", "")
+        path = Path(edges_file) if os.path.isabs(edges_file) else base / edges_file
+        key = f"networks.edges[{i}].edges_file"
+        if not path.is_file():
+            issues.fatal(circuit_path, key, f"edges file not found: {path}")
+            continue
+        try:
+            storage = libsonata.EdgeStorage(str(path))
+        except libsonata.SonataError as exc:
+            issues.fatal(circuit_path, key, f"cannot open edges file {path}: {exc}")
+            continue
+        for name, props in entry.get("populations", {}).items():
+            etype = (props or {}).get("type", "chemical")
+            if etype not in _EDGE_TYPES:
+                issues.warning(circuit_path, f"networks.edges[{i}].populations.{name}.type",
+                               f"unknown edge type '{etype}': population skipped")
+                continue
+            if name not in storage.population_names:
+                issues.fatal(circuit_path, f"networks.edges[{i}].populations.{name}",
+                             f"population '{name}' not found in {path}")
+                continue
+            pop = storage.open_population(name)
+            result.append(EdgePopulationInfo(name, str(path), etype, pop.source, pop.target))
+    return result
+
+
+def _node_sets(sim, circuit, config_path, circuit_path, issues):
+    node_sets = libsonata.NodeSets("{}")
+    circuit_file = circuit.node_sets_path
+    if circuit_file:
+        try:
+            node_sets = libsonata.NodeSets.from_file(circuit_file)
+        except (libsonata.SonataError, RuntimeError) as exc:
+            issues.fatal(circuit_path, "node_sets_file", f"cannot read {circuit_file}: {exc}")
+    sim_file = sim.node_sets_file
+    if sim_file and sim_file.endswith(".json") and sim_file != circuit_file:
+        if not os.path.isfile(sim_file):
+            issues.fatal(config_path, "node_sets_file", f"file not found: {sim_file}")
+        else:
+            try:
+                replaced = node_sets.update(libsonata.NodeSets.from_file(sim_file))
+            except (libsonata.SonataError, RuntimeError) as exc:
+                issues.fatal(config_path, "node_sets_file", f"cannot read {sim_file}: {exc}")
+            else:
+                for name in sorted(replaced):
+                    issues.warning(config_path, "node_sets_file",
+                                   f"node set '{name}' replaces the circuit's definition")
+    return node_sets
+
+
+def _check_node_set(sim, node_sets, node_pops, config_path, issues):
+    name = sim.node_set
+    if name and name not in node_sets.names():
+        issues.fatal(config_path, "node_set", f"unknown node set '{name}'")

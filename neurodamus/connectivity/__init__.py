@@ -1,0 +1,1 @@
+"""Edges: bulk reading, synapse parameters (plan), synapse/NetCon creation, replay."""

@@ -1,0 +1,1 @@
+"""Running the model: NEURON settings, run loop in chunks, run summary."""

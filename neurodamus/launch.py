@@ -1,0 +1,158 @@
+"""Process bring-up: re-exec into ``special``, MPI + NEURON start, mechanism library loading.
+
+Order matters and is the reason this module exists:
+1. before anything imports NEURON, decide whether to re-exec into a ``special`` binary (it carries
+   the compiled mechanisms); the re-exec keeps ``-mpi`` so ``mpirun -np N`` stays ONE N-rank run;
+2. import mpi4py (initialises MPI unless ``special -mpi`` already did), then NEURON with MPI;
+3. check that NEURON and mpi4py see the same ranks (a mismatched libmpi silently gives N
+   one-rank runs);
+4. load exactly one mechanism library (loading two that share mechanisms crashes NEURON).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+
+from . import paths
+from .errors import LaunchError, MechanismError
+
+SPECIAL_ENV = "neurodamus_special"
+_RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "MPI_LOCALRANKID")
+
+
+def launcher_rank() -> int:
+    """This process's rank as told by the launcher's environment (before MPI is up)."""
+    for var in _RANK_VARS:
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def find_special() -> str | None:
+    """``./<arch>/special`` in the working directory, else ``special`` on PATH."""
+    local = Path.cwd() / platform.machine() / "special"
+    if local.is_file() and os.access(local, os.X_OK):
+        return str(local)
+    return shutil.which("special")
+
+
+def under_special() -> bool:
+    """True when this Python runs inside nrniv/special (NEURON embeds the interpreter)."""
+    return os.environ.get(SPECIAL_ENV) == "1" and "neuron" in sys.modules and \
+        os.path.basename(sys.executable).startswith(("special", "nrniv"))
+
+
+def maybe_exec_special(args: list[str]) -> None:
+    """Replace this process by ``special -mpi -python <entry> args`` when a special exists."""
+    if os.environ.get(SPECIAL_ENV):
+        return
+    special = find_special()
+    if not special:
+        return
+    if launcher_rank() == 0:
+        print("::INIT:: Special available. Replacing binary...", flush=True)
+    env = dict(os.environ)
+    env[SPECIAL_ENV] = "1"
+    env["NEURODAMUS_UNDER_SPECIAL"] = "1"
+    env.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+    env["HOC_LIBRARY_PATH"] = ":".join(paths.hoc_search_path())
+    # make this very package importable inside special, whatever its interpreter's sys.path
+    pkg_parent = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + [p for p in
+                                        env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    entry = str(Path(__file__).resolve().parent / "_special_main.py")
+    argv = [special, "-mpi", "-nogui", "-python", entry, *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(special, argv, env)
+
+
+def _loaded_mpi_libraries() -> list[str]:
+    try:
+        with open("/proc/self/maps") as fd:
+            libs = {line.split()[-1] for line in fd if "libmpi" in line and "/" in line}
+    except OSError:
+        return []
+    return sorted(libs)
+
+
+def start_mpi_and_neuron():
+    """Bring up MPI (mpi4py) and NEURON; return (h, pc, comm). Raises LaunchError."""
+    os.environ["HOC_LIBRARY_PATH"] = ":".join(paths.hoc_search_path())
+    os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    from neuron import h
+
+    h.nrnmpi_init()
+    pc = h.ParallelContext()
+    nrn_ranks, mpi_ranks = int(pc.nhost()), comm.Get_size()
+    if nrn_ranks != mpi_ranks:
+        libs = ", ".join(_loaded_mpi_libraries()) or "none found"
+        hint = os.environ.get("MPI_LIB_NRN_PATH", "unset")
+        raise LaunchError(
+            f"NEURON sees {nrn_ranks} rank(s) but mpi4py sees {mpi_ranks}: they use different "
+            f"MPI libraries (loaded: {libs}; MPI_LIB_NRN_PATH={hint}). Point MPI_LIB_NRN_PATH at "
+            f"the libmpi.so that mpi4py uses ({_mpi4py_library()}).")
+    h.load_file("stdrun.hoc")
+    return h, pc, comm
+
+
+def _mpi4py_library() -> str:
+    try:
+        from mpi4py import MPI
+
+        return MPI.Get_library_version().splitlines()[0].strip()
+    except Exception:  # informational only
+        return "unknown"
+
+
+SENTINEL_MECHANISM = "MembraneCurrentSource"
+
+
+def mechanisms_loaded(h) -> bool:
+    """True when a library with the driver's own mechanisms is already in (special, ./x86_64)."""
+    return hasattr(h, SENTINEL_MECHANISM)
+
+
+def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print) -> str:
+    """Load one mechanism library; build the circuit's mechanisms_dir (cached) when needed.
+
+    Returns a description of where the mechanisms came from.
+    """
+    if mechanisms_loaded(h):
+        return "built into special" if os.environ.get("NEURODAMUS_UNDER_SPECIAL") else \
+            f"auto-loaded {Path.cwd() / platform.machine() / 'libnrnmech.so'}"
+    libs = [p for p in os.environ.get("NRNMECH_LIB_PATH", "").split(":") if p]
+    if not libs:
+        libs = [str(_cached_build(mechanisms_dir, comm, log).library)]
+    for lib in libs:
+        if not os.path.isfile(lib):
+            raise MechanismError(f"Mechanism library not found: {lib} (NRNMECH_LIB_PATH)")
+        if not h.nrn_load_dll(lib):
+            raise MechanismError(f"NEURON could not load the mechanism library {lib}")
+    return ", ".join(libs)
+
+
+def _cached_build(mechanisms_dir, comm, log):
+    """Rank 0 builds (or finds) the cached library; every rank then gets the outcome."""
+    from .tools.mechanisms import build_mechanisms
+
+    rank = comm.Get_rank() if comm is not None else 0
+    result, error = None, None
+    if rank == 0:
+        try:
+            dirs = [mechanisms_dir] if mechanisms_dir else []
+            result = build_mechanisms(dirs, log=log)
+        except MechanismError as exc:
+            error = str(exc)
+    if comm is not None and comm.Get_size() > 1:
+        result, error = comm.bcast((result, error), root=0)
+    if error:
+        raise MechanismError(error)
+    return result

@@ -1,0 +1,1 @@
+"""Outputs: SONATA spikes and element reports."""

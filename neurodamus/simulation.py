@@ -1,0 +1,267 @@
+"""One run: settings -> plan -> build -> run -> outputs (see docs/architecture)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import launch
+from .circuit import cells as cell_build
+from .circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
+from .config import RunOptions, load_settings
+from .connectivity.edges import read_synapses
+from .connectivity.replay import ReplayBuilder, read_spike_file
+from .connectivity.synapses import SynapseBuilder
+from .engine import neuron_engine, summary
+from .errors import ConfigError
+from .parallel import Phase
+from .reports.spikes import gather_spikes, write_spikes
+from .stimuli import MODULES as INPUT_MODULES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InputContext:
+    """What input builders see: NEURON, settings, this rank's cells, node-set resolution."""
+
+    h: object
+    settings: object
+    cells: dict
+    populations: dict
+    _cache: dict = field(default_factory=dict)
+
+    def node_set_gids(self, node_set: str) -> np.ndarray:
+        if node_set not in self._cache:
+            parts = []
+            for pop_nodes in self.populations.values():
+                if pop_nodes.is_virtual:
+                    continue
+                pop = open_population(pop_nodes.info)
+                sel = self.settings.node_sets.materialize(node_set, pop)
+                parts.append(np.asarray(sel.flatten(), dtype=np.int64) + pop_nodes.offset)
+            self._cache[node_set] = np.sort(np.concatenate(parts)) if parts else \
+                np.zeros(0, np.int64)
+        return self._cache[node_set]
+
+
+class Simulation:
+    def __init__(self, config_path, options: RunOptions, out=print):
+        self.config_path = config_path
+        self.options = options
+        self.out = out
+        self.timings: dict[str, float] = {}
+
+    def say(self, text):
+        if self.rank == 0:
+            self.out(text)
+
+    def phase(self, name):
+        return Phase(self.comm, name, self.timings, self.options.debug)
+
+    # -------------------------------------------------------------------------------------
+    def run(self) -> int:
+        h, pc, comm = launch.start_mpi_and_neuron()
+        self.h, self.pc, self.comm = h, pc, comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        with self.phase("load"):
+            self.settings = settings = load_settings(self.config_path, self.options)
+            for w in settings.warnings:
+                self.say(f"WARNING: {w}")
+            if settings.target_simulator != "NEURON":
+                raise ConfigError(f"{settings.config_path}: target_simulator "
+                                  f"{settings.target_simulator}: CoreNEURON is not available yet "
+                                  f"in this version; use --simulator=NEURON")
+            if self.rank == 0 and settings.success_marker.exists():
+                settings.success_marker.unlink()
+            self.populations = select_nodes(settings)
+            distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode)
+            for p in self.populations.values():
+                read_local_attributes(p)
+        self._prepare_output()
+        with self.phase("build"):
+            origin = launch.load_mechanisms(h, settings.mechanisms_dir, comm, log=self.say)
+            self.say(f"Mechanisms: {origin}")
+            neuron_engine.apply_run_settings(h, settings)
+            neuron_engine.apply_mechanism_globals(h, settings)
+            self._build_cells()
+        with self.phase("build"):
+            self._build_connectivity()
+            self._build_inputs()
+        with self.phase("init"):
+            self.spike_t, self.spike_gid = h.Vector(), h.Vector()
+            pc.spike_record(-1, self.spike_t, self.spike_gid)
+            neuron_engine.initialize(h, pc)
+            if self.options.dump_cell_state:
+                self._dump_cell_state()
+        t0 = time.perf_counter()
+        neuron_engine.run(h, pc, settings.run.tstop, self._progress)
+        self.timings["run"] = time.perf_counter() - t0
+        with self.phase("write"):
+            counts = self._write_outputs()
+        rows = summary.gather_summary(comm, self.timings)
+        if self.rank == 0:
+            n_cells = {n: len(p.selected) for n, p in self.populations.items()
+                       if not p.is_virtual}
+            self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells))
+            settings.success_marker.touch()
+            total = sum(counts.values())
+            self.out(f"\nSpikes: {total} written to {settings.spikes_file}")
+        return 0
+
+    # -------------------------------------------------------------------------------------
+    def _prepare_output(self):
+        """Rank 0 creates the output folder; every rank learns the outcome."""
+        with self.phase("load"):
+            if self.rank == 0:
+                out = self.settings.output_dir
+                try:
+                    out.mkdir(parents=True, exist_ok=True)
+                    probe = out / f".write-test-{os.getpid()}"
+                    probe.touch()
+                    probe.unlink()
+                except OSError as exc:
+                    raise ConfigError(f"{self.settings.config_path}: output.output_dir: cannot "
+                                      f"write to {out}: {exc.strerror}") from exc
+
+    def _build_cells(self):
+        h, pc = self.h, self.pc
+        loader = cell_build.TemplateLoader(h)
+        self.cells = {}
+        t0 = time.perf_counter()
+        for p in self.populations.values():
+            if p.is_virtual:
+                continue
+            for cell in cell_build.instantiate_population(h, pc, p, self.settings, loader):
+                self.cells[cell.gid] = cell
+        self.cell_build_seconds = time.perf_counter() - t0
+        n_total = self._allsum(len(self.cells))
+        self.say(f"Cells built: {n_total} in {self.cell_build_seconds:.2f} s (rank 0)")
+
+    def _allsum(self, value):
+        return self.comm.allreduce(value) if self.size > 1 else value
+
+    def _edge_order(self):
+        """Internal connectivity per population first, then projections (§1.3)."""
+        pops = self.populations
+        internal, projections, seen = [], [], set()
+        for name in pops:
+            for ep in self.settings.edge_populations:
+                if ep.source == ep.target == name and ep.type in ("chemical", "point_process") \
+                        or ep.name == f"{name}__{name}__chemical":
+                    if name not in seen:
+                        internal.append(ep)
+                        seen.add(name)
+        for ep in self.settings.edge_populations:
+            if ep not in internal:
+                projections.append(ep)
+        return internal + projections
+
+    def _build_connectivity(self):
+        h, pc, settings = self.h, self.pc, self.settings
+        instantiated = {n for n, p in self.populations.items() if not p.is_virtual}
+        builder = SynapseBuilder(h, pc, settings, self.cells, instantiated) \
+            if any(ep.type == "chemical" for ep in settings.edge_populations) else None
+        replay_spikes = self._read_replay_files()
+        replay = ReplayBuilder(h, builder.nc_index if builder else {})
+        self.synapse_builder, self.replay_builder = builder, replay
+        t0 = time.perf_counter()
+        for ep in self._edge_order():
+            if ep.type != "chemical":
+                if self.rank == 0:
+                    log.warning("edge population %s of type %s is not supported yet: skipped",
+                                ep.name, ep.type)
+                continue
+            target = self.populations.get(ep.target)
+            source = self.populations.get(ep.source)
+            if target is None or target.is_virtual or source is None:
+                continue
+            table = read_synapses(ep, target.local_raw, source.offset, target.offset,
+                                  settings.run.dt, settings.conditions.extracellular_calcium)
+            rows = builder.build(table)
+            for stim_name, delay, spikes in replay_spikes:
+                if ep.source in spikes:
+                    replay.attach(table, rows, spikes[ep.source], delay)
+        self.synapse_build_seconds = time.perf_counter() - t0
+        n_syn = self._allsum(len(builder.synapses) if builder else 0)
+        self.say(f"Synapses built: {n_syn} in {self.synapse_build_seconds:.2f} s (rank 0)")
+        self.n_synapses = n_syn
+
+    def _read_replay_files(self):
+        result = []
+        sim = self.settings.sim
+        for name in sim.list_input_names:
+            stim = sim.input(name)
+            if stim.module.name != "synapse_replay":
+                continue
+            if stim.delay < 0:
+                raise ConfigError(f"{self.settings.config_path}: inputs.{name}.delay: must be "
+                                  f">= 0")
+            spikes = read_spike_file(stim.spike_file, name, self.settings.config_path)
+            known = set(self.populations)
+            for pop in spikes:
+                if pop not in known:
+                    raise ConfigError(f"{self.settings.config_path}: inputs.{name}.spike_file: "
+                                      f"population '{pop}' in {stim.spike_file} is not a node "
+                                      f"population of the circuit")
+            result.append((name, stim.delay, spikes))
+        return result
+
+    def _build_inputs(self):
+        sim = self.settings.sim
+        ctx = InputContext(self.h, self.settings, self.cells, self.populations)
+        self.stimuli = []
+        for name in sim.list_input_names:
+            stim = sim.input(name)
+            module = stim.module.name
+            if module == "synapse_replay":
+                continue
+            builder = INPUT_MODULES.get(module)
+            if builder is None:
+                raise ConfigError(f"{self.settings.config_path}: inputs.{name}.module: input "
+                                  f"module '{module}' is not supported by this version")
+            self.stimuli.append(builder(ctx, name, stim))
+
+    def _progress(self, t):
+        if self.options.verbose:
+            self.say(f"  t = {t:.1f} ms")
+
+    def _write_outputs(self):
+        settings = self.settings
+        times = np.asarray(self.spike_t.as_numpy(), dtype=float)
+        gids = np.asarray(self.spike_gid.as_numpy(), dtype=np.int64)
+        gathered = gather_spikes(self.comm, times, gids)
+        counts = {}
+        if self.rank == 0:
+            pops = [(p.name, p.offset, p.offset + p.size) for p in self.populations.values()
+                    if not p.is_virtual]
+            counts = write_spikes(settings.spikes_file, *gathered, pops)
+            if not self.options.disable_reports:
+                self._write_offsets_file()
+        return counts
+
+    def _write_offsets_file(self):
+        lines = []
+        for p in self.populations.values():
+            if not p.is_virtual:
+                lines.append(f"{p.name}::{p.offset}::{p.name}")
+        for p in self.populations.values():
+            if p.is_virtual:
+                lines.append(f"{p.name}::{p.offset}::virtual")
+        path = self.settings.output_dir / "populations_offset.dat"
+        path.write_text("\n".join(lines) + "\n")
+
+    def _dump_cell_state(self):
+        from .tools.cellstate import dump_cells
+        dump_cells(self, self.options.dump_cell_state)
+
+
+def run_simulation(config_path, options: RunOptions, out=print) -> int:
+    return Simulation(config_path, options, out).run()
+
+
+__all__ = ["run_simulation", "Simulation"]

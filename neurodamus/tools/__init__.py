@@ -1,0 +1,1 @@
+"""Command-line tools: mechanism builder, example circuit, doctor, plots, modulefiles."""

@@ -1,0 +1,153 @@
+"""Build the mechanism library with nrnivmodl: core/mod plus model folders, cached by content.
+
+The cache key is a hash of every mod file's name and content, the NEURON version and the
+CoreNEURON flag, so a changed mod file gives a new build and an unchanged set is reused by every
+run (and every rank) without calling nrnivmodl again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import paths
+from ..errors import MechanismError
+
+_NAME_RE = re.compile(r"^\s*(SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
+_DONE_MARKER = ".neurodamus-build-complete"
+
+
+@dataclass(frozen=True)
+class MechanismBuild:
+    folder: Path          # the folder holding <arch>/
+    coreneuron: bool
+
+    @property
+    def arch_dir(self) -> Path:
+        return self.folder / platform.machine()
+
+    @property
+    def library(self) -> Path:
+        return self.arch_dir / "libnrnmech.so"
+
+    @property
+    def coreneuron_library(self) -> Path:
+        return self.arch_dir / "libcorenrnmech.so"
+
+    @property
+    def special(self) -> Path:
+        return self.arch_dir / "special"
+
+    def environment_lines(self) -> list[str]:
+        lines = [f"export NRNMECH_LIB_PATH={self.library}"]
+        if self.coreneuron:
+            lines.append(f"export CORENEURONLIB={self.coreneuron_library}")
+        lines.append(f"export PATH={self.arch_dir}:$PATH   # provides 'special'")
+        return lines
+
+
+def mechanism_name(mod_file: Path) -> str:
+    """The SUFFIX / POINT_PROCESS / ARTIFICIAL_CELL name declared by a mod file."""
+    text = mod_file.read_text(errors="replace")
+    text = re.sub(r"COMMENT.*?ENDCOMMENT", "", text, flags=re.DOTALL)
+    text = re.sub(r":.*", "", text)
+    match = _NAME_RE.search(text)
+    return match.group(2) if match else mod_file.stem
+
+
+def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
+    """Mechanism name -> mod file; later folders win (the model overrides core/mod)."""
+    chosen: dict[str, Path] = {}
+    for folder in mod_dirs:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise MechanismError(f"Mechanism folder not found: {folder}")
+        for mod in sorted(folder.glob("*.mod")):
+            name = mechanism_name(mod)
+            if name in chosen and chosen[name].resolve() != mod.resolve():
+                log(f"mechanism {name}: using {mod} (overrides {chosen[name]})")
+            chosen[name] = mod
+    if not chosen:
+        raise MechanismError("No .mod files found in " + ", ".join(map(str, mod_dirs)))
+    return chosen
+
+
+def _content_hash(mods: dict[str, Path], coreneuron: bool) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        nrn_version = version("neuron")
+    except PackageNotFoundError:
+        nrn_version = shutil.which("nrnivmodl") or "unknown"
+    digest = hashlib.sha256(f"{nrn_version}|coreneuron={coreneuron}".encode())
+    for name in sorted(mods):
+        digest.update(mods[name].name.encode() + b"\0" + mods[name].read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    base = os.environ.get("NEURODAMUS_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "neurodamus"
+
+
+def _nrnivmodl() -> str:
+    exe = Path(sys.executable).parent / "nrnivmodl"
+    found = str(exe) if exe.exists() else shutil.which("nrnivmodl")
+    if not found:
+        raise MechanismError("nrnivmodl not found: install NEURON (pip install neuron) or put "
+                             "its bin folder on PATH")
+    return found
+
+
+def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -> None:
+    """nrnivmodl in a fresh ``folder`` (the wheel's nrnivmodl is not idempotent)."""
+    if (folder / platform.machine()).exists():
+        shutil.rmtree(folder / platform.machine())
+    mod_folder = folder / "mod"
+    if mod_folder.exists():
+        shutil.rmtree(mod_folder)
+    mod_folder.mkdir(parents=True)
+    for mod in mods.values():
+        shutil.copy2(mod, mod_folder / mod.name)
+    cmd = [_nrnivmodl()] + (["-coreneuron"] if coreneuron else []) + ["mod"]
+    log(f"Building {len(mods)} mechanisms in {folder} ({' '.join(cmd[1:])}) ...")
+    proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
+    (folder / "nrnivmodl.log").write_text(proc.stdout + proc.stderr)
+    built = MechanismBuild(folder, coreneuron)
+    if proc.returncode != 0 or not built.library.exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise MechanismError(f"nrnivmodl failed in {folder} (log: {folder}/nrnivmodl.log):\n"
+                             f"{tail}")
+
+
+def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print) -> MechanismBuild:
+    """Build core/mod + ``mod_dirs`` into ``output`` or into the content-hash cache."""
+    mods = collect_mod_files([paths.mod_dir(), *mod_dirs], log=log)
+    if output is not None:
+        folder = Path(output).resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        _run_nrnivmodl(folder, mods, coreneuron, log)
+        return MechanismBuild(folder, coreneuron)
+
+    folder = cache_root() / "mechanisms" / _content_hash(mods, coreneuron)
+    folder.mkdir(parents=True, exist_ok=True)
+    # one builder at a time per cache entry (concurrent runs, or ranks of several jobs)
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / _DONE_MARKER).exists():
+            _run_nrnivmodl(folder, mods, coreneuron, log)
+            (folder / _DONE_MARKER).write_text("ok\n")
+        else:
+            log(f"Reusing cached mechanisms: {folder}")
+    return MechanismBuild(folder, coreneuron)
