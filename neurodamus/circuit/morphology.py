@@ -85,6 +85,17 @@ def read(path: str) -> Morphology:
     return Morphology(path, tuple(sections), counts)
 
 
+_HOC_POINTS: dict = {}  # path -> per-section hoc Vectors (x, y, z, diam), built once
+
+
+def _hoc_points(h, morph: Morphology):
+    vectors = _HOC_POINTS.get(morph.path)
+    if vectors is None:
+        vectors = [tuple(h.Vector(ms.points[:, k]) for k in range(4)) for ms in morph.sections]
+        _HOC_POINTS[morph.path] = vectors
+    return vectors
+
+
 def instantiate(cell, morph_dir: str, morph_file: str) -> None:
     """Replace ``cell``'s sections by those of the morphology (called from ndmorph.hoc)."""
     from neuron import h
@@ -94,12 +105,10 @@ def instantiate(cell, morph_dir: str, morph_file: str) -> None:
     decl = ", ".join(f"{a}[{morph.counts[a]}]" for a in ARRAY_ORDER if morph.counts[a])
     h.execute1(f"create {decl}", cell)
     by_id = {}
-    for ms in morph.sections:
+    for ms, (xv, yv, zv, dv) in zip(morph.sections, _hoc_points(h, morph)):
         sec = getattr(cell, ms.array)[ms.index]
         by_id[ms.section_id] = sec
-        p = ms.points
-        h.pt3dadd(h.Vector(p[:, 0]), h.Vector(p[:, 1]), h.Vector(p[:, 2]), h.Vector(p[:, 3]),
-                  sec=sec)
+        h.pt3dadd(xv, yv, zv, dv, sec=sec)
         if ms.parent_id >= 0:
             parent = by_id[ms.parent_id]
             sec.connect(parent(0.5 if ms.parent_id == 0 else 1.0), 0.0)

@@ -264,5 +264,5 @@ def _node_sets(sim, circuit, config_path, circuit_path, issues):
 
 def _check_node_set(sim, node_sets, node_pops, config_path, issues):
     name = sim.node_set
-    if name and name not in node_sets.names():
+    if name and name not in node_sets.names:
         issues.fatal(config_path, "node_set", f"unknown node set '{name}'")

@@ -13,7 +13,7 @@ def local_target_cells(ctx, name, stim) -> list:
     where = f"{ctx.settings.config_path}: inputs.{name}.node_set"
     if not node_set:
         raise ConfigError(f"{where}: the input names no node_set")
-    if node_set not in ctx.settings.node_sets.names():
+    if node_set not in ctx.settings.node_sets.names:
         raise ConfigError(f"{where}: unknown node set '{node_set}'")
     gids = ctx.node_set_gids(node_set)
     if len(gids) == 0:

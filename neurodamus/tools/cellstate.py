@@ -1,0 +1,85 @@
+"""``--dump-cell-state``: JSON snapshot of cells, synapses and NetCons after initialisation."""
+
+from __future__ import annotations
+
+import json
+
+_SKIP = {"v", "node_index"}
+
+
+def _mechanism_params(seg) -> dict:
+    out = {}
+    for mech in seg:
+        params = {}
+        for name in dir(mech):
+            if name.startswith("_") or name in _SKIP:
+                continue
+            try:
+                value = getattr(mech, name)
+            except Exception:  # some range names are not readable (pointers)
+                continue
+            if isinstance(value, (int, float)):
+                params[name] = value
+        out[mech.name()] = params
+    return out
+
+
+def _point_params(pp) -> dict:
+    params = {}
+    for name in dir(pp):
+        if name.startswith("_") or name in ("get_segment", "has_loc", "hname", "hocobjptr",
+                                            "loc", "same", "get_loc"):
+            continue
+        try:
+            value = getattr(pp, name)
+        except Exception:
+            continue
+        if isinstance(value, (int, float)):
+            params[name] = value
+    return params
+
+
+def cell_state(sim, gid: int) -> dict:
+    h = sim.h
+    cell = sim.cells[gid]
+    sections = []
+    for sec in cell.hoc.all:
+        sections.append({
+            "name": sec.name(), "nseg": sec.nseg, "L": sec.L, "Ra": sec.Ra,
+            "segments": [{"x": seg.x, "diam": seg.diam, "cm": seg.cm, "v": seg.v,
+                          "area": seg.area(), "mechanisms": _mechanism_params(seg)}
+                         for seg in sec],
+        })
+    synapses, netcons = [], []
+    builder = sim.synapse_builder
+    own = []
+    if builder is not None:
+        for pp in builder.synapses:
+            if pp.get_segment().sec.cell() == cell.hoc:
+                own.append(pp)
+    for pp in own:
+        seg = pp.get_segment()
+        synapses.append({"type": pp.hname().split("[")[0], "section": seg.sec.name(),
+                         "x": seg.x, "params": _point_params(pp)})
+    targets = {pp.hname() for pp in own}
+    plist = h.List("NetCon")
+    for i in range(int(plist.count())):
+        nc = plist.o(i)
+        tgt = nc.syn()
+        if tgt is None or tgt.hname() not in targets:
+            continue
+        netcons.append({"source_gid": int(nc.srcgid()), "target": tgt.hname(),
+                        "delay": nc.delay, "weight": [nc.weight[k] for k in range(
+                            int(nc.wcnt()))], "threshold": nc.threshold,
+                        "active": bool(nc.active())})
+    return {"gid": gid, "population": cell.population, "raw_id": cell.raw_id,
+            "template": cell.template, "morphology": cell.morphology, "t": h.t,
+            "sections": sections, "synapses": synapses, "netcons": netcons}
+
+
+def dump_cells(sim, gids) -> None:
+    for gid in gids:
+        if gid not in sim.cells:
+            continue
+        path = sim.settings.output_dir / f"cellstate_{gid}.json"
+        path.write_text(json.dumps(cell_state(sim, gid), indent=1))

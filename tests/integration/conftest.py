@@ -1,0 +1,20 @@
+import pytest
+
+from neurodamus.tools.example import write_example
+from neurodamus.tools.mechanisms import build_mechanisms
+
+
+@pytest.fixture(scope="session")
+def example_config(tmp_path_factory):
+    """The bundled example circuit (default size, 1 s) with its mechanisms built once."""
+    config = write_example(tmp_path_factory.mktemp("example"))
+    build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
+    return config
+
+
+@pytest.fixture(scope="session")
+def small_config(tmp_path_factory):
+    """A small, short variant for error and feature tests."""
+    config = write_example(tmp_path_factory.mktemp("small"), n_cells=20, tstop=200, seed=3)
+    build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
+    return config

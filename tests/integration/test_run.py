@@ -1,0 +1,149 @@
+"""End-to-end runs of the example circuit with real NEURON under real mpirun."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from tests.helpers import base_env, read_spikes, run_neurodamus, spikes_equal
+
+pytestmark = pytest.mark.mpi
+
+
+def run_into(config, out_dir, ranks, **kw):
+    result = run_neurodamus([config, f"--output-path={out_dir}"], ranks=ranks, **kw)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(example_config, tmp_path_factory):
+    """The example on 1, 2 and 3 ranks: (stdout, spikes) per rank count."""
+    out = {}
+    for ranks in (1, 2, 3):
+        d = tmp_path_factory.mktemp(f"out{ranks}")
+        res = run_into(example_config, d, ranks)
+        out[ranks] = (res.stdout, read_spikes(d / "out.h5"), d)
+    return out
+
+
+def test_example_spikes(runs):
+    _, spikes, _ = runs[2]
+    times, ids = spikes["cortex"]
+    assert set(spikes) == {"cortex"}        # virtual populations get no group
+    assert 100 < len(times) < 5000          # "a few hundred spikes"
+    assert np.all(np.diff(times) >= 0)      # sorted by time
+    assert ids.min() >= 0 and ids.max() < 100
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_spikes_identical_on_any_rank_count(runs, ranks):
+    assert spikes_equal(runs[1][1], runs[ranks][1])
+
+
+def test_rank0_reports_numprocs_and_summary(runs):
+    stdout = runs[2][0]
+    assert stdout.count("numprocs=2") == 1
+    assert "Run summary" in stdout and "peak memory per rank" in stdout
+    for phase in ("load", "build", "init", "run", "write"):
+        assert f"\n{phase} " in stdout
+
+
+def test_outputs_and_success_marker(runs, example_config):
+    out_dir = runs[1][2]
+    offsets = (out_dir / "populations_offset.dat").read_text().split()
+    assert offsets == ["cortex::0::cortex", "thalamus::1000::virtual"]
+    assert (example_config.parent / "simulation_config.json.SUCCESS").exists()
+    leftovers = [p.name for p in out_dir.iterdir() if ".tmp" in p.name]
+    assert leftovers == []
+
+
+def test_spike_file_layout(runs):
+    import h5py
+    with h5py.File(runs[1][2] / "out.h5", "r") as fd:
+        grp = fd["spikes/cortex"]
+        assert grp["timestamps"].dtype == np.float64
+        assert grp["timestamps"].attrs["units"] == "ms"
+        assert grp["node_ids"].dtype == np.uint64
+        assert h5py.check_enum_dtype(grp.attrs.get_id("sorting").dtype) == \
+            {"none": 0, "by_id": 1, "by_time": 2}
+        assert grp.attrs["sorting"] == 2
+
+
+def test_special_reexec_gives_one_run_with_same_spikes(example_config, runs, tmp_path):
+    build = run_neurodamus(["build-mechanisms", example_config.parent / "mechanisms",
+                            "--output", tmp_path], cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    assert "export NRNMECH_LIB_PATH=" in build.stdout
+    env = base_env(neurodamus_special=None)
+    res = run_neurodamus([example_config, f"--output-path={tmp_path / 'out'}"], ranks=2,
+                         cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert res.stdout.count("Special available. Replacing binary") == 1
+    assert res.stdout.count("numprocs=2") == 1
+    assert "built into special" in res.stdout
+    assert spikes_equal(read_spikes(tmp_path / "out" / "out.h5"), runs[1][1])
+
+
+def test_special_disabled_by_environment(small_config, tmp_path):
+    build = run_neurodamus(["build-mechanisms", small_config.parent / "mechanisms",
+                            "--output", tmp_path], cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    res = run_neurodamus([small_config, f"--output-path={tmp_path / 'out'}"], cwd=tmp_path,
+                         env=base_env(neurodamus_special="1"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "Special available" not in res.stdout
+    # ./x86_64/libnrnmech.so was auto-loaded by NEURON, and used instead of a second load
+    assert "auto-loaded" in res.stdout
+
+
+def test_morphology_formats_give_same_spikes(small_config, tmp_path):
+    """swc, asc and h5 copies of the same morphologies give identical spikes."""
+    import morphio.mut
+
+    base = small_config.parent
+    ref_out = tmp_path / "ref"
+    run_into(small_config, ref_out, 1)
+    reference = read_spikes(ref_out / "out.h5")
+    for fmt, key in (("asc", "neurolucida-asc"), ("h5", "h5v1")):
+        morph_dir = tmp_path / fmt
+        morph_dir.mkdir()
+        for swc in (base / "morphologies").glob("*.swc"):
+            morphio.mut.Morphology(swc).write(morph_dir / f"{swc.stem}.{fmt}")
+        circuit = json.loads((base / "circuit_config.json").read_text())
+        circuit["manifest"]["$BASE_DIR"] = str(base)
+        circuit["components"]["alternate_morphologies"] = {key: str(morph_dir)}
+        (tmp_path / f"circuit_{fmt}.json").write_text(json.dumps(circuit))
+        sim = json.loads(small_config.read_text())
+        sim["network"] = str(tmp_path / f"circuit_{fmt}.json")
+        sim["inputs"]["thalamic_drive"]["spike_file"] = str(base / "input_spikes.h5")
+        cfg = tmp_path / f"sim_{fmt}.json"
+        cfg.write_text(json.dumps(sim))
+        run_into(cfg, tmp_path / f"out_{fmt}", 1)
+        got = read_spikes(tmp_path / f"out_{fmt}" / "out.h5")
+        assert len(got["cortex"][0]) > 0
+        assert spikes_equal(got, reference), fmt
+
+
+def test_python_m_and_version():
+    res = run_neurodamus(["--version"])
+    assert res.returncode == 0 and res.stdout.startswith("neurodamus ")
+
+
+def test_bad_option_prints_usage_and_exits_2():
+    res = run_neurodamus(["cfg.json", "--no-such-option"])
+    assert res.returncode == 2
+    assert "Usage:" in res.stderr
+
+
+def test_dump_cell_state(small_config, tmp_path):
+    res = run_neurodamus([small_config, f"--output-path={tmp_path}", "--dump-cell-state=0,1"],
+                         ranks=2)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for gid in (0, 1):
+        state = json.loads((tmp_path / f"cellstate_{gid}.json").read_text())
+        assert state["gid"] == gid
+        assert state["sections"][0]["name"].endswith("soma[0]")
+        assert state["synapses"] and all("synapseID" in s["params"] for s in state["synapses"])
+        assert state["netcons"]
