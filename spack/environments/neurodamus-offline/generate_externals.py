@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Write the externals of the offline environment from the running Python and the system MPI.
+
+Nothing can be downloaded in the offline environment, so every package except this project's
+own (py-neurodamus, neurodamus-models, and python-venv/compiler wrappers that Spack makes
+locally) is an external (``buildable: false``):
+
+* python, and the pip-installed Python packages the driver needs (found with
+  ``importlib.metadata``), all with the virtualenv root (``sys.prefix``) as prefix;
+* ``neuron`` from the NEURON wheel in the same virtualenv;
+* the system MPI (Open MPI or MPICH, found through ``mpirun``/``mpiexec``);
+* the system gcc (as a ``packages:`` external on Spack 1.x, in ``compilers:`` on Spack 0.23).
+
+Usage::
+
+    python generate_externals.py [--output FILE] [--spack SPACK_EXE | --spack-version X.Y]
+                                 [--extra DIST ...]
+
+The default output is ``externals.yaml`` next to this script, which ``spack.yaml`` includes.
+Run it with the interpreter whose packages the environment should use.
+Only the standard library is used, so that it runs before anything else is installed.
+"""
+
+import argparse
+import configparser
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CHECKOUT = HERE.parents[2]
+
+#: Needed to build and install a Python package with Spack, whatever setup.cfg says.
+BUILD_TOOLS = ("pip", "setuptools", "wheel")
+
+#: Python distribution name -> Spack package name, where it is not "py-<name>".
+SPACK_NAMES = {"neuron": "neuron"}
+
+
+def find_spack():
+    """The spack executable: $SPACK_ROOT, then spack on PATH, then /opt/spack (None if absent)."""
+    root = os.environ.get("SPACK_ROOT")
+    candidates = [Path(root) / "bin" / "spack"] if root else []
+    on_path = shutil.which("spack")
+    candidates += [Path(on_path)] if on_path else []
+    candidates.append(Path("/opt/spack/bin/spack"))
+    return next((str(c) for c in candidates if c.is_file()), None)
+
+
+def spack_major(spack_exe):
+    """Major version of that Spack (1 when unknown: the layout of recent Spack)."""
+    if not spack_exe:
+        return 1
+    out = subprocess.run([spack_exe, "--version"], capture_output=True, text=True).stdout
+    match = re.match(r"\s*(\d+)\.(\d+)", out)
+    return int(match.group(1)) if match else 1
+
+
+def required_distributions():
+    """install_requires of setup.cfg (names only) plus the build tools."""
+    cfg = configparser.ConfigParser()
+    cfg.read(CHECKOUT / "setup.cfg")
+    names = []
+    for line in cfg.get("options", "install_requires", fallback="").splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.append(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
+    return names + [t for t in BUILD_TOOLS if t not in names]
+
+
+def spack_name(dist):
+    norm = re.sub(r"[-_.]+", "-", dist).lower()
+    return SPACK_NAMES.get(norm, "py-" + norm)
+
+
+def python_externals(dists, major):
+    """(spack name, spec, prefix, extends python) for each distribution, or exit on a missing one."""
+    prefix = sys.prefix
+    py = "python@{0}.{1}.{2}".format(*sys.version_info[:3])
+    out = [("python", py, prefix, False)]
+    missing = []
+    for dist in dists:
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            missing.append(dist)
+            continue
+        name = spack_name(dist)
+        spec = "{0}@{1}".format(name, version)
+        if name == "neuron":
+            # The NEURON wheel is built with Python, dynamic MPI and CoreNEURON.
+            spec += " +python +mpi +coreneuron"
+        out.append((name, spec, prefix, name.startswith("py-")))
+    if missing:
+        sys.exit(
+            "generate_externals: not installed in {0}: {1}\n"
+            "  install them first (pip install {2})".format(
+                sys.prefix, ", ".join(missing), " ".join(missing)
+            )
+        )
+    return out
+
+
+def mpi_external():
+    """(spack name, spec, prefix) of the MPI whose mpirun/mpiexec is first on PATH, or None."""
+    for launcher in ("mpirun", "mpiexec"):
+        exe = shutil.which(launcher)
+        if not exe:
+            continue
+        text = subprocess.run([exe, "--version"], capture_output=True, text=True)
+        text = text.stdout + text.stderr
+        prefix = str(Path(os.path.realpath(exe)).parent.parent)
+        match = re.search(r"Open MPI\)?\s+(\d+\.\d+\.\d+)", text)
+        if match:
+            return "openmpi", "openmpi@" + match.group(1), prefix
+        match = re.search(r"Version:\s+(\d+\.\d+(?:\.\d+)?)", text)
+        if "HYDRA" in text and match:
+            return "mpich", "mpich@" + match.group(1), prefix
+    return None
+
+
+def gcc_compilers():
+    """Paths of the system gcc, g++ and gfortran (those found), and gcc's full version."""
+    paths = {}
+    for lang, exe in (("c", "gcc"), ("cxx", "g++"), ("fortran", "gfortran")):
+        found = shutil.which(exe)
+        if found:
+            paths[lang] = found
+    if "c" not in paths or "cxx" not in paths:
+        sys.exit("generate_externals: gcc and g++ are needed to compile the mechanisms")
+    version = subprocess.run(
+        [paths["c"], "-dumpfullversion"], capture_output=True, text=True
+    ).stdout.strip()
+    return version, paths
+
+
+def os_name():
+    """Spack's name for this operating system (e.g. debian12), for 0.23's compilers.yaml."""
+    info = {}
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                key, _, value = line.strip().partition("=")
+                info[key] = value.strip('"')
+    except OSError:
+        pass
+    return info.get("ID", "linux") + info.get("VERSION_ID", "").split(".")[0]
+
+
+def render(major, pkgs, mpi, gcc):
+    lines = [
+        "# Generated by generate_externals.py on {0} for Spack {1}.x".format(
+            datetime.date.today().isoformat(), major if major >= 1 else "0"
+        ),
+        "# from {0} (prefix {1}). Not committed: regenerate it on each machine.".format(
+            sys.executable, sys.prefix
+        ),
+        "packages:",
+    ]
+
+    def external(name, spec, prefix, extra=()):
+        lines.extend(
+            [
+                "  {0}:".format(name),
+                "    buildable: false",
+                "    externals:",
+                "    - spec: {0}".format(json.dumps(spec)),
+                "      prefix: {0}".format(prefix),
+            ]
+        )
+        lines.extend(extra)
+
+    for name, spec, prefix, extends_python in pkgs:
+        deps = []
+        if extends_python and major >= 1:
+            deps = ["      dependencies:", "      - spec: python"]
+        external(name, spec, prefix, deps)
+
+    if mpi:
+        name, spec, prefix = mpi
+        external(name, spec, prefix)
+        lines.extend(["  mpi:", "    buildable: false"])
+
+    version, paths = gcc
+    if major >= 1:
+        languages = ",".join(
+            {"c": "c", "cxx": "c++", "fortran": "fortran"}[lang] for lang in paths
+        )
+        extra = ["      extra_attributes:", "        compilers:"]
+        extra += ["          {0}: {1}".format(lang, path) for lang, path in paths.items()]
+        external("gcc", "gcc@{0} languages:='{1}'".format(version, languages), "/usr", extra)
+    else:
+        fortran = paths.get("fortran")
+        lines.extend(
+            [
+                "compilers:",
+                "- compiler:",
+                "    spec: gcc@={0}".format(version),
+                "    paths:",
+                "      cc: {0}".format(paths["c"]),
+                "      cxx: {0}".format(paths["cxx"]),
+                "      f77: {0}".format(fortran or "null"),
+                "      fc: {0}".format(fortran or "null"),
+                "    operating_system: {0}".format(os_name()),
+                "    target: {0}".format(platform.machine()),
+                "    modules: []",
+                "    flags: {}",
+                "    environment: {}",
+                "    extra_rpaths: []",
+            ]
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", default=str(HERE / "externals.yaml"))
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--spack", help="spack executable whose version decides the format")
+    which.add_argument("--spack-version", help="format for this Spack version (e.g. 1.1, 0.23)")
+    parser.add_argument(
+        "--extra", action="append", default=[], help="one more pip distribution to declare"
+    )
+    args = parser.parse_args(argv)
+
+    if args.spack_version:
+        major = int(args.spack_version.split(".")[0])
+    else:
+        major = spack_major(args.spack or find_spack())
+
+    dists = required_distributions() + args.extra
+    text = render(major, python_externals(dists, major), mpi_external(), gcc_compilers())
+    Path(args.output).write_text(text)
+    print("generate_externals: wrote {0} (Spack {1} format)".format(args.output, major))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+# Spack recipe for libsonata's Python bindings, 0.2 series.
+#
+# Spack's builtin `py-libsonata` stops at 0.1.29; the 0.2 series builds with scikit-build-core.
+# Shadows the builtin recipe whenever this repository is listed before `builtin`.
+# Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
+
+import spack
+
+from spack.package import *
+
+_SPACK_1 = int(spack.spack_version_info[0]) >= 1
+
+
+class PyLibsonata(PythonPackage):
+    """SONATA circuit and simulation file reader (C++ library with Python bindings)."""
+
+    homepage = "https://github.com/openbraininstitute/libsonata"
+    git = "https://github.com/openbraininstitute/libsonata.git"
+    pypi = "libsonata/libsonata-0.2.2.tar.gz"
+
+    license("LGPL-3.0-or-later")
+
+    # sha256 of the sdists on PyPI
+    version("0.2.2", sha256="5d808574a1818c3d44ce164c722e5849822804bf0a90d5ea061d2432505803d2")
+    version("0.2.1", sha256="7ba154c17ca50895a24bcf3f4bcf77c22edfbb56ad0845cd4d7b57020dbd5d1b")
+    version("0.2.0", sha256="975dea7a8a90abe19e80326879c6e3bb1e83205febce8e277b77b5adcc48afaa")
+
+    if _SPACK_1:
+        depends_on("c", type="build")
+        depends_on("cxx", type="build")
+
+    depends_on("python@3.9:", type=("build", "run"))
+    depends_on("py-scikit-build-core", type="build")
+    depends_on("py-setuptools-scm", type="build")
+    depends_on("cmake@3.16:", type="build")
+    # The sdist bundles HighFive, fmt, nlohmann-json and pybind11 (EXTLIB_FROM_SUBMODULES=ON);
+    # HDF5 itself comes from Spack.
+    depends_on("hdf5@1.12:")
+    depends_on("py-numpy@1.17.3:", type=("build", "run"))
+
+    import_modules = ["libsonata"]

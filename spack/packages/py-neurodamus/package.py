@@ -1,0 +1,110 @@
+# Spack recipe for the neurodamus driver (this repository's Python package).
+#
+# Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
+# Keep the run dependencies in step with `install_requires` in setup.cfg: the test
+# tests/packaging/test_recipes.py compares the two lists.
+
+import spack
+
+from spack.package import *
+
+# Spack 1.x hands compiler wrappers only to packages that declare "c"/"cxx"; 0.23 has no such
+# packages and rejects the names. This package compiles nothing, but keep the switch in one place
+# for every recipe of this repository.
+_SPACK_1 = int(spack.spack_version_info[0]) >= 1
+
+# Public home of the project. The first release tag does not exist yet: see `version("0.1.0")`.
+_UPSTREAM = "https://github.com/neurodamus-sim/neurodamus"
+
+
+class PyNeurodamus(PythonPackage):
+    """Pure-Python driver running SONATA brain-circuit simulations with NEURON and CoreNEURON
+    under MPI.
+
+    The driver carries its HOC library (core/hoc), its own NMODL mechanisms (core/mod) and the
+    bundled example models under neurodamus/data/ in the installed package. Compiled
+    mechanisms come from a separate package, neurodamus-models.
+    """
+
+    homepage = _UPSTREAM
+    git = _UPSTREAM + ".git"
+    url = _UPSTREAM + "/archive/refs/tags/v0.1.0.tar.gz"
+
+    license("Apache-2.0")
+
+    # ----------------------------------------------------------------------------------------
+    # Versions
+    # ----------------------------------------------------------------------------------------
+    # `develop` is what the environments in spack/environments/ build: their committed
+    # `develop:` section points Spack at this checkout instead of cloning.
+    version("develop", branch="main")
+    # No release tarball has been published yet, so 0.1.0 carries no checksum on purpose.
+    # After tagging v0.1.0, run `spack checksum py-neurodamus 0.1.0` and paste the sha256 here;
+    # until then `spack install py-neurodamus@0.1.0` stops and asks for --no-checksum.
+    version("0.1.0")
+
+    # ----------------------------------------------------------------------------------------
+    # Dependencies (run dependencies mirror setup.cfg install_requires)
+    # ----------------------------------------------------------------------------------------
+    depends_on("python@3.10:", type=("build", "run"))
+    depends_on("py-setuptools@64:", type="build")
+
+    depends_on("neuron@9.0.2:+python", type=("build", "run"))
+    depends_on("py-libsonata", type=("build", "run"))
+    depends_on("py-h5py", type=("build", "run"))
+    depends_on("py-numpy", type=("build", "run"))
+    depends_on("py-docopt-ng", type=("build", "run"))
+    depends_on("py-psutil", type=("build", "run"))
+    depends_on("py-scipy", type=("build", "run"))
+    depends_on("py-mpi4py", type=("build", "run"))
+    depends_on("py-morphio", type=("build", "run"))
+
+    # Importing the package must not need NEURON or MPI (nothing happens at import time).
+    import_modules = ["neurodamus"]
+
+    # ----------------------------------------------------------------------------------------
+    # Environment
+    # ----------------------------------------------------------------------------------------
+    def _data_dir(self):
+        """neurodamus/data inside this installation (hoc, mod, models shipped by setup.py)."""
+        python = self.spec["python"]
+        return join_path(self.prefix, python.package.purelib, "neurodamus", "data")
+
+    def setup_run_environment(self, env):
+        data = self._data_dir()
+        env.set("NEURODAMUS_DATA", data)
+        env.prepend_path("HOC_LIBRARY_PATH", join_path(data, "hoc"))
+
+    # ----------------------------------------------------------------------------------------
+    # Checks
+    # ----------------------------------------------------------------------------------------
+    @run_after("install")
+    def check_installed_files(self):
+        """Smoke test at install time: the package imports and carries its HOC library."""
+        site = join_path(self.prefix, self.spec["python"].package.purelib)
+        python = Executable(self.spec["python"].command.path)
+        # Run from the prefix: from the source folder, `import neurodamus` finds the source.
+        with working_dir(self.prefix):
+            out = python(
+                "-c",
+                "import neurodamus; print(neurodamus.__version__, neurodamus.__file__)",
+                output=str,
+                error=str,
+                extra_env={"PYTHONPATH": site},
+            )
+        if site not in out:
+            raise InstallError("neurodamus imported from outside the install prefix: " + out)
+        if not any(f.endswith(".hoc") for f in _listdir(join_path(self._data_dir(), "hoc"))):
+            raise InstallError("no HOC files under " + join_path(self._data_dir(), "hoc"))
+
+    def test_version(self):
+        """neurodamus --version names the installed package"""
+        exe = which("neurodamus", path=self.prefix.bin, required=True)
+        out = exe("--version", output=str.split, error=str.split)
+        assert "neurodamus" in out
+
+
+def _listdir(path):
+    import os
+
+    return os.listdir(path) if os.path.isdir(path) else []
