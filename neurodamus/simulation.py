@@ -20,7 +20,8 @@ from .engine import neuron_engine, summary
 from .errors import ConfigError
 from .parallel import Phase
 from .reports.spikes import gather_spikes, write_spikes
-from .stimuli import MODULES as INPUT_MODULES
+from .reports import ReportSet
+from .stimuli import apply_inputs
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +92,20 @@ class Simulation:
             self._build_cells()
         with self.phase("build"):
             self._build_connectivity()
-            self._build_inputs()
+            self.stimuli = apply_inputs(InputContext(h, settings, self.cells, self.populations))
+            self.reports = ReportSet(self)
         with self.phase("init"):
             self.spike_t, self.spike_gid = h.Vector(), h.Vector()
             pc.spike_record(-1, self.spike_t, self.spike_gid)
+            self.reports.start()
             neuron_engine.initialize(h, pc)
             if self.options.dump_cell_state:
                 self._dump_cell_state()
         t0 = time.perf_counter()
-        neuron_engine.run(h, pc, settings.run.tstop, self._progress)
+        neuron_engine.run(h, pc, settings.run.tstop, self._on_chunk)
         self.timings["run"] = time.perf_counter() - t0
         with self.phase("write"):
+            self.reports.close()
             counts = self._write_outputs()
         rows = summary.gather_summary(comm, self.timings)
         if self.rank == 0:
@@ -211,22 +215,8 @@ class Simulation:
             result.append((name, stim.delay, spikes))
         return result
 
-    def _build_inputs(self):
-        sim = self.settings.sim
-        ctx = InputContext(self.h, self.settings, self.cells, self.populations)
-        self.stimuli = []
-        for name in sim.list_input_names:
-            stim = sim.input(name)
-            module = stim.module.name
-            if module == "synapse_replay":
-                continue
-            builder = INPUT_MODULES.get(module)
-            if builder is None:
-                raise ConfigError(f"{self.settings.config_path}: inputs.{name}.module: input "
-                                  f"module '{module}' is not supported by this version")
-            self.stimuli.append(builder(ctx, name, stim))
-
-    def _progress(self, t):
+    def _on_chunk(self, t):
+        self.reports.flush(t)
         if self.options.verbose:
             self.say(f"  t = {t:.1f} ms")
 
