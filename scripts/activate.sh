@@ -96,7 +96,7 @@ _nd_activate() {
                 ;;
             --quiet|-q) quiet=1 ;;
             -h|--help)
-                sed -n '2,33p' "$checkout/scripts/activate.sh" | sed 's/^# \{0,1\}//'
+                sed -n '2,34p' "$checkout/scripts/activate.sh" | sed 's/^# \{0,1\}//'
                 return 0
                 ;;
             *) echo "activate.sh: unknown option '$1' (see --help)" >&2; return 2 ;;
