@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -108,10 +109,13 @@ class Simulation:
             self.reports.close()
             counts = self._write_outputs()
         rows = summary.gather_summary(comm, self.timings)
+        build = (self.cell_build_seconds, self.synapse_build_seconds)
+        builds = comm.gather(build, root=0) if self.size > 1 else [build]
         if self.rank == 0:
             n_cells = {n: len(p.selected) for n, p in self.populations.items()
                        if not p.is_virtual}
             self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells))
+            self._write_run_summary(rows, builds, counts)
             settings.success_marker.touch()
             total = sum(counts.values())
             self.out(f"\nSpikes: {total} written to {settings.spikes_file}")
@@ -136,6 +140,7 @@ class Simulation:
         h, pc = self.h, self.pc
         loader = cell_build.TemplateLoader(h)
         self.cells = {}
+        self.startup_seconds = time.time() - _process_start_time()
         t0 = time.perf_counter()
         for p in self.populations.values():
             if p.is_virtual:
@@ -245,9 +250,31 @@ class Simulation:
         path = self.settings.output_dir / "populations_offset.dat"
         path.write_text("\n".join(lines) + "\n")
 
+    def _write_run_summary(self, rows, builds, counts):
+        """Machine-readable figures of the run (benchmarks and tools read this file)."""
+        data = {
+            "ranks": self.size,
+            "cells": sum(len(p.selected) for p in self.populations.values() if not p.is_virtual),
+            "synapses": self.n_synapses,
+            "spikes": counts,
+            "phases_max_s": {k: max(r[0].get(k, 0.0) for r in rows) for k in summary.PHASES},
+            "cell_build_s": max(b[0] for b in builds),
+            "synapse_build_s": max(b[1] for b in builds),
+            "startup_s": self.startup_seconds,
+            "peak_rss_mb": [r[1] for r in rows],
+        }
+        path = self.settings.output_dir / "run_summary.json"
+        path.write_text(json.dumps(data, indent=1) + "\n")
+
     def _dump_cell_state(self):
         from .tools.cellstate import dump_cells
         dump_cells(self, self.options.dump_cell_state)
+
+
+def _process_start_time() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
 
 
 def run_simulation(config_path, options: RunOptions, out=print) -> int:
