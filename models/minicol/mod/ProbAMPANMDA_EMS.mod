@@ -9,15 +9,16 @@ Conductances
         Jahr & Stevens (1990) magnesium block
         mggate = 1 / (1 + exp(-0.062 v) * mg / 3.57),  mg = 1 mM.
   Each released vesicle adds to the AMPA conductance a double exponential whose
-  peak is gmax * weight (uS), and to the NMDA conductance NMDA_ratio times that
-  (before the Mg block).  weight is NetCon.weight[0]; with the default gmax =
-  0.001 it is a conductance in nS (the SONATA edge `conductance`).
+  peak is `weight` (uS), NetCon.weight[0] (the SONATA edge `conductance`, in
+  uS), and to the NMDA conductance NMDA_ratio times that (before the Mg block).
+  Several vesicles released together add up.  `gmax` (default 0.001 uS) is
+  kept for interface compatibility and does not enter the conductance.
   i = i_AMPA + i_NMDA, i_X = g_X (v - e), e = 0 mV.
 
 Release (per synapse, shared by all NetCons that target it)
   Nrrp release sites, each either occupied by a vesicle or empty.  On every
   presynaptic event (NetCon flag 0) at time t, with dt_ = t - tsyn:
-  1. facilitation: u = u exp(-dt_/Fac) (u unchanged when Fac <= 0), then
+  1. facilitation: u = u exp(-dt_/Fac) (u = 0 when Fac <= 0), then
      u = u + Use (1 - u);
   2. recovery: each empty site is refilled with probability
      1 - exp(-dt_/Dep) (always when Dep <= 0): one uniform draw per empty site;
@@ -31,7 +32,7 @@ Release (per synapse, shared by all NetCons that target it)
 
 NetCon weight vector: NET_RECEIVE (weight, weight_AMPA, weight_NMDA, nreleased,
 nc_type, delay_idx)
-  [0] weight       conductance (nS with gmax = 0.001), set by the driver
+  [0] weight       peak conductance per vesicle (uS), set by the driver
   [1] weight_AMPA  peak AMPA conductance added by this NetCon's last event (uS)
   [2] weight_NMDA  same for NMDA (uS, before the Mg block)
   [3] nreleased    vesicles released by this NetCon's last event
@@ -87,7 +88,7 @@ PARAMETER {
     mg = 1 (mM)
     NMDA_ratio = 0.71 (1)
     e = 0 (mV)
-    gmax = 0.001 (uS)       : conductance per unit NetCon weight
+    gmax = 0.001 (uS)       : unused, kept for interface compatibility
     conductance = 0 (uS)    : edge conductance, set by the driver (delayed weights)
     synapseID = 0
     selected_for_report = 0
@@ -187,8 +188,8 @@ INITIAL {
 BREAKPOINT {
     SOLVE state METHOD cnexp
     mggate = 1 / (1 + exp(0.062 (/mV) * -v) * (mg / 3.57 (mM)))
-    g_AMPA = gmax * (B_AMPA - A_AMPA)
-    g_NMDA = gmax * (B_NMDA - A_NMDA) * mggate
+    g_AMPA = B_AMPA - A_AMPA
+    g_NMDA = (B_NMDA - A_NMDA) * mggate
     g = g_AMPA + g_NMDA
     i_AMPA = g_AMPA * (v - e)
     i_NMDA = g_NMDA * (v - e)
@@ -267,7 +268,7 @@ NET_RECEIVE (weight, weight_AMPA, weight_NMDA, nreleased, nc_type, delay_idx) {
         tsyn = t
         nreleased = nrel
         nreleased_total = nreleased_total + nrel
-        weight_AMPA = gmax * weight * nrel
+        weight_AMPA = weight * nrel
         weight_NMDA = weight_AMPA * NMDA_ratio
         if (nrel > 0) {
             A_AMPA = A_AMPA + weight * nrel * factor_AMPA

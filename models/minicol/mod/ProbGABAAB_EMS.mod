@@ -9,18 +9,19 @@ Conductances
           reversal e_GABAA = -80 mV.
   GABA_B: double exponential, tau_r_GABAB = 3.5 ms, tau_d_GABAB = 260.9 ms,
           reversal e_GABAB = -97 mV.
-  Each released vesicle adds to the GABA_A conductance a double exponential
-  whose peak is gmax * weight (uS), and to the GABA_B conductance GABAB_ratio
-  times that (default 0: no GABA_B).  weight is NetCon.weight[0]; with the
-  default gmax = 0.001 it is a conductance in nS (the SONATA edge
-  `conductance`).  The peak normalisation is computed at INITIAL, so
-  tau_r_GABAA may be changed (randomised) before finitialize.
+  Each released vesicle adds to the GABA_A conductance a double exponential whose
+  peak is `weight` (uS), NetCon.weight[0] (the SONATA edge `conductance`, in
+  uS), and to the GABA_B conductance GABAB_ratio times that.
+  Several vesicles released together add up.  `gmax` (default 0.001 uS) is
+  kept for interface compatibility and does not enter the conductance.
+  The peak normalisation is computed at INITIAL, so tau_r_GABAA may be
+  changed (randomised) before finitialize.
   i = i_GABAA + i_GABAB, i_X = g_X (v - e_X).
 
 Release (per synapse, shared by all NetCons that target it)
   Nrrp release sites, each either occupied by a vesicle or empty.  On every
   presynaptic event (NetCon flag 0) at time t, with dt_ = t - tsyn:
-  1. facilitation: u = u exp(-dt_/Fac) (u unchanged when Fac <= 0), then
+  1. facilitation: u = u exp(-dt_/Fac) (u = 0 when Fac <= 0), then
      u = u + Use (1 - u);
   2. recovery: each empty site is refilled with probability
      1 - exp(-dt_/Dep) (always when Dep <= 0): one uniform draw per empty site;
@@ -34,7 +35,7 @@ Release (per synapse, shared by all NetCons that target it)
 
 NetCon weight vector: NET_RECEIVE (weight, weight_GABAA, weight_GABAB,
 nreleased, nc_type, delay_idx)
-  [0] weight       conductance (nS with gmax = 0.001), set by the driver
+  [0] weight       peak conductance per vesicle (uS), set by the driver
   [1] weight_GABAA  peak GABA_A conductance added by this NetCon's last event (uS)
   [2] weight_GABAB  same for GABA_B (uS)
   [3] nreleased    vesicles released by this NetCon's last event
@@ -90,7 +91,7 @@ PARAMETER {
     GABAB_ratio = 0 (1)
     e_GABAA = -80 (mV)
     e_GABAB = -97 (mV)
-    gmax = 0.001 (uS)       : conductance per unit NetCon weight
+    gmax = 0.001 (uS)       : unused, kept for interface compatibility
     conductance = 0 (uS)    : edge conductance, set by the driver (delayed weights)
     synapseID = 0
     selected_for_report = 0
@@ -188,8 +189,8 @@ INITIAL {
 
 BREAKPOINT {
     SOLVE state METHOD cnexp
-    g_GABAA = gmax * (B_GABAA - A_GABAA)
-    g_GABAB = gmax * (B_GABAB - A_GABAB)
+    g_GABAA = B_GABAA - A_GABAA
+    g_GABAB = B_GABAB - A_GABAB
     g = g_GABAA + g_GABAB
     i_GABAA = g_GABAA * (v - e_GABAA)
     i_GABAB = g_GABAB * (v - e_GABAB)
@@ -268,7 +269,7 @@ NET_RECEIVE (weight, weight_GABAA, weight_GABAB, nreleased, nc_type, delay_idx) 
         tsyn = t
         nreleased = nrel
         nreleased_total = nreleased_total + nrel
-        weight_GABAA = gmax * weight * nrel
+        weight_GABAA = weight * nrel
         weight_GABAB = weight_GABAA * GABAB_ratio
         if (nrel > 0) {
             A_GABAA = A_GABAA + weight * nrel * factor_GABAA
