@@ -40,7 +40,8 @@ class NeurodamusModels(Package):
     # Versions: the models live in the driver's repository and are versioned with it.
     # ----------------------------------------------------------------------------------------
     version("develop", branch="main")
-    # No release tarball yet: see py-neurodamus. Add the sha256 once v0.1.0 is tagged.
+    # No release tarball yet, so no checksum (see py-neurodamus): after tagging v0.1.0, run
+    # `spack checksum neurodamus-models 0.1.0` and paste the sha256 here.
     version("0.1.0")
 
     # ----------------------------------------------------------------------------------------

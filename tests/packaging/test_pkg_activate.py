@@ -1,0 +1,159 @@
+"""scripts/activate.sh, sourced in a clean bash, makes this checkout the neurodamus that runs.
+
+Documented order (docs/development.md, header of activate.sh):
+  PATH              <environment bin>:...      (virtualenv bin/ or Spack view bin/)
+  PYTHONPATH        <checkout>:...             (before any module or view site-packages)
+  HOC_LIBRARY_PATH  <checkout>/core/hoc:...    (before any installed HOC library)
+The Spack flavour runs in test_pkg_spack.py; the re-activation logic is checked here against a
+stand-in `spack` executable.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pkg_helpers import CHECKOUT, PRINT_VARS, SCRIPTS, clean_env, run_bash, shell_vars
+
+ACTIVATE = SCRIPTS / "activate.sh"
+
+
+@pytest.fixture
+def other_install(tmp_path) -> dict[str, str]:
+    """What a loaded module would bring: another neurodamus on PYTHONPATH, other HOC files."""
+    site = tmp_path / "module" / "site-packages"
+    (site / "neurodamus").mkdir(parents=True)
+    (site / "neurodamus" / "__init__.py").write_text('__version__ = "0.0.0-module"\n')
+    hoc = tmp_path / "module" / "hoc"
+    hoc.mkdir()
+    return {"PYTHONPATH": str(site), "HOC_LIBRARY_PATH": str(hoc)}
+
+
+def test_venv_checkout_comes_first(installed_venv, other_install):
+    env = clean_env(**other_install)
+    script = f"""
+        source {ACTIVATE} --venv {installed_venv} || exit 9
+        {PRINT_VARS}
+        neurodamus --version
+        python -c 'import neurodamus; print("imported", neurodamus.__file__)'
+    """
+    proc = run_bash(script, env=env)
+    assert proc.returncode == 0, proc.stderr
+    values = shell_vars(proc.stdout)
+    path = values["PATH"].split(":")
+    assert path[0] == str(installed_venv / "bin")
+    pythonpath = values["PYTHONPATH"].split(":")
+    assert pythonpath == [str(CHECKOUT), other_install["PYTHONPATH"]]
+    hoc = values["HOC_LIBRARY_PATH"].split(":")
+    assert hoc == [str(CHECKOUT / "core" / "hoc"), other_install["HOC_LIBRARY_PATH"]]
+    # the entry point is the virtualenv's, the code is the checkout's (not the venv's copy)
+    assert f"({CHECKOUT / 'neurodamus'})" in proc.stdout
+    assert f"imported {CHECKOUT / 'neurodamus' / '__init__.py'}" in proc.stdout
+    # and it says what it set
+    assert "PYTHONPATH       = " in proc.stdout and "HOC_LIBRARY_PATH = " in proc.stdout
+
+
+def test_without_activation_the_venv_copy_runs(installed_venv):
+    """Control for the test above: the virtualenv really carries another neurodamus."""
+    proc = run_bash(f"{installed_venv}/bin/neurodamus --version", env=clean_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "site-packages" in proc.stdout and str(CHECKOUT / "neurodamus") not in proc.stdout
+
+
+def test_sourcing_twice_adds_nothing_twice(other_install):
+    env = clean_env(**other_install)
+    script = f"""
+        source {ACTIVATE} --no-env --quiet
+        source {ACTIVATE} --no-env --quiet --model minicol
+        {PRINT_VARS}
+    """
+    proc = run_bash(script, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("@@BEGIN@@"), "--quiet prints nothing"
+    values = shell_vars(proc.stdout)
+    assert values["PATH"] == env["PATH"]
+    assert values["PYTHONPATH"].split(":") == [str(CHECKOUT), other_install["PYTHONPATH"]]
+    assert values["HOC_LIBRARY_PATH"].split(":") == [
+        str(CHECKOUT / "core" / "hoc"),
+        str(CHECKOUT / "models" / "minicol" / "hoc"),
+        other_install["HOC_LIBRARY_PATH"],
+    ]
+
+
+def test_deactivate_restores(other_install, installed_venv):
+    env = clean_env(**other_install)
+    script = f"""
+        source {ACTIVATE} --venv {installed_venv} --quiet
+        neurodamus_deactivate
+        {PRINT_VARS}
+    """
+    values = shell_vars(run_bash(script, env=env).stdout)
+    assert values["PYTHONPATH"] == other_install["PYTHONPATH"]
+    assert values["HOC_LIBRARY_PATH"] == other_install["HOC_LIBRARY_PATH"]
+    assert values["PATH"] == env["PATH"]
+
+
+def test_errors_return_without_closing_the_shell(tmp_path):
+    script = f"""
+        source {ACTIVATE} --venv {tmp_path}/nowhere
+        echo "status=$?"
+        source {ACTIVATE} --bogus
+        echo "status=$?"
+    """
+    proc = run_bash(script)
+    assert "status=1" in proc.stdout and "status=2" in proc.stdout
+    assert "not a virtualenv" in proc.stderr and "unknown option" in proc.stderr
+
+
+def _fake_spack(tmp_path: Path, view: Path, fail_first: bool) -> Path:
+    """A stand-in `spack` whose first `env activate --sh` forgets PYTHONPATH/HOC_LIBRARY_PATH."""
+    root = tmp_path / "fake-spack"
+    (root / "bin").mkdir(parents=True)
+    counter = root / "activations"
+    counter.write_text("0")
+    exe = root / "bin" / "spack"
+    exe.write_text(textwrap.dedent(f"""\
+        #!/bin/bash
+        if [ "$1 $2 $3" = "env activate --sh" ]; then
+            n=$(( $(cat {counter}) + 1 )); echo $n > {counter}
+            echo "export PATH={view}/bin:$PATH;"
+            echo "export SPACK_ENV=$5;"
+            if [ {int(fail_first)} = 0 ] || [ $n -gt 1 ]; then
+                echo "export PYTHONPATH={view}/lib/python3/site-packages;"
+                echo "export HOC_LIBRARY_PATH={view}/share/neurodamus-models/hoc;"
+            fi
+        elif [ "$1 $2 $3" = "env deactivate --sh" ]; then
+            echo "unset SPACK_ENV; unset PYTHONPATH; unset HOC_LIBRARY_PATH;"
+            echo "export PATH=$(echo "$PATH" | sed 's|{view}/bin:||');"
+        else
+            exit 3
+        fi
+    """))
+    exe.chmod(0o755)
+    return root
+
+
+@pytest.mark.parametrize("fail_first", [False, True], ids=["first-ok", "first-forgets"])
+def test_reactivates_when_first_activation_leaves_paths_unset(tmp_path, fail_first):
+    view = tmp_path / "view"
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    (env_dir / "spack.yaml").write_text("spack: {specs: []}\n")
+    root = _fake_spack(tmp_path, view, fail_first)
+    script = f"""
+        source {ACTIVATE} --spack {env_dir} || exit 9
+        {PRINT_VARS}
+        echo "activations=$(cat {root}/activations)"
+    """
+    proc = run_bash(script, env=clean_env(SPACK_ROOT=str(root)))
+    assert proc.returncode == 0, proc.stderr
+    values = shell_vars(proc.stdout)
+    assert values["PATH"].split(":")[0] == f"{view}/bin"
+    assert values["PYTHONPATH"].split(":") == [str(CHECKOUT), f"{view}/lib/python3/site-packages"]
+    assert values["HOC_LIBRARY_PATH"].split(":") == [
+        str(CHECKOUT / "core" / "hoc"), f"{view}/share/neurodamus-models/hoc"
+    ]
+    assert f"activations={2 if fail_first else 1}" in proc.stdout
+    assert ("activated twice" in proc.stdout) == fail_first
