@@ -43,41 +43,59 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
 
 
 class ReplayBuilder:
-    """Attach replayed spike trains to existing synapses."""
+    """Attach replayed spike trains to existing synapses.
+
+    One VecStim per (input, source node) on this rank drives a NetCon to each synapse of that
+    source: the events each synapse receives are the same as with one VecStim per synapse.
+    """
 
     REPLAY_TYPE = 2
 
     def __init__(self, h, nc_type_index: dict):
         self.h = h
         self.nc_type_index = nc_type_index
-        self.objects = []   # VecStims, Vectors and NetCons must stay referenced
+        self.sources = {}   # (input name, population, raw id) -> (Vector, VecStim)
+        self.netcons = []
         self.n_events = 0
 
-    def attach(self, table, row_pp, spikes_by_node: dict, delay: float, weight_factor=None,
-               delay_override=None):
+    def _source(self, key, times):
+        src = self.sources.get(key)
+        if src is None:
+            vec = self.h.Vector(times)
+            stim = self.h.VecStim()
+            stim.play(vec)
+            src = self.sources[key] = (vec, stim)
+        return src[1]
+
+    def attach(self, input_name, table, row_pp, spikes_by_node: dict, delay: float,
+               weight_factor=None, delay_override=None):
         h = self.h
         p = table.params
         wf = np.ones(len(table)) if weight_factor is None else weight_factor
+        nc_weight = (p["weight"] * wf).tolist()
+        nc_delay = (p["delay"] if delay_override is None else np.asarray(delay_override)).tolist()
+        population = table.edge_pop.source
         for conn in table.connections:
-            times = spikes_by_node.get(conn.sgid - table.source_offset)
+            raw = conn.sgid - table.source_offset
+            times = spikes_by_node.get(raw)
             if times is None:
                 continue
             times = times[times >= delay]   # the input's delay is a filter (§3.10)
             if not len(times):
                 continue
+            stim = None
             for r in range(conn.start, conn.stop):
                 pp = row_pp[r]
                 if pp is None:
                     continue
-                vec = h.Vector(times)
-                stim = h.VecStim()
-                stim.play(vec)
+                if stim is None:
+                    stim = self._source((input_name, population, raw), times)
                 nc = h.NetCon(stim, pp)
-                nc.delay = delay_override[r] if delay_override is not None else p["delay"][r]
-                nc.weight[0] = p["weight"][r] * wf[r]
+                nc.delay = nc_delay[r]
+                nc.weight[0] = nc_weight[r]
                 nc.threshold = 10
                 k = self.nc_type_index.get(pp.hname().split("[")[0], 0)
                 if k:
                     nc.weight[k] = self.REPLAY_TYPE
-                self.objects.append((vec, stim, nc))
+                self.netcons.append(nc)
                 self.n_events += len(times)

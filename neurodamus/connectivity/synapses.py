@@ -49,61 +49,76 @@ class SynapseBuilder:
         stream3 = src_hash * 65536 + tgt_hash + self.synapse_seed
         connect = ep.source in self.instantiated_sources or src_hash == 0
         p = table.params
-        weight, U, D, F, DTC = p["weight"], p["U"], p["D"], p["F"], p["DTC"]
-        syn_type, nrrp, delay, ratio = p["syn_type"], p["nrrp"], p["delay"], p["cond_ratio"]
-        threshold = self.threshold
-        wf = np.ones(len(table)) if weight_factor is None else weight_factor
-        row_pp = [None] * len(table)
+        n = len(table)
+        # plain Python lists: indexing numpy scalars costs more than the NEURON calls
+        use, dep, fac = (np.abs(p[k]).tolist() for k in ("U", "D", "F"))
+        dtc, nrrp, ratio = p["DTC"].tolist(), p["nrrp"].tolist(), p["cond_ratio"].tolist()
+        weight = p["weight"].tolist()
+        wf = np.ones(n) if weight_factor is None else np.asarray(weight_factor, float)
+        nc_weight = (p["weight"] * wf).tolist()
+        nc_delay = (p["delay"] if delay_override is None else np.asarray(delay_override)).tolist()
+        excitatory = (p["syn_type"] >= 100).tolist()
+        section_ids, xs = table.section_id.tolist(), table.x.tolist()
+        synapse_ids = table.synapse_id.tolist()
+        set_conductance = {m: self._has_conductance(m) for m in (EXC_MECH, INH_MECH)}
+        threshold, randomize_gaba = self.threshold, self.randomize_gaba
+        exc_cls, inh_cls = h.ProbAMPANMDA_EMS, h.ProbGABAAB_EMS
+        synapses, netcons = self.synapses, self.netcons
+        row_pp = [None] * n
         for conn in table.connections:
             cell = self.cells[conn.tgid]
+            tgid, sgid = conn.tgid, conn.sgid
             for r in range(conn.start, conn.stop):
-                sec = cell.section_by_id(int(table.section_id[r]))
+                sec = cell.section_by_id(section_ids[r])
                 if sec is None:
                     self.skipped += 1
                     continue
-                x = table.x[r]
+                x = xs[r]
                 if x != x:  # NaN: segment form, needs the section's 3D points
                     x = segment_fraction(h, sec, *table.segment[r])
-                sid = int(table.synapse_id[r])
-                tgid = conn.tgid
-                excitatory = syn_type[r] >= 100
-                if excitatory:
-                    pp = h.ProbAMPANMDA_EMS(x, sec=sec)
-                    pp.tau_d_AMPA = DTC[r]
+                sid = synapse_ids[r]
+                if excitatory[r]:
+                    pp = exc_cls(x, sec=sec)
+                    pp.tau_d_AMPA = dtc[r]
+                    mech = EXC_MECH
                 else:
-                    pp = h.ProbGABAAB_EMS(x, sec=sec)
-                    if self.randomize_gaba:
+                    pp = inh_cls(x, sec=sec)
+                    if randomize_gaba:
                         pp.tau_r_GABAA = self._gaba_rise_time(tgid, sid, stream3)
-                    pp.tau_d_GABAA = DTC[r]
-                pp.Use = abs(U[r])
-                pp.Dep = abs(D[r])
-                pp.Fac = abs(F[r])
+                    pp.tau_d_GABAA = dtc[r]
+                    mech = INH_MECH
+                pp.Use = use[r]
+                pp.Dep = dep[r]
+                pp.Fac = fac[r]
                 if nrrp[r] >= 0:
                     pp.Nrrp = nrrp[r]
                 pp.setRNG(tgid + 251, sid + 100, stream3 + 300)
                 pp.synapseID = sid
-                if self._has_conductance(pp):
+                if set_conductance[mech]:
                     pp.conductance = weight[r]
                 if ratio[r] >= 0:
-                    if excitatory:
+                    if mech is EXC_MECH:
                         pp.NMDA_ratio = ratio[r]
                     else:
                         pp.GABAB_ratio = ratio[r]
                 row_pp[r] = pp
-                self.synapses.append(pp)
+                synapses.append(pp)
                 if connect:
-                    nc = pc.gid_connect(conn.sgid, pp)
-                    nc.delay = delay_override[r] if delay_override is not None else delay[r]
-                    nc.weight[0] = weight[r] * wf[r]
+                    nc = pc.gid_connect(sgid, pp)
+                    nc.delay = nc_delay[r]
+                    nc.weight[0] = nc_weight[r]
                     nc.threshold = threshold
-                    self.netcons.append(nc)
+                    netcons.append(nc)
         return row_pp
 
-    def _has_conductance(self, pp) -> bool:
-        kind = pp.hname().split("[")[0]
-        if kind not in self._conductance_field:
-            self._conductance_field[kind] = hasattr(pp, "conductance")
-        return self._conductance_field[kind]
+    def _has_conductance(self, mech: str) -> bool:
+        """Whether the mechanism has a ``conductance`` field (probed once on a throw-away)."""
+        if mech not in self._conductance_field:
+            probe_sec = self.h.Section(name="nd_probe")
+            self._conductance_field[mech] = hasattr(getattr(self.h, mech)(0.5, sec=probe_sec),
+                                                    "conductance")
+            self.h.delete_section(sec=probe_sec)
+        return self._conductance_field[mech]
 
     def _gaba_rise_time(self, tgid, sid, stream3):
         rng = self.h.Random()
