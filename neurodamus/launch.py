@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from . import paths
@@ -151,8 +152,62 @@ def _cached_build(mechanisms_dir, comm, log):
             result = build_mechanisms(dirs, log=log)
         except MechanismError as exc:
             error = str(exc)
+        except Exception as exc:  # never leave the other ranks waiting in the bcast below
+            error = f"building the mechanisms of {mechanisms_dir or 'core/mod'} failed: " \
+                    f"{type(exc).__name__}: {exc}"
     if comm is not None and comm.Get_size() > 1:
         result, error = comm.bcast((result, error), root=0)
     if error:
         raise MechanismError(error)
     return result
+
+
+# ---- ending a job that cannot agree ---------------------------------------------------------
+#: how long a rank that failed waits for the other ranks to reach the phase's agreement
+AGREEMENT_GRACE_S = 4.0
+
+
+def abort_job(code: int = 1) -> None:
+    """End every rank of the job now (MPI_Abort), or this process when there is no MPI job."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # should MPI_Abort itself hang, leave anyway: mpirun then ends the other ranks
+    threading.Timer(3.0, os._exit, args=(code,)).start()
+    try:
+        from mpi4py import MPI
+
+        if MPI.Is_initialized() and not MPI.Is_finalized() and MPI.COMM_WORLD.Get_size() > 1:
+            MPI.COMM_WORLD.Abort(code)
+    except ImportError:
+        pass
+    os._exit(code)
+
+
+class FailureWatchdog:
+    """Armed by a rank whose phase failed; ends the job if the others do not agree in time.
+
+    A failed rank normally waits at the end of its phase until every rank has told whether
+    it failed too (``parallel.Phase``). The other ranks may however be busy for minutes, or
+    blocked in a collective call inside the phase (NEURON's ``set_maxstep``, a gather) that
+    the failed rank will never join. After ``seconds`` the failed rank prints its message and
+    aborts the whole job, so that a failure never hangs a run and ends it within seconds.
+    """
+
+    def __init__(self, comm, message: str, seconds: float = AGREEMENT_GRACE_S):
+        self.comm, self.message, self.seconds = comm, message, seconds
+        self._timer = None
+        if comm is not None and comm.Get_size() > 1:
+            self._timer = threading.Timer(seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        rank = self.comm.Get_rank()
+        sys.stderr.write(f"ERROR: {self.message}\n(rank {rank} failed; the other ranks did not "
+                         f"reach the end of the phase within {self.seconds:.0f} s: ending the "
+                         f"job)\n")
+        abort_job(1)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()

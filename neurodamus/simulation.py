@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,8 +20,9 @@ from .connectivity.edges import read_synapses
 from .connectivity.replay import ReplayBuilder, read_spike_file
 from .connectivity.synapses import SynapseBuilder
 from .engine import neuron_engine, summary
-from .errors import ConfigError
-from .parallel import Phase
+from .errors import CircuitError, ConfigError, MechanismError
+from .parallel import Phase, RunFailed
+from .progress import Counter, Progress
 from .reports.spikes import gather_spikes, write_spikes
 from .reports import ReportSet
 from .stimuli import apply_inputs
@@ -62,11 +65,32 @@ class Simulation:
         if self.rank == 0:
             self.out(text)
 
+    @contextlib.contextmanager
     def phase(self, name):
-        return Phase(self.comm, name, self.timings, self.options.debug)
+        """A ``parallel.Phase``; a rank that fails in it ends the job if the others cannot agree."""
+        watchdog = None
+        try:
+            with Phase(self.comm, name, self.timings, self.options.debug):
+                try:
+                    yield
+                except Exception as exc:
+                    if not isinstance(exc, RunFailed):
+                        watchdog = launch.FailureWatchdog(self.comm, str(exc))
+                    raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    def _remove_stale_marker(self):
+        """The SUCCESS marker of a previous run goes first, even if the config cannot be read."""
+        if launch.launcher_rank() == 0:
+            marker = Path(str(self.config_path) + ".SUCCESS")
+            with contextlib.suppress(OSError):
+                marker.unlink()
 
     # -------------------------------------------------------------------------------------
     def run(self) -> int:
+        self._remove_stale_marker()
         h, pc, comm = launch.start_mpi_and_neuron()
         self.h, self.pc, self.comm = h, pc, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
@@ -78,8 +102,6 @@ class Simulation:
                 raise ConfigError(f"{settings.config_path}: target_simulator "
                                   f"{settings.target_simulator}: CoreNEURON is not available yet "
                                   f"in this version; use --simulator=NEURON")
-            if self.rank == 0 and settings.success_marker.exists():
-                settings.success_marker.unlink()
             self.populations = select_nodes(settings)
             distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode)
             for p in self.populations.values():
@@ -94,32 +116,51 @@ class Simulation:
         with self.phase("build"):
             self._build_connectivity()
             self.stimuli = apply_inputs(InputContext(h, settings, self.cells, self.populations))
+        n_cells = self._allsum(len(self.cells))
+        self.say(f"Cells built: {n_cells} in {self.cell_build_seconds:.2f} s (rank 0)")
             self.reports = ReportSet(self)
         with self.phase("init"):
             self.spike_t, self.spike_gid = h.Vector(), h.Vector()
             pc.spike_record(-1, self.spike_t, self.spike_gid)
+        self.n_synapses = n_syn = self._allsum(self.n_local_synapses)
+        self.say(f"Synapses built: {n_syn} in {self.synapse_build_seconds:.2f} s (rank 0)")
+        # collective NEURON calls (set_maxstep, finitialize) get a phase of their own, so that
+        # a rank failing before them never leaves the others blocked inside them
             self.reports.start()
             neuron_engine.initialize(h, pc)
             if self.options.dump_cell_state:
                 self._dump_cell_state()
+        with self.phase("init"):
         t0 = time.perf_counter()
+        with self.phase("init"):
         neuron_engine.run(h, pc, settings.run.tstop, self._on_chunk)
         self.timings["run"] = time.perf_counter() - t0
+        self.run_progress = Progress("Simulated", settings.run.tstop, "ms",
+                                     enabled=self.rank == 0 and not self.options.verbose)
         with self.phase("write"):
             self.reports.close()
             counts = self._write_outputs()
-        rows = summary.gather_summary(comm, self.timings)
+        self.run_progress.done()
+        rows = summary.gather_summary(comm, self.timings, {"cells": len(self.cells),
+                                                           "synapses": self.n_local_synapses})
         build = (self.cell_build_seconds, self.synapse_build_seconds)
         builds = comm.gather(build, root=0) if self.size > 1 else [build]
+        with self.phase("write"):
         if self.rank == 0:
             n_cells = {n: len(p.selected) for n, p in self.populations.items()
                        if not p.is_virtual}
-            self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells))
+            self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells,
+                                            time.time() - _process_start_time()))
             self._write_run_summary(rows, builds, counts)
             settings.success_marker.touch()
             total = sum(counts.values())
             self.out(f"\nSpikes: {total} written to {settings.spikes_file}")
         return 0
+            # every rank closed its outputs (the write phases agreed): record, then SUCCESS
+            self.record.complete(tstop=settings.run.tstop, dt=settings.run.dt,
+                                 spikes_file=settings.spikes_file.name,
+                                 populations={n: {"cells": c, "spikes": counts.get(n, 0)}
+                                              for n, c in n_cells.items()})
 
     # -------------------------------------------------------------------------------------
     def _prepare_output(self):
@@ -133,24 +174,59 @@ class Simulation:
                     probe.touch()
                     probe.unlink()
                 except OSError as exc:
-                    raise ConfigError(f"{self.settings.config_path}: output.output_dir: cannot "
+                    key = "--output-path" if self.options.output_path else "output.output_dir"
+                    raise ConfigError(f"{self.settings.config_path}: {key}: cannot "
                                       f"write to {out}: {exc.strerror}") from exc
 
     def _build_cells(self):
         h, pc = self.h, self.pc
         loader = cell_build.TemplateLoader(h)
+                self.record = summary.RunRecord.begin(out, self.config_path,
+                                                      self._planned_outputs(), self.size,
+                                                      log=self.out)
+
+    def _planned_outputs(self) -> list[str]:
+        """Names of the files this run writes into the output folder."""
+        settings = self.settings
+        names = [settings.spikes_file.name, "populations_offset.dat"]
+        if not self.options.disable_reports:
+            for name in settings.sim.list_report_names:
+                file_name = os.path.basename(settings.sim.report(name).file_name or name)
+                names.append(file_name if file_name.endswith(".h5") else file_name + ".h5")
+        names += [f"cellstate_{gid}.json" for gid in self.options.dump_cell_state]
+        return names
         self.cells = {}
         self.startup_seconds = time.time() - _process_start_time()
         t0 = time.perf_counter()
-        for p in self.populations.values():
-            if p.is_virtual:
-                continue
+        pops = [p for p in self.populations.values() if not p.is_virtual]
+        counter = Counter("Cells (rank 0)", sum(len(p.local_raw) for p in pops),
+                          enabled=self.rank == 0)
+        for p in pops:
+            self._load_templates(loader, p)
             for cell in cell_build.instantiate_population(h, pc, p, self.settings, loader):
                 self.cells[cell.gid] = cell
         self.cell_build_seconds = time.perf_counter() - t0
-        n_total = self._allsum(len(self.cells))
-        self.say(f"Cells built: {n_total} in {self.cell_build_seconds:.2f} s (rank 0)")
 
+    @staticmethod
+    def _load_templates(loader, p):
+        """Load this rank's templates first, naming the first cell that needs a failing one."""
+        names = [str(t) for t in p.attrs.get("model_template", [])]
+        first = {}
+        for i, name in enumerate(names):
+            first.setdefault(name[4:] if name.startswith("hoc:") else name, i)
+        for name, i in first.items():
+            try:
+                loader.load(p.info.emodels_dir, name)
+            except (CircuitError, MechanismError) as exc:
+                raw = int(p.local_raw[i])
+                morph = os.path.join(p.info.morphologies_dir,
+                                     f"{p.attrs['morphology'][i]}.{p.info.morphology_ext}")
+                raise type(exc)(f"{exc}\n  first cell needing it: gid {raw + p.offset} "
+                                f"(population '{p.name}', node {raw}), template '{name}', "
+                                f"morphology {morph}") from exc
+
+            counter.add(len(p.local_raw))
+        counter.done()
     def _allsum(self, value):
         return self.comm.allreduce(value) if self.size > 1 else value
 
@@ -196,9 +272,7 @@ class Simulation:
                 if ep.source in spikes:
                     replay.attach(table, rows, spikes[ep.source], delay)
         self.synapse_build_seconds = time.perf_counter() - t0
-        n_syn = self._allsum(len(builder.synapses) if builder else 0)
-        self.say(f"Synapses built: {n_syn} in {self.synapse_build_seconds:.2f} s (rank 0)")
-        self.n_synapses = n_syn
+        self.n_local_synapses = len(builder.synapses) if builder else 0
 
     def _read_replay_files(self):
         result = []
@@ -228,6 +302,7 @@ class Simulation:
     def _write_outputs(self):
         settings = self.settings
         times = np.asarray(self.spike_t.as_numpy(), dtype=float)
+        self.run_progress.update(t)
         gids = np.asarray(self.spike_gid.as_numpy(), dtype=np.int64)
         gathered = gather_spikes(self.comm, times, gids)
         counts = {}
@@ -248,7 +323,9 @@ class Simulation:
             if p.is_virtual:
                 lines.append(f"{p.name}::{p.offset}::virtual")
         path = self.settings.output_dir / "populations_offset.dat"
-        path.write_text("\n".join(lines) + "\n")
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, path)
 
     def _write_run_summary(self, rows, builds, counts):
         """Machine-readable figures of the run (benchmarks and tools read this file)."""
