@@ -4,8 +4,8 @@ Usage:  python make_morphologies.py [OUT_DIR]      (default: this folder)
 
 Also importable: ``write_pyramidal(path, seed)`` and ``write_basket(path, seed)``
 give one morphology each; ``seed`` jitters branch angles and lengths a little
-(seed 0 gives the reference shape).  Units are um.  SWC types: 1 soma (three-point
-soma, NeuroMorpho convention), 2 axon, 3 basal dendrite, 4 apical dendrite.
+(seed 0 gives the reference shape).  Units are um.  SWC types: 1 soma (one point:
+a sphere of the given radius), 2 axon, 3 basal dendrite, 4 apical dendrite.
 """
 
 import math
@@ -28,10 +28,7 @@ class _Swc:
         return len(self.rows)
 
     def soma(self, radius):
-        centre = self.add(SOMA, (0.0, 0.0, 0.0), radius, -1)
-        self.add(SOMA, (0.0, -radius, 0.0), radius, centre)
-        self.add(SOMA, (0.0, radius, 0.0), radius, centre)
-        return centre
+        return self.add(SOMA, (0.0, 0.0, 0.0), radius, -1)
 
     def branch(self, kind, parent, start, direction, length, diam, step=10.0):
         """A straight unbranched piece; returns (last row id, end point)."""
@@ -57,17 +54,18 @@ def _unit(angle_deg, elevation_deg=0.0):
 
 
 def write_pyramidal(path, seed=0):
-    """Pyramidal cell: soma r=10, 4 basal trees, apical trunk with 2 obliques
+    """Pyramidal cell: soma r=12, 4 basal trees, apical trunk with 2 obliques
     and a 2-branch tuft, axon with 2 collaterals."""
     rng = np.random.default_rng(seed)
     jit = (lambda s: rng.uniform(-s, s)) if seed else (lambda s: 0.0)
     swc = _Swc()
-    soma_r = 10.0
+    soma_r = 12.0
     root = swc.soma(soma_r)
     # axon (down)
     a0, end = swc.branch(AXON, root, (0, -soma_r, 0), (0, -1, 0), 400 + jit(40), 1.0)
     for ang in (60, 240):
-        swc.branch(AXON, a0, end, (*_unit(ang + jit(20))[:1], -1.5, _unit(ang)[2]), 250 + jit(30), 0.6)
+        d = _unit(ang + jit(20))
+        swc.branch(AXON, a0, end, (d[0], -1.5, d[2]), 250 + jit(30), 0.6)
     # basal trees
     for k in range(4):
         ang = 90 * k + 45 + jit(15)
@@ -88,15 +86,16 @@ def write_pyramidal(path, seed=0):
 
 
 def write_basket(path, seed=0):
-    """Basket interneuron: soma r=7, 5 dendritic trees, branched axon."""
+    """Basket interneuron: soma r=8.5, 5 dendritic trees, branched axon."""
     rng = np.random.default_rng(seed)
     jit = (lambda s: rng.uniform(-s, s)) if seed else (lambda s: 0.0)
     swc = _Swc()
-    soma_r = 7.0
+    soma_r = 8.5
     root = swc.soma(soma_r)
     a0, end = swc.branch(AXON, root, (0, -soma_r, 0), (0, -1, 0), 150 + jit(20), 0.8)
     for ang in (0, 120, 240):
-        swc.branch(AXON, a0, end, (*_unit(ang + jit(20))[:1], -0.3, _unit(ang)[2]), 200 + jit(30), 0.5)
+        d = _unit(ang + jit(20))
+        swc.branch(AXON, a0, end, (d[0], -0.3, d[2]), 200 + jit(30), 0.5)
     for k in range(5):
         ang = 72 * k + jit(15)
         d = _unit(ang, 10 + jit(20))

@@ -25,7 +25,11 @@ def load(cell, morph_dir, morph_file):
             h.execute1(f"{name}[0] delete_section()", cell)
     soma = cell.soma[0]
     soma.pt3dclear()
-    for p, d in zip(m.soma.points, m.soma.diameters):
+    pts, diams = m.soma.points, m.soma.diameters
+    if len(pts) == 1:  # one-point soma: a cylinder along y with the sphere's area
+        (x, y, z), d = pts[0], float(diams[0])
+        pts, diams = [(x, y - d / 2, z), (x, y + d / 2, z)], [d, d]
+    for p, d in zip(pts, diams):
         soma.pt3dadd(float(p[0]), float(p[1]), float(p[2]), float(d))
     soma(0.0001).v = 0
     for s in m.sections:
