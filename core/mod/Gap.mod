@@ -32,5 +32,5 @@ ASSIGNED {
 }
 
 BREAKPOINT {
-    i = (v - vgap) * g * 1e-3
+    i = (0.001) * ((v - vgap) * g)
 }

@@ -163,7 +163,7 @@ FUNCTION next_isi() (ms) {
     : draws the next inter-event interval; -1 when no candidate is to come
     next_isi = -1
     if (rmax > 0) {
-        next_isi = 1000 / rmax * random_negexp(exp_rng)
+        next_isi = 1000 (ms/s) / rmax * random_negexp(exp_rng)
         if (t + next_isi > duration) {
             next_isi = -1
         }

@@ -59,7 +59,7 @@ DERIVATIVE states {
 
 PROCEDURE rates(v (mV)) {
     LOCAL an, bn, u, qt
-    qt = q10 ^ ((celsius - temp_ref) / 10)
+    qt = q10 ^ ((celsius - temp_ref) / 10 (degC))
     u = v - vt
     an = 0.032 * efun(15 - u, 5)
     bn = 0.5 * exp((10 - u) / 40)

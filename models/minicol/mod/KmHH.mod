@@ -62,7 +62,7 @@ DERIVATIVE states {
 
 PROCEDURE rates(v (mV)) {
     LOCAL qt
-    qt = q10 ^ ((celsius - temp_ref) / 10)
+    qt = q10 ^ ((celsius - temp_ref) / 10 (degC))
     pinf = 1 / (1 + exp(-(v + 35) / 10))
     ptau = tau_max / (3.3 * exp((v + 35) / 20) + exp(-(v + 35) / 20)) / qt
 }

@@ -80,7 +80,7 @@ DERIVATIVE states {
 
 PROCEDURE rates(v (mV)) {
     LOCAL am, bm, ah, bh, u, qt
-    qt = q10 ^ ((celsius - temp_ref) / 10)
+    qt = q10 ^ ((celsius - temp_ref) / 10 (degC))
     u = v - vt
     am = 0.32 * efun(13 - u, 4)
     bm = 0.28 * efun(u - 40, 5)
