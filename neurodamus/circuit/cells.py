@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CircuitError, MechanismError
+from . import morphology
 from .nodes import PopulationNodes, open_population
 
 _INSERT_RE = re.compile(r"\binsert\s+(\w+)")
@@ -134,11 +135,13 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
                                f"{raw}): morphology file not found: {morph_path}")
         need = loader.needed_attributes[name]
         extra = tuple(float(dyn_values[a][i]) for a in need) if need else default_extra
+        morphology.last_error = None
         try:
             hoc_cell = getattr(h, name)(int(raw), morph_dir, morph_file, *extra)
-        except (RuntimeError, Exception) as exc:
+        except Exception as exc:  # hoc errors arrive as RuntimeError
+            reason = morphology.last_error or str(exc)
             raise CircuitError(f"Template '{name}' failed for gid {gid} (population "
-                               f"'{info.name}', node {raw}, morphology {morph_path}): {exc}"
+                               f"'{info.name}', node {raw}, morphology {morph_path}): {reason}"
                                ) from exc
         cells.append(Cell(gid, int(raw), info.name, name, morph_path, hoc_cell,
                           {k: v[i] for k, v in attrs.items()}))

@@ -96,11 +96,25 @@ def _hoc_points(h, morph: Morphology):
     return vectors
 
 
+#: the message of the last failure inside ``instantiate``: hoc only reports "PyObject method
+#: call failed", so the cell builder picks the real reason up from here
+last_error: str | None = None
+
+
 def instantiate(cell, morph_dir: str, morph_file: str) -> None:
     """Replace ``cell``'s sections by those of the morphology (called from ndmorph.hoc)."""
+    global last_error
+    try:
+        _instantiate(cell, str(morph_dir), str(morph_file))
+    except Exception as exc:
+        last_error = str(exc)
+        raise
+
+
+def _instantiate(cell, morph_dir: str, morph_file: str) -> None:
     from neuron import h
 
-    morph = read(os.path.join(str(morph_dir), str(morph_file)))
+    morph = read(os.path.join(morph_dir, morph_file))
     h.execute1("forall delete_section()", cell)
     decl = ", ".join(f"{a}[{morph.counts[a]}]" for a in ARRAY_ORDER if morph.counts[a])
     h.execute1(f"create {decl}", cell)

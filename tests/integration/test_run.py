@@ -100,6 +100,7 @@ def test_special_disabled_by_environment(small_config, tmp_path):
 
 def test_morphology_formats_give_same_spikes(small_config, tmp_path):
     """swc, asc and h5 copies of the same morphologies give identical spikes."""
+    import morphio
     import morphio.mut
 
     base = small_config.parent
@@ -110,7 +111,17 @@ def test_morphology_formats_give_same_spikes(small_config, tmp_path):
         morph_dir = tmp_path / fmt
         morph_dir.mkdir()
         for swc in (base / "morphologies").glob("*.swc"):
-            morphio.mut.Morphology(swc).write(morph_dir / f"{swc.stem}.{fmt}")
+            morph = morphio.mut.Morphology(swc)
+            # asc and h5 need a contour soma: a ring of the swc soma's radius around its
+            # centre has the same mean radius, so the loader builds the same soma
+            center, radius = morph.soma.points[0], morph.soma.diameters[0] / 2
+            angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+            ring = center + radius * np.column_stack([np.cos(angles), np.sin(angles),
+                                                      np.zeros(16)])
+            morph.soma.points = ring.astype(np.float32)
+            morph.soma.diameters = np.zeros(16, np.float32)
+            morph.soma.type = morphio.SomaType.SOMA_SIMPLE_CONTOUR
+            morph.write(morph_dir / f"{swc.stem}.{fmt}")
         circuit = json.loads((base / "circuit_config.json").read_text())
         circuit["manifest"]["$BASE_DIR"] = str(base)
         circuit["components"]["alternate_morphologies"] = {key: str(morph_dir)}
