@@ -1,36 +1,56 @@
 """SONATA ``inputs``: one module per input family (signal = pure numpy, source = NEURON).
 
-``MODULES`` maps a SONATA ``module`` name to a builder ``build(ctx, name, stim) -> objects``.
-``synapse_replay`` is not here: replay belongs to connectivity (compatibility §3.10).
-``apply_inputs`` is what the simulation calls, once, after synapses exist (§4.1).
+``MODULES`` maps a SONATA ``module`` name to a builder ``build(run, block) -> objects``.
+``synapse_replay`` is not built here: replay belongs to connectivity (compatibility §3.10), and
+``spatially_uniform_e_field`` blocks are merged and applied after every other input (§4.1).
+``apply_inputs`` is what the simulation calls, once, after synapses exist. ``check_inputs`` and
+``explain_input_error`` are the checks the simulation runs before any cell exists.
 """
 
-from ..errors import ConfigError
-from . import current
+from . import current, efield, noise, ornstein_uhlenbeck, pulse, seclamp, shot_noise, sinusoidal
+from .base import InputBlock, InputRun, input_blocks
+from .validation import (SPECS, check_inputs, explain_input_error, needs_input_resistance,
+                         raise_block_problems)
 
 MODULES = {
     "linear": current.build_linear,
     "relative_linear": current.build_relative_linear,
-    "hyperpolarizing": current.build_hyperpolarizing,
     "subthreshold": current.build_subthreshold,
+    "hyperpolarizing": current.build_hyperpolarizing,
+    "pulse": pulse.build_pulse,
+    "sinusoidal": sinusoidal.build_sinusoidal,
+    "noise": noise.build_noise,
+    "shot_noise": shot_noise.build_shot_noise,
+    "relative_shot_noise": shot_noise.build_shot_noise,
+    "absolute_shot_noise": shot_noise.build_shot_noise,
+    "ornstein_uhlenbeck": ornstein_uhlenbeck.build_ornstein_uhlenbeck,
+    "relative_ornstein_uhlenbeck": ornstein_uhlenbeck.build_ornstein_uhlenbeck,
+    "seclamp": seclamp.build_seclamp,
 }
+#: handled outside MODULES: replay in connectivity, E-fields merged at the end
+DEFERRED = ("synapse_replay", "spatially_uniform_e_field")
 
 
 def apply_inputs(ctx) -> list:
     """Build every input of the config in config order; returns the objects to keep alive."""
-    sim = ctx.settings.sim
-    objects = []
-    for name in sim.list_input_names:
-        stim = sim.input(name)
-        module = stim.module.name
+    run = InputRun(ctx)
+    objects, efields = [], []
+    for block in input_blocks(ctx.settings):
+        module = block.module
         if module == "synapse_replay":
+            continue
+        raise_block_problems(block)
+        if module == "spatially_uniform_e_field":
+            efields.append(block)
             continue
         builder = MODULES.get(module)
         if builder is None:
-            raise ConfigError(f"{ctx.settings.config_path}: inputs.{name}.module: input "
-                              f"module '{module}' is not supported by this version")
-        objects.append(builder(ctx, name, stim))
+            raise block.error("module", f"input module '{module}' is not supported by this "
+                              f"version")
+        objects.extend(builder(run, block))
+    objects.extend(efield.build_efields(run, efields))
     return objects
 
 
-__all__ = ["MODULES", "apply_inputs"]
+__all__ = ["MODULES", "DEFERRED", "SPECS", "apply_inputs", "check_inputs", "explain_input_error",
+           "needs_input_resistance", "InputBlock", "InputRun", "input_blocks"]

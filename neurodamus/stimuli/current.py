@@ -1,62 +1,55 @@
-"""Current-clamp step inputs: linear, relative_linear, hyperpolarizing, subthreshold."""
+"""Deterministic current-clamp steps and ramps: ``linear``, ``relative_linear``,
+``subthreshold``, ``hyperpolarizing`` (compatibility §4.2, §11.1)."""
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-from .signals import step_points
-from .targets import local_target_cells, soma_points
+from . import signals
+from .sources import inject
 
 
-def current_source(h, sec, x, times, values, electrode: bool):
-    """MembraneCurrentSource (default) or IClamp with ``amp`` played continuously (§4.1)."""
-    src = h.IClamp(x, sec=sec) if electrode else h.MembraneCurrentSource(x, sec=sec)
-    src.dur = float(times[-1])
-    setattr(src, "del", 0.0)
-    tvec, avec = h.Vector(times), h.Vector(values)
-    avec.play(src._ref_amp, tvec, 1)
-    return src, tvec, avec
+def _threshold(cell) -> float:
+    return float(cell.attrs.get("threshold_current", 0.0))
 
 
-def _check_common(ctx, name, stim):
-    if stim.duration < 0:
-        raise ConfigError(f"{ctx.settings.config_path}: inputs.{name}.duration: must be >= 0, "
-                          f"got {stim.duration}")
-
-
-def _inject(ctx, name, stim, amplitude_of_cell, skip_zero=True):
-    _check_common(ctx, name, stim)
-    objects = []
-    electrode = bool(stim.represents_physical_electrode)
-    for cell in local_target_cells(ctx, name, stim):
-        a0, a1 = amplitude_of_cell(cell)
-        if skip_zero and a0 == 0 and a1 == 0:
-            continue
-        t, v = step_points(stim.delay, stim.duration, a0, a1)
-        for sec, x in soma_points(cell):
-            objects.append(current_source(ctx.h, sec, x, t, v, electrode))
+def _ramp(run, block, amplitudes) -> list:
+    """The ``linear`` skeleton on every point of every target; ``amplitudes(cell)`` -> (a0, a1)."""
+    stim, objects = block.stim, []
+    for target in run.targets(block):
+        a0, a1 = amplitudes(target.cell)
+        t, v = signals.linear(stim.delay, stim.duration, a0, a1)
+        objects.extend(inject(run, block, target, t, v))
     return objects
 
 
-def build_linear(ctx, name, stim):
-    return _inject(ctx, name, stim, lambda cell: (stim.amp_start, stim.amp_end))
+def build_linear(run, block) -> list:
+    stim = block.stim
+    if stim.amp_start == 0 and stim.amp_end == 0:
+        return []
+    return _ramp(run, block, lambda cell: (stim.amp_start, stim.amp_end))
 
 
-def build_relative_linear(ctx, name, stim):
+def build_relative_linear(run, block) -> list:
+    stim = block.stim
+    if stim.percent_start == 0 and stim.percent_end == 0:
+        return []
+    return _ramp(run, block, lambda cell: (_threshold(cell) * (stim.percent_start / 100),
+                                           _threshold(cell) * (stim.percent_end / 100)))
+
+
+def build_subthreshold(run, block) -> list:
     def amps(cell):
-        thr = cell.attrs.get("threshold_current", 0.0)
-        return thr * (stim.percent_start / 100.0), thr * (stim.percent_end / 100.0)
-    return _inject(ctx, name, stim, amps)
-
-
-def build_hyperpolarizing(ctx, name, stim):
-    def amps(cell):
-        hold = cell.attrs.get("holding_current", 0.0)
-        return hold, hold
-    return _inject(ctx, name, stim, amps, skip_zero=False)
-
-
-def build_subthreshold(ctx, name, stim):
-    def amps(cell):
-        a = cell.attrs.get("threshold_current", 0.0) * (100.0 - stim.percent_less) / 100.0
+        a = _threshold(cell) * (100 - block.stim.percent_less) / 100   # multiply, then divide
         return a, a
-    return _inject(ctx, name, stim, amps)
+    return _ramp(run, block, amps)
+
+
+def build_hyperpolarizing(run, block) -> list:
+    """A step of +holding_current (no sign flip, §11.1); never a no-op."""
+    def amps(cell):
+        hold = float(cell.attrs.get("holding_current", 0.0))
+        return hold, hold
+    return _ramp(run, block, amps)
+
+
+__all__ = ["build_linear", "build_relative_linear", "build_subthreshold",
+           "build_hyperpolarizing"]
