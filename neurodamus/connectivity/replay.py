@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import defaultdict
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
 
 from ..errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[int, np.ndarray]]:
@@ -42,6 +46,73 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
     return result
 
 
+@dataclass
+class ReplayInput:
+    """One ``synapse_replay`` block: its spikes, and which targets and sources it concerns."""
+
+    name: str
+    delay: float
+    spikes: dict                      # population -> raw id -> sorted times
+    targets: np.ndarray | None = None  # sorted target gids (the input's node set)
+    sources: dict = field(default_factory=dict)  # population -> sorted raw ids (``source``)
+    has_source_filter: bool = False
+
+    def source_ids(self, population: str):
+        """Raw ids of ``population`` allowed as sources; None when the input has no ``source``."""
+        if not self.has_source_filter:
+            return None
+        return self.sources.get(population, np.zeros(0, np.int64))
+
+
+def read_replay_inputs(settings, populations) -> list[ReplayInput]:
+    """Every ``synapse_replay`` input, checked and read (compatibility §3.10).
+
+    Spikes of populations the circuit does not have are ignored (with a warning), as the
+    established driver only looks for the circuit's populations in the file; a circuit population
+    with spikes but no chemical edges into a simulated population is an error.
+    """
+    from ..circuit.nodes import open_population
+    from ..stimuli.base import input_blocks
+    from ..stimuli.targets import node_set_gids
+
+    result = []
+    for block in input_blocks(settings):
+        if block.module != "synapse_replay":
+            continue
+        stim = block.stim
+        if stim.delay < 0:
+            raise block.error("delay", f"must be >= 0, got {stim.delay}")
+        spikes = read_spike_file(stim.spike_file, block.name, settings.config_path)
+        for pop in sorted(spikes):
+            if pop not in populations:
+                log.warning("%s: population '%s' of %s is not in the circuit: its spikes are "
+                            "not replayed", block.where("spike_file"), pop, stim.spike_file)
+                del spikes[pop]
+                continue
+            fed = [ep for ep in settings.edge_populations if ep.source == pop and
+                   ep.type == "chemical" and ep.target in populations and
+                   not populations[ep.target].is_virtual]
+            if not fed:
+                raise block.error("spike_file", f"population '{pop}' has spikes in "
+                                  f"{stim.spike_file} but no chemical edges to a simulated "
+                                  f"population")
+        targets = None
+        if stim.node_set:
+            targets = node_set_gids(settings, populations, stim.node_set, block.where("node_set"))
+        replay = ReplayInput(block.name, stim.delay, spikes, targets)
+        source = block.raw.get("source")
+        if source:
+            if source not in settings.node_sets.names:
+                raise block.error("source", f"unknown node set '{source}'")
+            replay.has_source_filter = True
+            for pop in spikes:
+                sel = settings.node_sets.materialize(source, open_population(
+                    populations[pop].info))
+                replay.sources[pop] = np.unique(np.asarray(sel.flatten(), dtype=np.int64))
+        result.append(replay)
+    return result
+
+
 class ReplayBuilder:
     """Attach replayed spike trains to existing synapses.
 
@@ -68,7 +139,9 @@ class ReplayBuilder:
         return src[1]
 
     def attach(self, input_name, table, row_pp, spikes_by_node: dict, delay: float,
-               weight_factor=None, delay_override=None):
+               weight_factor=None, delay_override=None, targets=None, sources=None):
+        """Replay onto the connections of ``table``; ``targets`` (gids) and ``sources`` (raw
+        ids of the source population), when given, restrict which connections get it."""
         h = self.h
         p = table.params
         wf = np.ones(len(table)) if weight_factor is None else weight_factor
@@ -79,6 +152,10 @@ class ReplayBuilder:
             raw = conn.sgid - table.source_offset
             times = spikes_by_node.get(raw)
             if times is None:
+                continue
+            if targets is not None and not _contains(targets, conn.tgid):
+                continue
+            if sources is not None and not _contains(sources, raw):
                 continue
             times = times[times >= delay]   # the input's delay is a filter (§3.10)
             if not len(times):
@@ -99,3 +176,8 @@ class ReplayBuilder:
                     nc.weight[k] = self.REPLAY_TYPE
                 self.netcons.append(nc)
                 self.n_events += len(times)
+
+
+def _contains(sorted_ids: np.ndarray, value: int) -> bool:
+    i = np.searchsorted(sorted_ids, value)
+    return bool(i < len(sorted_ids) and sorted_ids[i] == value)
