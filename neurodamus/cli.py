@@ -27,6 +27,8 @@ Options:
     --dump-cell-state=GIDS   Write a JSON dump of the cell, synapse and NetCon state of these
                              comma-separated gids after initialisation.
     --disable-reports        Do not write reports (spikes are still written).
+    --report-buffer-size=MB  Memory per rank for report recording between flushes to the
+                             files [default: 8].
     --simulator=SIM          NEURON or CORENEURON (default: the config's target_simulator).
     --keep-axon              Keep the full axon (templates get 400 as extra argument).
     --verbose                More messages (progress per run chunk).
@@ -149,11 +151,18 @@ def _options(args):
     if simulator and simulator.upper() not in ("NEURON", "CORENEURON"):
         raise SystemExit(_usage_error(f"--simulator must be NEURON or CORENEURON, got "
                                       f"{simulator}"))
+    try:
+        buffer_mb = float(args["--report-buffer-size"])
+        if not buffer_mb > 0:
+            raise ValueError
+    except ValueError:
+        raise SystemExit(_usage_error("--report-buffer-size takes a positive number of MB"))
     from .circuit.distribution import LB_MODES
     if args["--lb-mode"] not in LB_MODES:
         raise SystemExit(_usage_error(f"--lb-mode must be one of {', '.join(LB_MODES)}"))
     return RunOptions(output_path=args["--output-path"], lb_mode=args["--lb-mode"],
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
+                      report_buffer_size=buffer_mb,
                       simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
                       keep_axon=args["--keep-axon"])
 

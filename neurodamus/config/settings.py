@@ -34,6 +34,7 @@ class RunOptions:
     lb_mode: str = "RoundRobin"
     dump_cell_state: tuple[int, ...] = ()
     disable_reports: bool = False
+    report_buffer_size: float = 8.0   # MB per rank for report recording (reports/)
     simulator: str | None = None
     verbose: bool = False
     debug: bool = False

@@ -1,31 +1,17 @@
-"""Outputs: SONATA spikes (``spikes.py``) and element reports.
+"""Outputs: SONATA spikes (``spikes.py``) and element reports (compatibility §8.2).
 
-The simulation drives reports through ``ReportSet``: ``setup`` after inputs and modifications,
-``start`` just before initialisation, ``flush(t)`` after each run chunk, ``close`` at the end.
+The simulation drives reports through ``ReportSet``: constructed after inputs and
+modifications, ``start`` just before initialisation, ``flush(t)`` after each run chunk, ``close``
+at the end; ``solver(pc)`` is what the run loop calls ``psolve`` on.
+
+Modules: ``config`` (report keys, validation, time grid; no NEURON), ``sections`` (section
+ids §2.1(2) and report points), ``variables`` (variable lookup), ``mapping`` (this rank's
+elements and references), ``writer`` (file layout, token-passing writes), ``report_set``
+(lifecycle, recording, flushes).
 """
 
-from ..errors import ConfigError
+from .config import ReportSpec, TimeGrid, explain_config_error, parse_reports, time_grid
+from .report_set import DEFAULT_BUFFER_MB, ReportSet
 
-
-class ReportSet:
-    """The run's element reports (none are implemented in this version)."""
-
-    def __init__(self, sim):
-        self.sim = sim
-        settings = sim.settings
-        if settings.options.disable_reports:
-            return
-        for name in settings.sim.list_report_names:
-            report = settings.sim.report(name)
-            if report.enabled:
-                raise ConfigError(f"{settings.config_path}: reports.{name}: element reports are "
-                                  f"not supported by this version (use --disable-reports)")
-
-    def start(self):
-        pass
-
-    def flush(self, t):
-        pass
-
-    def close(self):
-        pass
+__all__ = ["ReportSet", "ReportSpec", "TimeGrid", "parse_reports", "time_grid",
+           "explain_config_error", "DEFAULT_BUFFER_MB"]

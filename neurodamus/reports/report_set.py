@@ -1,0 +1,350 @@
+"""The run's element reports: set-up, per-step recording, bounded flushes, parallel writes.
+
+Lifecycle (driven by ``Simulation``): the constructor validates every report, resolves its
+cells, builds this rank's elements, agrees on the file layout and creates the files; ``start``
+attaches one per-step ``Vector.record(ref)`` per reference (the form that also works under
+CoreNEURON); ``flush(t)`` takes the report rows out of the recorded steps, writes this rank's
+columns when the token reaches it, and empties the vectors (``resize(0)``); ``close`` renames
+the complete files. No Python runs per time step.
+
+Memory: the recorded steps are the buffer. Per rank it holds ``8 B x references x steps since
+the last flush`` plus the rows being written. When 25 ms of that exceed ``--report-buffer-size``
+(MB, default 8), ``solver(pc)`` returns a ``ParallelContext`` stand-in whose ``psolve`` runs the
+chunk in shorter pieces and flushes between them, so memory is bounded by the buffer size and
+never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..parallel import Phase
+from . import writer
+from .config import parse_reports
+from .mapping import LocalReport, build_local_report
+from .variables import MechanismCatalog, parse_variable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BUFFER_MB = 8.0
+#: never flush more often than every this many steps (flushing costs Python per reference)
+MIN_FLUSH_STEPS = 10
+
+
+class ActiveReport:
+    """One report on this rank: its elements, layout, file and recording vectors."""
+
+    def __init__(self, local: LocalReport, layouts: list, populations: list):
+        self.local = local
+        self.spec = local.spec
+        self.layouts = layouts
+        self.populations = populations
+        self.tmp_path = None
+        self.vectors = []
+        self.rows_written = 0
+
+    @property
+    def bytes_per_step(self) -> float:
+        """Recording bytes per simulation step, plus the share of the rows being written."""
+        p = self.spec.grid.period
+        return 8.0 * self.local.n_refs * (1 + 1 / p) + 4.0 * self.local.n_elements / p
+
+    def values(self, steps: np.ndarray) -> np.ndarray:
+        """[rows, local elements] float32 at the recorded indices ``steps``."""
+        raw = np.empty((len(self.vectors), len(steps)), dtype=np.float64)
+        for j, vec in enumerate(self.vectors):
+            raw[j] = vec.as_numpy()[steps]
+        if self.local.combine is not None:
+            raw = self.local.combine @ raw
+        return np.ascontiguousarray(raw.T, dtype=np.float32)
+
+
+class ReportSet:
+    """All enabled reports of the run (nothing when ``--disable-reports``)."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.reports: list[ActiveReport] = []
+        self.flush_steps = None
+        self._step_lo = 0
+        self._ring = None
+        settings = sim.settings
+        if settings.options.disable_reports:
+            return
+        comm = sim.comm
+        self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
+        self.h = sim.h
+        self.dt = settings.run.dt
+        debug = settings.options.debug
+        with Phase(comm, "reports", None, debug):
+            specs = parse_reports(settings, warn=self._warn)
+            locals_ = []
+            if specs:
+                catalog = MechanismCatalog.from_neuron(sim.h)
+                if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables):
+                    sim.h.cvode.use_fast_imem(1)
+                for spec in specs:
+                    locals_.append(self._build_local(spec, catalog))
+        if not specs:
+            return
+        counts = [[(len(b.node_ids), len(b.element_ids)) for b in lr.blocks] for lr, _ in locals_]
+        all_counts = comm.allgather(counts) if self.size > 1 else [counts]
+        for i, (local, pops) in enumerate(locals_):
+            layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
+            self.reports.append(ActiveReport(local, layouts, pops))
+        self._create_files(debug)
+        self._ring = writer.TokenRing(comm)
+        with Phase(comm, "reports", None, debug):
+            with self._ring.turn():
+                for rep in self.reports:
+                    writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
+        self._plan_flushes(settings)
+
+    # ---- set-up -----------------------------------------------------------------------------
+    def _warn(self, text):
+        if self.sim.rank == 0:
+            log.warning(text)
+
+    def _build_local(self, spec, catalog):
+        """(LocalReport, population names) of one report on this rank."""
+        where = f"{self.sim.settings.config_path}: {spec.where}"
+        if spec.type == "compartment_set":
+            targets, entries_of = self._compartment_set_target(spec, where)
+        else:
+            targets, entries_of = self._cells_target(spec, where), None
+        cells = self.sim.cells
+
+        def cells_of(pop_name, raw):
+            return cells[raw + self.sim.populations[pop_name].offset]
+
+        local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],
+                                   cells_of, catalog, entries_of)
+        return local, [t[0] for t in targets]
+
+    def _node_set_raw(self, node_set, pop, where, key="cells"):
+        """Raw ids of the instantiated cells of ``pop`` in ``node_set`` ('' = the run's)."""
+        import libsonata
+
+        from ..circuit.nodes import open_population
+
+        if not node_set:
+            return pop.selected
+        try:
+            sel = self.sim.settings.node_sets.materialize(node_set, open_population(pop.info))
+        except libsonata.SonataError as exc:
+            raise ConfigError(f"{where}.{key}: node set '{node_set}' cannot be evaluated on "
+                              f"population '{pop.name}': {exc}") from exc
+        return np.intersect1d(np.asarray(sel.flatten(), np.int64), pop.selected)
+
+    def _cells_target(self, spec, where):
+        settings = self.sim.settings
+        node_set = spec.cells or settings.sim.node_set or ""
+        if spec.cells and spec.cells not in settings.node_sets.names:
+            raise ConfigError(f"{where}.cells: unknown node set '{spec.cells}'")
+        targets = []
+        for pop in self.sim.populations.values():
+            if pop.is_virtual:
+                continue
+            raw = self._node_set_raw(node_set, pop, where)
+            if len(raw):
+                targets.append((pop.name, pop.offset, raw, np.intersect1d(raw, pop.local_raw)))
+        if not targets:
+            what = f"node set '{node_set}'" if node_set else "the simulation"
+            raise ConfigError(f"{where}.cells: {what} selects no instantiated cell (empty "
+                              f"report target)")
+        return targets
+
+    def _compartment_set_target(self, spec, where):
+        import libsonata
+
+        settings = self.sim.settings
+        path = settings.sim.compartment_sets_file
+        if not path:
+            raise ConfigError(f"{where}.compartment_set: the simulation config names no "
+                              f"compartment_sets_file")
+        try:
+            sets = libsonata.CompartmentSets.from_file(path)
+        except (libsonata.SonataError, RuntimeError, OSError) as exc:
+            raise ConfigError(f"{settings.config_path}: compartment_sets_file: cannot read "
+                              f"{path}: {exc}") from exc
+        name = spec.compartment_set
+        if name not in sets.names():
+            raise ConfigError(f"{where}.compartment_set: unknown compartment set '{name}' "
+                              f"(not in {path})")
+        cset = sets[name]
+        pop = self.sim.populations.get(cset.population)
+        if pop is None or pop.is_virtual:
+            raise ConfigError(f"{where}.compartment_set: compartment set '{name}' is on "
+                              f"population '{cset.population}', which has no instantiated cells")
+        if spec.cells and spec.cells not in settings.node_sets.names:
+            raise ConfigError(f"{where}.cells: unknown node set '{spec.cells}'")
+        entries = [(loc.node_id, loc.section_id, loc.offset) for loc in cset]
+        node_ids = np.array([e[0] for e in entries], np.int64)
+        target = np.intersect1d(node_ids, self._node_set_raw(
+            spec.cells or settings.sim.node_set or "", pop, where))
+        if not len(target):
+            raise ConfigError(f"{where}.compartment_set: compartment set '{name}' has no entry "
+                              f"on an instantiated cell of the report (empty report target)")
+        local = np.intersect1d(target, pop.local_raw)
+        local_set = set(int(n) for n in local)
+        by_node = {}
+        for node, section_id, offset in entries:   # file order (sorted by node, section, x)
+            if int(node) in local_set:
+                by_node.setdefault(int(node), []).append((int(section_id), float(offset)))
+
+        def entries_of(raw):
+            return by_node[raw]
+
+        return [(pop.name, pop.offset, target, local)], entries_of
+
+    def _create_files(self, debug):
+        """Rank 0 creates every file under a temporary name; all ranks learn the names."""
+        names = None
+        with Phase(self.comm, "reports", None, debug):
+            if self.rank == 0:
+                names = [self._create_one(rep) for rep in self.reports]
+        if self.size > 1:
+            names = self.comm.bcast(names, root=0)
+        for rep, name in zip(self.reports, names):
+            rep.tmp_path = name
+
+    def _create_one(self, rep) -> str:
+        spec = rep.spec
+        where = f"{self.sim.settings.config_path}: {spec.where}.file_name"
+        path = spec.path
+        tmp = writer.temporary_name(path)
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "Is a directory")
+            if path.exists() or path.is_symlink():
+                path.unlink()   # a failed run must not leave an older complete-looking file
+            writer.create_file(tmp, rep.layouts, spec.grid, spec.unit)
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot write {path}: "
+                              f"{exc.strerror or exc}") from exc
+        return tmp
+
+    def _plan_flushes(self, settings):
+        """Steps between flushes so that the recorded steps fit the buffer (all ranks agree)."""
+        from ..engine.neuron_engine import CHUNK_MS
+
+        buffer_mb = getattr(settings.options, "report_buffer_size", None) or DEFAULT_BUFFER_MB
+        per_step = sum(rep.bytes_per_step for rep in self.reports)
+        if self.size > 1:
+            per_step = self.comm.allreduce(per_step, op=_mpi_max())
+        chunk_steps = int(round(CHUNK_MS / self.dt))
+        fit = int(buffer_mb * 1024 * 1024 // per_step) if per_step else chunk_steps + 1
+        if fit > chunk_steps:
+            self.flush_steps = None
+            capacity = chunk_steps + 2
+        else:
+            self.flush_steps = max(fit, MIN_FLUSH_STEPS)
+            capacity = self.flush_steps + 2
+            if fit < MIN_FLUSH_STEPS and self.rank == 0:
+                log.warning("--report-buffer-size=%g MB holds only %d steps of report recording;"
+                            " flushing every %d steps (%.3g MB)", buffer_mb, fit,
+                            MIN_FLUSH_STEPS, MIN_FLUSH_STEPS * per_step / 2**20)
+        self._capacity = capacity
+
+    # ---- run ---------------------------------------------------------------------------------
+    def start(self):
+        """Attach the per-step recordings (before initialisation)."""
+        h = getattr(self, "h", None)
+        for rep in self.reports:
+            vectors = []
+            for ref in rep.local.refs:
+                vec = h.Vector()
+                vec.buffer_size(self._capacity)
+                vec.record(ref)
+                vectors.append(vec)
+            rep.vectors = vectors
+        self._step_lo = 0
+
+    def solver(self, pc):
+        """``pc``, or a stand-in whose ``psolve`` flushes often enough for the buffer size."""
+        if not self.reports or self.flush_steps is None:
+            return pc
+        return _BoundedSolver(pc, self)
+
+    def recorded_steps(self) -> int:
+        """One past the last simulation step recorded so far."""
+        return int(round(self.h.t / self.dt)) + 1
+
+    def flush(self, t=None):
+        if not self.reports:
+            return
+        lo, hi = self._step_lo, self.recorded_steps()
+        if hi <= lo:
+            return
+        pending = []
+        for rep in self.reports:
+            a, b = rep.spec.grid.rows_in(lo, hi)
+            if b > a:
+                steps = np.fromiter(rep.spec.grid.steps_of(a, b), np.int64) - lo
+                if rep.vectors and len(rep.vectors[0]) != hi - lo:
+                    raise RuntimeError(f"report {rep.spec.name}: {len(rep.vectors[0])} steps "
+                                       f"recorded, expected {hi - lo}")
+                pending.append((rep, a, rep.values(steps)))
+        if pending:   # the same on every rank: rows depend only on the time grid
+            with self._ring.turn():
+                for rep, a, values in pending:
+                    writer.write_rows(rep.tmp_path, rep.layouts, a, values)
+            for rep, a, values in pending:
+                rep.rows_written = a + values.shape[0]
+        for rep in self.reports:
+            for vec in rep.vectors:
+                vec.resize(0)
+        self._step_lo = hi
+
+    def close(self):
+        if not self.reports:
+            return
+        self.flush()
+        self._ring.wait_back()
+        if self.rank == 0:
+            for rep in self.reports:
+                if rep.rows_written < rep.spec.grid.n_steps:
+                    log.warning("report %s: %d of %d rows recorded", rep.spec.name,
+                                rep.rows_written, rep.spec.grid.n_steps)
+                os.replace(rep.tmp_path, rep.spec.path)
+        for rep in self.reports:
+            rep.vectors = []
+        self._ring.free()
+
+    @property
+    def files(self) -> list:
+        return [rep.spec.path for rep in self.reports]
+
+
+class _BoundedSolver:
+    """Stands in for ParallelContext in the run loop: ``psolve(t)`` in pieces of at most
+    ``flush_steps`` steps with a report flush after each piece but the last (the run loop
+    flushes after that one)."""
+
+    def __init__(self, pc, reports: ReportSet):
+        self._pc = pc
+        self._reports = reports
+
+    def psolve(self, tstop):
+        reports, h = self._reports, self._reports.h
+        dt, n = reports.dt, reports.flush_steps
+        while int(round((tstop - h.t) / dt)) > n:
+            self._pc.psolve(h.t + n * dt)
+            reports.flush(h.t)
+        self._pc.psolve(tstop)
+
+    def __getattr__(self, name):
+        return getattr(self._pc, name)
+
+
+def _mpi_max():
+    from mpi4py import MPI
+
+    return MPI.MAX
+
+
+__all__ = ["ReportSet", "DEFAULT_BUFFER_MB"]
