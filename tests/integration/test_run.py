@@ -158,3 +158,23 @@ def test_dump_cell_state(small_config, tmp_path):
         assert state["sections"][0]["name"].endswith("soma[0]")
         assert state["synapses"] and all("synapseID" in s["params"] for s in state["synapses"])
         assert state["netcons"]
+
+
+def test_hoc_library_path_is_searched_first(small_config, tmp_path):
+    """A user's HOC_LIBRARY_PATH entry overrides a file of the driver's own HOC library."""
+    user_lib = tmp_path / "hoc"
+    user_lib.mkdir()
+    from neurodamus import paths
+
+    text = (paths.hoc_dir() / "ndmorph.hoc").read_text()
+    marker = 'print "USER-NDMORPH"'
+    (user_lib / "ndmorph.hoc").write_text(text.replace(
+        "proc nd_load_morphology() {", "proc nd_load_morphology() {\n    " + marker, 1))
+    res = run_neurodamus([small_config, f"--output-path={tmp_path / 'out'}"],
+                         env=base_env(HOC_LIBRARY_PATH=str(user_lib)))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "USER-NDMORPH" in res.stdout
+    plain = run_neurodamus([small_config, f"--output-path={tmp_path / 'out2'}"])
+    assert "USER-NDMORPH" not in plain.stdout
+    assert spikes_equal(read_spikes(tmp_path / "out" / "out.h5"),
+                        read_spikes(tmp_path / "out2" / "out.h5"))
