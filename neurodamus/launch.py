@@ -121,22 +121,34 @@ def mechanisms_loaded(h) -> bool:
     return hasattr(h, SENTINEL_MECHANISM)
 
 
-def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print) -> str:
+def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: str = "") -> str:
     """Load one mechanism library; build the circuit's mechanisms_dir (cached) when needed.
 
-    Returns a description of where the mechanisms came from.
+    ``where`` names the config key ``mechanisms_dir`` came from, for messages. Returns a
+    description of where the mechanisms came from.
     """
     if mechanisms_loaded(h):
         return "built into special" if os.environ.get("NEURODAMUS_UNDER_SPECIAL") else \
             f"auto-loaded {Path.cwd() / platform.machine() / 'libnrnmech.so'}"
     libs = [p for p in os.environ.get("NRNMECH_LIB_PATH", "").split(":") if p]
     if not libs:
-        libs = [str(_cached_build(mechanisms_dir, comm, log).library)]
+        if mechanisms_dir and not os.path.isdir(mechanisms_dir):
+            raise MechanismError(f"{where or 'mechanisms_dir'}: mechanism folder not found: "
+                                 f"{mechanisms_dir}")
+        try:
+            libs = [str(_cached_build(mechanisms_dir, comm, log).library)]
+        except MechanismError as exc:
+            if where:
+                raise MechanismError(f"{where}: building {mechanisms_dir} failed: {exc}") from exc
+            raise
     for lib in libs:
         if not os.path.isfile(lib):
             raise MechanismError(f"Mechanism library not found: {lib} (NRNMECH_LIB_PATH)")
         if not h.nrn_load_dll(lib):
-            raise MechanismError(f"NEURON could not load the mechanism library {lib}")
+            raise MechanismError(f"NEURON could not load the mechanism library {lib} "
+                                 f"(NRNMECH_LIB_PATH): not a shared library built by nrnivmodl "
+                                 f"for this NEURON; rebuild it with 'neurodamus "
+                                 f"build-mechanisms'")
     return ", ".join(libs)
 
 

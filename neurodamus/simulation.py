@@ -81,6 +81,16 @@ class Simulation:
             if watchdog is not None:
                 watchdog.cancel()
 
+    @staticmethod
+    def _check_run_values(settings):
+        """Values the run loop cannot work with (a dt <= 0 would never end)."""
+        run = settings.run
+        if not run.dt > 0:
+            raise ConfigError(f"{settings.config_path}: run.dt: must be > 0, got {run.dt}")
+        if not run.tstop >= 0:
+            raise ConfigError(f"{settings.config_path}: run.tstop: must be >= 0, got "
+                              f"{run.tstop}")
+
     def _remove_stale_marker(self):
         """The SUCCESS marker of a previous run goes first, even if the config cannot be read."""
         if launch.launcher_rank() == 0:
@@ -102,13 +112,16 @@ class Simulation:
                 raise ConfigError(f"{settings.config_path}: target_simulator "
                                   f"{settings.target_simulator}: CoreNEURON is not available yet "
                                   f"in this version; use --simulator=NEURON")
+            self._check_run_values(settings)
             self.populations = select_nodes(settings)
             distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode)
             for p in self.populations.values():
                 read_local_attributes(p)
         self._prepare_output()
         with self.phase("build"):
-            origin = launch.load_mechanisms(h, settings.mechanisms_dir, comm, log=self.say)
+            origin = launch.load_mechanisms(
+                h, settings.mechanisms_dir, comm, log=self.say,
+                where=f"{settings.circuit_path}: components.mechanisms_dir")
             self.say(f"Mechanisms: {origin}")
             neuron_engine.apply_run_settings(h, settings)
             neuron_engine.apply_mechanism_globals(h, settings)
@@ -216,7 +229,12 @@ class Simulation:
             first.setdefault(name[4:] if name.startswith("hoc:") else name, i)
         for name, i in first.items():
             try:
-                loader.load(p.info.emodels_dir, name)
+                try:
+                    loader.load(p.info.emodels_dir, name)
+                except RuntimeError as exc:  # a hoc error while reading the template file
+                    raise CircuitError(f"{os.path.join(p.info.emodels_dir, name + '.hoc')}: "
+                                       f"hoc error while loading template '{name}' (NEURON's "
+                                       f"message is printed above): {exc}") from exc
             except (CircuitError, MechanismError) as exc:
                 raw = int(p.local_raw[i])
                 morph = os.path.join(p.info.morphologies_dir,

@@ -31,9 +31,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if ! "$venv/bin/python" -c "import neurodamus, neuron, libsonata, mpi4py, pytest" 2>/dev/null \
         || [ "$here/setup.cfg" -nt "$venv/.neurodamus-installed" ]; then
-    echo "== installing neurodamus (editable) and its dependencies"
-    "$venv/bin/pip" install -q --upgrade pip >/dev/null
-    "$venv/bin/pip" install -q -e "$here[test]"
+    echo "== installing neurodamus (editable) and its dependencies (log: $venv/pip.log)"
+    if ! { "$venv/bin/pip" install --upgrade pip && "$venv/bin/pip" install -e "$here[test]"; } \
+            >"$venv/pip.log" 2>&1; then
+        tail -n 30 "$venv/pip.log" >&2
+        echo "pip install failed (full log: $venv/pip.log)" >&2
+        exit 1
+    fi
     touch "$venv/.neurodamus-installed"
 fi
 
