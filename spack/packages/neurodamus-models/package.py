@@ -69,8 +69,10 @@ class NeurodamusModels(Package):
 
     depends_on("neuron@9.0:+python", type=("build", "link", "run"))
     depends_on("neuron+coreneuron", when="+coreneuron", type=("build", "link", "run"))
-    # The HOC templates are written against the driver of the same revision.
-    depends_on("py-neurodamus@develop", when="@develop", type="run")
+    # A release's HOC templates are written against the driver of the same release. A develop
+    # build takes both from the same checkout, and environments list both specs; depending on
+    # py-neurodamus@develop would make Spack rebuild the mechanisms after every Python edit
+    # (it reinstalls the dependents of a changed develop package).
     depends_on("py-neurodamus@0.1.0", when="@0.1.0", type="run")
 
     sanity_check_is_file = ["bin/special", "lib/libnrnmech.so"]
@@ -156,6 +158,24 @@ class NeurodamusModels(Package):
         if "Additional mechanisms" not in out:
             raise InstallError("special did not load the mechanisms:\n" + out)
 
+
+    # ----------------------------------------------------------------------------------------
+    # Development builds (spack develop / the `develop:` section of spack/environments)
+    # ----------------------------------------------------------------------------------------
+    def detect_dev_src_change(self):
+        """Reinstall a develop build only when the files it is made from changed.
+
+        Spack's default looks at every file of the checkout, including the environment's own
+        .spack-env/ folder (which lives in it), so every `spack install` would rebuild.
+        Used by Spack 1.x; Spack 0.23 has no such hook and always compares the whole checkout.
+        """
+        try:
+            installed = os.stat(join_path(self.prefix, ".spack", "spec.json")).st_mtime
+        except OSError:
+            return True
+        dev_path = self.spec.variants["dev_path"].value
+        return _changed_since(dev_path, ("core/mod", "core/hoc", join_path("models", self.model)), installed)
+
     # ----------------------------------------------------------------------------------------
     # Environment
     # ----------------------------------------------------------------------------------------
@@ -171,3 +191,26 @@ class NeurodamusModels(Package):
         special = which("special", path=self.prefix.bin, required=True)
         out = special("-nogui", "-c", "quit()", output=str.split, error=str.split)
         assert "Additional mechanisms" in out
+
+
+def _changed_since(root, relpaths, time):
+    """True if a file or folder under root/<relpath> (for each relpath) is newer than time.
+
+    Build outputs (<arch>/ folders of nrnivmodl, __pycache__) are ignored.
+    """
+    skip = {"__pycache__", "x86_64", "aarch64", "arm64", "build", ".spack-env"}
+    for rel in relpaths:
+        top = os.path.join(root, rel)
+        if not os.path.exists(top):
+            continue
+        if os.stat(top).st_mtime > time:
+            return True
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+            for name in dirs + files:
+                try:
+                    if os.lstat(os.path.join(folder, name)).st_mtime > time:
+                        return True
+                except OSError:
+                    continue
+    return False

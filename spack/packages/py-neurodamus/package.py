@@ -4,6 +4,8 @@
 # Keep the run dependencies in step with `install_requires` in setup.cfg: the test
 # tests/packaging/test_recipes.py compares the two lists.
 
+import os
+
 import spack
 
 from spack.package import *
@@ -62,6 +64,24 @@ class PyNeurodamus(PythonPackage):
     # Importing the package must not need NEURON or MPI (nothing happens at import time).
     import_modules = ["neurodamus"]
 
+
+    # ----------------------------------------------------------------------------------------
+    # Development builds (spack develop / the `develop:` section of spack/environments)
+    # ----------------------------------------------------------------------------------------
+    def detect_dev_src_change(self):
+        """Reinstall a develop build only when the files it is made from changed.
+
+        Spack's default looks at every file of the checkout, including the environment's own
+        .spack-env/ folder (which lives in it), so every `spack install` would rebuild.
+        Used by Spack 1.x; Spack 0.23 has no such hook and always compares the whole checkout.
+        """
+        try:
+            installed = os.stat(join_path(self.prefix, ".spack", "spec.json")).st_mtime
+        except OSError:
+            return True
+        dev_path = self.spec.variants["dev_path"].value
+        return _changed_since(dev_path, ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "neurodamus", "core", "models"), installed)
+
     # ----------------------------------------------------------------------------------------
     # Environment
     # ----------------------------------------------------------------------------------------
@@ -105,6 +125,27 @@ class PyNeurodamus(PythonPackage):
 
 
 def _listdir(path):
-    import os
-
     return os.listdir(path) if os.path.isdir(path) else []
+
+
+def _changed_since(root, relpaths, time):
+    """True if a file or folder under root/<relpath> (for each relpath) is newer than time.
+
+    Build outputs (<arch>/ folders of nrnivmodl, __pycache__) are ignored.
+    """
+    skip = {"__pycache__", "x86_64", "aarch64", "arm64", "build", ".spack-env"}
+    for rel in relpaths:
+        top = os.path.join(root, rel)
+        if not os.path.exists(top):
+            continue
+        if os.stat(top).st_mtime > time:
+            return True
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+            for name in dirs + files:
+                try:
+                    if os.lstat(os.path.join(folder, name)).st_mtime > time:
+                        return True
+                except OSError:
+                    continue
+    return False
