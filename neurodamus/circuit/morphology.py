@@ -37,17 +37,23 @@ class Morphology:
     counts: dict  # array name -> number of sections
 
 
-def _soma_points(soma_points: np.ndarray, soma_diameters: np.ndarray) -> np.ndarray:
-    """The soma as one cylinder along y with the area of a sphere of the mean radius."""
+def _soma_points(soma_points: np.ndarray, soma_diameters: np.ndarray,
+                 soma_type: str = "") -> np.ndarray:
+    """The soma as one cylinder along y with the area of a sphere of the soma's radius.
+
+    Radius: half the diameter for one-point and three-point (NeuroMorpho) somata, the mean
+    distance of the outline points to their centroid for contours.
+    """
     if len(soma_points) == 0:
         raise ValueError("no soma points")
     center = soma_points.mean(axis=0)
-    if len(soma_points) == 1:
-        radius = soma_diameters[0] / 2
-    else:
+    if len(soma_points) == 1 or "THREE_POINT" in soma_type:
+        center = soma_points[0]
+        radius = float(soma_diameters[0]) / 2
+    elif "CONTOUR" in soma_type:
         radius = float(np.linalg.norm(soma_points - center, axis=1).mean())
-        if len(soma_points) == 3 and radius == 0:  # 3-point soma stacked on one spot
-            radius = soma_diameters[0] / 2
+    else:  # stacked cylinders: the mean of their radii
+        radius = float(np.mean(soma_diameters)) / 2
     radius = max(radius, 0.5)
     offset = np.array([0.0, radius, 0.0])
     start, end = center - offset, center + offset
@@ -66,7 +72,8 @@ def read(path: str) -> Morphology:
     except Exception as exc:  # morphio raises several unrelated types
         raise CircuitError(f"Cannot read morphology {path}: {exc}") from exc
     try:
-        soma = _soma_points(np.asarray(morph.soma.points), np.asarray(morph.soma.diameters))
+        soma = _soma_points(np.asarray(morph.soma.points), np.asarray(morph.soma.diameters),
+                            str(morph.soma_type))
     except ValueError as exc:
         raise CircuitError(f"Morphology {path} has no soma") from exc
 
