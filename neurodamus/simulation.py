@@ -17,15 +17,16 @@ from .circuit import cells as cell_build
 from .circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
 from .config import RunOptions, load_settings
 from .connectivity.edges import read_synapses
-from .connectivity.replay import ReplayBuilder, read_spike_file
+from .connectivity.minis import MinisBuilder
+from .connectivity.replay import ReplayBuilder, read_replay_inputs
 from .connectivity.synapses import SynapseBuilder
 from .engine import neuron_engine, summary
 from .errors import CircuitError, ConfigError, MechanismError
 from .parallel import Phase, RunFailed
 from .progress import Counter, Progress
 from .reports.spikes import gather_spikes, write_spikes
-from .reports import ReportSet
-from .stimuli import apply_inputs
+from .reports import ReportSet, explain_config_error
+from .stimuli import apply_inputs, check_inputs, explain_input_error
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,11 @@ class Simulation:
         self.h, self.pc, self.comm = h, pc, comm
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         with self.phase("load"):
-            self.settings = settings = load_settings(self.config_path, self.options)
+            try:
+                self.settings = settings = load_settings(self.config_path, self.options)
+            except ConfigError as exc:  # reports: name the report and key libsonata refused
+                raise explain_config_error(self.config_path, exc) or \
+                    explain_input_error(self.config_path, exc) or exc  # inputs: same, per key
             for w in settings.warnings:
                 self.say(f"WARNING: {w}")
             if settings.target_simulator != "NEURON":
@@ -115,8 +120,10 @@ class Simulation:
             self._check_run_values(settings)
             self.populations = select_nodes(settings)
             distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode)
+            # inputs: check every block now; learn which extra node attributes they read
+            input_needs = check_inputs(settings, self.populations)
             for p in self.populations.values():
-                read_local_attributes(p)
+                read_local_attributes(p, input_needs.get(p.name, ()))
         self._prepare_output()
         with self.phase("build"):
             origin = launch.load_mechanisms(
@@ -126,54 +133,56 @@ class Simulation:
             neuron_engine.apply_run_settings(h, settings)
             neuron_engine.apply_mechanism_globals(h, settings)
             self._build_cells()
+        n_cells = self._allsum(len(self.cells))
+        self.say(f"Cells built: {n_cells} in {self.cell_build_seconds:.2f} s (rank 0)")
         with self.phase("build"):
             self._build_connectivity()
             self.stimuli = apply_inputs(InputContext(h, settings, self.cells, self.populations))
-        n_cells = self._allsum(len(self.cells))
-        self.say(f"Cells built: {n_cells} in {self.cell_build_seconds:.2f} s (rank 0)")
+        with self.phase("build"):  # reports agree on file layouts: collectives, own phase
             self.reports = ReportSet(self)
-        with self.phase("init"):
-            self.spike_t, self.spike_gid = h.Vector(), h.Vector()
-            pc.spike_record(-1, self.spike_t, self.spike_gid)
         self.n_synapses = n_syn = self._allsum(self.n_local_synapses)
         self.say(f"Synapses built: {n_syn} in {self.synapse_build_seconds:.2f} s (rank 0)")
         # collective NEURON calls (set_maxstep, finitialize) get a phase of their own, so that
         # a rank failing before them never leaves the others blocked inside them
+        with self.phase("init"):
+            self.spike_t, self.spike_gid = h.Vector(), h.Vector()
+            pc.spike_record(-1, self.spike_t, self.spike_gid)
             self.reports.start()
+        with self.phase("init"):
             neuron_engine.initialize(h, pc)
+        with self.phase("init"):
             if self.options.dump_cell_state:
                 self._dump_cell_state()
-        with self.phase("init"):
-        t0 = time.perf_counter()
-        with self.phase("init"):
-        neuron_engine.run(h, pc, settings.run.tstop, self._on_chunk)
-        self.timings["run"] = time.perf_counter() - t0
         self.run_progress = Progress("Simulated", settings.run.tstop, "ms",
                                      enabled=self.rank == 0 and not self.options.verbose)
+        t0 = time.perf_counter()
+        # reports.solver(pc): pc itself, or one that flushes reports inside long chunks
+        neuron_engine.run(h, self.reports.solver(pc), settings.run.tstop, self._on_chunk)
+        self.run_progress.done()
+        self.timings["run"] = time.perf_counter() - t0
         with self.phase("write"):
             self.reports.close()
+        with self.phase("write"):
             counts = self._write_outputs()
-        self.run_progress.done()
         rows = summary.gather_summary(comm, self.timings, {"cells": len(self.cells),
                                                            "synapses": self.n_local_synapses})
         build = (self.cell_build_seconds, self.synapse_build_seconds)
         builds = comm.gather(build, root=0) if self.size > 1 else [build]
-        with self.phase("write"):
         if self.rank == 0:
             n_cells = {n: len(p.selected) for n, p in self.populations.items()
                        if not p.is_virtual}
             self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells,
                                             time.time() - _process_start_time()))
             self._write_run_summary(rows, builds, counts)
-            settings.success_marker.touch()
-            total = sum(counts.values())
-            self.out(f"\nSpikes: {total} written to {settings.spikes_file}")
-        return 0
             # every rank closed its outputs (the write phases agreed): record, then SUCCESS
             self.record.complete(tstop=settings.run.tstop, dt=settings.run.dt,
                                  spikes_file=settings.spikes_file.name,
                                  populations={n: {"cells": c, "spikes": counts.get(n, 0)}
                                               for n, c in n_cells.items()})
+            settings.success_marker.touch()
+            total = sum(counts.values())
+            self.out(f"\nSpikes: {total} written to {settings.spikes_file}")
+        return 0
 
     # -------------------------------------------------------------------------------------
     def _prepare_output(self):
@@ -190,10 +199,6 @@ class Simulation:
                     key = "--output-path" if self.options.output_path else "output.output_dir"
                     raise ConfigError(f"{self.settings.config_path}: {key}: cannot "
                                       f"write to {out}: {exc.strerror}") from exc
-
-    def _build_cells(self):
-        h, pc = self.h, self.pc
-        loader = cell_build.TemplateLoader(h)
                 self.record = summary.RunRecord.begin(out, self.config_path,
                                                       self._planned_outputs(), self.size,
                                                       log=self.out)
@@ -208,6 +213,10 @@ class Simulation:
                 names.append(file_name if file_name.endswith(".h5") else file_name + ".h5")
         names += [f"cellstate_{gid}.json" for gid in self.options.dump_cell_state]
         return names
+
+    def _build_cells(self):
+        h, pc = self.h, self.pc
+        loader = cell_build.TemplateLoader(h)
         self.cells = {}
         self.startup_seconds = time.time() - _process_start_time()
         t0 = time.perf_counter()
@@ -218,6 +227,8 @@ class Simulation:
             self._load_templates(loader, p)
             for cell in cell_build.instantiate_population(h, pc, p, self.settings, loader):
                 self.cells[cell.gid] = cell
+            counter.add(len(p.local_raw))
+        counter.done()
         self.cell_build_seconds = time.perf_counter() - t0
 
     @staticmethod
@@ -243,8 +254,6 @@ class Simulation:
                                 f"(population '{p.name}', node {raw}), template '{name}', "
                                 f"morphology {morph}") from exc
 
-            counter.add(len(p.local_raw))
-        counter.done()
     def _allsum(self, value):
         return self.comm.allreduce(value) if self.size > 1 else value
 
@@ -272,6 +281,7 @@ class Simulation:
         replay_spikes = self._read_replay_files()
         replay = ReplayBuilder(h, builder.nc_index if builder else {})
         self.synapse_builder, self.replay_builder = builder, replay
+        self.minis = MinisBuilder(h, settings, self.cells)  # spontaneous minis (§3.9)
         t0 = time.perf_counter()
         for ep in self._edge_order():
             if ep.type != "chemical":
@@ -286,41 +296,27 @@ class Simulation:
             table = read_synapses(ep, target.local_raw, source.offset, target.offset,
                                   settings.run.dt, settings.conditions.extracellular_calcium)
             rows = builder.build(table)
-            for stim_name, delay, spikes in replay_spikes:
-                if ep.source in spikes:
-                    replay.attach(table, rows, spikes[ep.source], delay)
+            self.minis.attach(table, rows)
+            for stim in replay_spikes:
+                if ep.source in stim.spikes:
+                    replay.attach(stim.name, table, rows, stim.spikes[ep.source], stim.delay,
+                                  targets=stim.targets, sources=stim.source_ids(ep.source))
         self.synapse_build_seconds = time.perf_counter() - t0
         self.n_local_synapses = len(builder.synapses) if builder else 0
 
     def _read_replay_files(self):
-        result = []
-        sim = self.settings.sim
-        for name in sim.list_input_names:
-            stim = sim.input(name)
-            if stim.module.name != "synapse_replay":
-                continue
-            if stim.delay < 0:
-                raise ConfigError(f"{self.settings.config_path}: inputs.{name}.delay: must be "
-                                  f">= 0")
-            spikes = read_spike_file(stim.spike_file, name, self.settings.config_path)
-            known = set(self.populations)
-            for pop in spikes:
-                if pop not in known:
-                    raise ConfigError(f"{self.settings.config_path}: inputs.{name}.spike_file: "
-                                      f"population '{pop}' in {stim.spike_file} is not a node "
-                                      f"population of the circuit")
-            result.append((name, stim.delay, spikes))
-        return result
+        """The ``synapse_replay`` inputs, checked, with their spikes (connectivity/replay.py)."""
+        return read_replay_inputs(self.settings, self.populations)
 
     def _on_chunk(self, t):
         self.reports.flush(t)
         if self.options.verbose:
             self.say(f"  t = {t:.1f} ms")
+        self.run_progress.update(t)
 
     def _write_outputs(self):
         settings = self.settings
         times = np.asarray(self.spike_t.as_numpy(), dtype=float)
-        self.run_progress.update(t)
         gids = np.asarray(self.spike_gid.as_numpy(), dtype=np.int64)
         gathered = gather_spikes(self.comm, times, gids)
         counts = {}
