@@ -117,9 +117,11 @@ class SectionPoints:
         self.items = []   # (pp, type name, hname, segment index int(loc*nseg))
         for seg in sec.allseg():
             for pp in seg.point_processes():
-                loc = pp.get_segment().x
+                where = pp.get_segment()
+                if where.sec != sec:   # x=0 of a child is the parent's node: not ours
+                    continue
                 self.items.append((pp, point_process_type(pp), pp.hname(),
-                                   int(loc * self.nseg)))
+                                   int(where.x * self.nseg)))
 
     def matching(self, prefix: str) -> list:
         return [it for it in self.items if it[2].startswith(prefix)]
