@@ -203,6 +203,10 @@ def explain_config_error(config_path, exc=None):
             if key in rep and rep[key] not in allowed and f"'{key}'" in text:
                 return ConfigError(f"{where}.{key}: unknown value {rep[key]!r} (expected one "
                                    f"of {', '.join(allowed)})")
+        names = rep.get("variable_name")
+        if isinstance(names, str) and "variable names" in text and \
+                any(not v.strip() for v in names.split(",")):
+            return ConfigError(f"{where}.variable_name: empty variable name in '{names}'")
         for key in ("type", "variable_name", "dt", "start_time", "end_time"):
             if key not in rep and f"'{key}'" in text and not (
                     key == "variable_name" and rep.get("type") == "lfp"):

@@ -1,0 +1,223 @@
+"""Report parameters, time grid, variable checks and the file writer, without NEURON."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neurodamus.config import RunOptions, load_settings
+from neurodamus.errors import ConfigError
+from neurodamus.reports.config import explain_config_error, parse_reports, report_path, time_grid
+from neurodamus.reports.mapping import PopulationBlock
+from neurodamus.reports.variables import MechanismCatalog, parse_variable
+from neurodamus.reports.writer import (create_file, layouts_from_counts, write_mapping,
+                                       write_rows)
+from neurodamus.tools.example import write_example
+
+REPORT = {"type": "compartment", "variable_name": "v", "dt": 0.1, "start_time": 0.0,
+          "end_time": 50.0}
+
+
+# ---- time grid (§8.2) -------------------------------------------------------------------------
+def test_time_grid_basic():
+    g = time_grid(0.0, 100.0, 0.1, 0.025, 100.0)
+    assert (g.start, g.end, g.dt, g.n_steps, g.first_step, g.period) == \
+        (0.0, 100.0, 0.1, 1000, 0, 4)
+    assert g.last_step == 3996
+
+
+def test_time_grid_end_clipped_to_tstop_and_start_rounded():
+    g = time_grid(0.04, 500.0, 0.1, 0.025, 50.0)
+    assert g.start == 0.0 and g.end == 50.0          # start' = round(0.04/0.1)*0.1
+    assert g.n_steps == 500 and g.first_step == 2    # rows from step ceil(0.04/0.025) = 2
+    g = time_grid(0.3, 10.0, 0.1, 0.1, 10.0)         # 0.3/0.1 = 2.9999999999999996
+    assert g.first_step == 3
+
+
+def test_time_grid_period_truncates_like_the_established_driver():
+    assert time_grid(0.0, 10.0, 0.075, 0.025, 10.0).period == 2   # int(2.9999999999999996)
+    assert time_grid(0.0, 10.0, 0.025, 0.025, 10.0).period == 1
+
+
+def test_rows_in_step_ranges():
+    g = time_grid(1.0, 10.0, 0.5, 0.025, 10.0)       # rows at steps 40, 60, ..., 18 rows
+    assert g.n_steps == 18 and g.first_step == 40 and g.period == 20
+    assert g.rows_in(0, 40) == (0, 0)
+    assert g.rows_in(0, 41) == (0, 1)
+    assert g.rows_in(41, 60) == (1, 1)
+    assert g.rows_in(41, 61) == (1, 2)
+    assert g.rows_in(0, 100000) == (0, 18)
+    assert list(g.steps_of(1, 3)) == [60, 80]
+    covered = [g.rows_in(a, a + 7) for a in range(0, 401, 7)]
+    rows = [r for a, b in covered for r in range(a, b)]
+    assert rows == list(range(18))                  # any chunking covers every row once
+
+
+def test_report_path(tmp_path):
+    assert report_path(tmp_path, "", "soma") == tmp_path / "soma.h5"
+    assert report_path(tmp_path, "/elsewhere/x/voltage", "soma") == tmp_path / "voltage.h5"
+    assert report_path(tmp_path, "v.h5", "soma") == tmp_path / "v.h5"
+
+
+# ---- parsing and validation --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    return write_example(tmp_path_factory.mktemp("rep"), n_cells=4, tstop=50)
+
+
+def settings_with(example, tmp_path, reports):
+    cfg = json.loads(example.read_text())
+    cfg["network"] = str(example.parent / "circuit_config.json")
+    cfg["reports"] = reports
+    path = tmp_path / "simulation_config.json"
+    path.write_text(json.dumps(cfg))
+    return load_settings(path, RunOptions(output_path=str(tmp_path / "out")))
+
+
+def test_parse_defaults_and_order(example, tmp_path):
+    s = settings_with(example, tmp_path, {
+        "zeta": dict(REPORT), "alpha": dict(REPORT, type="summation", sections="all",
+                                            variable_name="i_membrane, IClamp"),
+        "off": dict(REPORT, enabled=False)})
+    specs = parse_reports(s)
+    assert [r.name for r in specs] == ["alpha", "zeta"]    # sorted; disabled left out
+    alpha, zeta = specs
+    assert alpha.variables == ("i_membrane", "IClamp")
+    assert (alpha.sections, alpha.compartments, alpha.scaling) == ("all", "all", "area")
+    assert (zeta.sections, zeta.compartments, zeta.unit) == ("soma", "center", "mV")
+    assert zeta.path == tmp_path / "out" / "zeta.h5"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"dt": 0.01}, "reports.r.dt: 0.01 ms is below the simulation time step run.dt = 0.025"),
+    ({"dt": 0}, "reports.r.dt: must be > 0"),
+    ({"start_time": 20.0, "end_time": 10.0}, "reports.r.end_time: 10.0 ms is before "
+                                             "start_time 20.0 ms"),
+    ({"start_time": -1.0}, "reports.r.start_time: must be >= 0"),
+    ({"start_time": 60.0, "end_time": 70.0}, "reports.r.start_time: 60.0 ms is after the end "
+                                             "of the simulation"),
+    ({"variable_name": "v,ina"}, "reports.r.variable_name: a compartment report takes one "
+                                 "variable"),
+    ({"variable_name": "v,"}, "reports.r.variable_name: empty variable name"),
+    ({"type": "compartment_set"}, "compartment_set"),
+])
+def test_parse_errors_name_report_and_key(example, tmp_path, change, message):
+    try:
+        s = settings_with(example, tmp_path, {"r": dict(REPORT, **change)})
+    except ConfigError as exc:   # refused by libsonata already
+        exc = explain_config_error(tmp_path / "simulation_config.json", exc) or exc
+        assert message in str(exc)
+        return
+    with pytest.raises(ConfigError) as info:
+        parse_reports(s)
+    assert str(info.value).startswith(f"{s.config_path}: reports.r")
+    assert message in str(info.value)
+
+
+def test_two_reports_same_file(example, tmp_path):
+    s = settings_with(example, tmp_path, {"a": dict(REPORT, file_name="x"),
+                                          "b": dict(REPORT, file_name="x.h5")})
+    with pytest.raises(ConfigError, match=r"reports.b.file_name: x.h5 is also the file of "
+                                          r"report 'a'"):
+        parse_reports(s)
+
+
+def test_dt_not_a_multiple_warns(example, tmp_path):
+    s = settings_with(example, tmp_path, {"r": dict(REPORT, dt=0.075)})
+    warnings = []
+    parse_reports(s, warn=warnings.append)
+    assert len(warnings) == 1 and "every int(0.075/0.025) = 2 steps" in warnings[0]
+
+
+@pytest.mark.parametrize("key, value, text", [
+    ("sections", "axonal", "reports.r.sections: unknown value 'axonal' (expected one of soma, "
+                           "axon, dend, apic, all)"),
+    ("compartments", "some", "reports.r.compartments: unknown value 'some'"),
+    ("scaling", "volume", "reports.r.scaling: unknown value 'volume'"),
+])
+def test_libsonata_enum_errors_explained(example, tmp_path, key, value, text):
+    with pytest.raises(ConfigError) as info:
+        settings_with(example, tmp_path, {"r": dict(REPORT, **{key: value})})
+    explained = explain_config_error(tmp_path / "simulation_config.json", info.value)
+    assert explained is not None
+    assert str(explained) == f"{tmp_path / 'simulation_config.json'}: {text}" or \
+        str(explained).startswith(f"{tmp_path / 'simulation_config.json'}: {text}")
+
+
+def test_explain_ignores_errors_elsewhere(example, tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"reports": {"r": dict(REPORT, sections="axonal")}}))
+    assert explain_config_error(path, ConfigError("Could not find 'run'")) is None
+
+
+# ---- variables ----------------------------------------------------------------------------------
+CATALOG = MechanismCatalog(
+    density={"pas": {"g_pas", "e_pas", "i_pas"}, "na_ion": {"ena", "ina", "nai", "nao"},
+             "NaHH": {"gNabar_NaHH", "gNa_NaHH"}},
+    point={"IClamp": {"del", "dur", "amp", "i"}, "ProbAMPANMDA_EMS": {"g", "i", "synapseID"},
+           "MembraneCurrentSource": {"amp", "i"}})
+
+
+@pytest.mark.parametrize("text", ["v", "ina", "i_membrane", "pas", "gNa_NaHH", "NaHH.gNa",
+                                  "pas.g", "IClamp", "ProbAMPANMDA_EMS.g", "Prob.g",
+                                  "MembraneCurrentSource"])
+def test_known_variables(text):
+    assert CATALOG.problem(parse_variable(text)) is None
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("foo", "unknown variable or mechanism 'foo'"),
+    ("Foo.bar", "unknown mechanism 'Foo'"),
+    ("NaHH", "mechanism 'NaHH' has no current 'i'"),
+    ("NaHH.nope", "mechanism 'NaHH' has no variable 'nope'"),
+    ("ProbAMPANMDA_EMS.nope", "point process ProbAMPANMDA_EMS has no variable 'nope'"),
+])
+def test_unknown_variables(text, problem):
+    assert CATALOG.problem(parse_variable(text)).startswith(problem)
+
+
+# ---- writer: two ranks assembled in turn ----------------------------------------------------
+def test_file_assembled_from_two_ranks_reads_back(tmp_path):
+    import libsonata
+
+    grid = time_grid(0.0, 1.0, 0.1, 0.025, 1.0)
+    counts = [[(2, 3), (1, 1)], [(1, 2), (0, 0)]]          # rank -> population -> (nodes, elems)
+    blocks = {
+        0: [PopulationBlock("A", 0, np.array([0, 2], np.uint64), np.array([1, 2]),
+                            np.array([0, 0, 5], np.uint32)),
+            PopulationBlock("B", 1000, np.array([4], np.uint64), np.array([1]),
+                            np.array([0], np.uint32))],
+        1: [PopulationBlock("A", 0, np.array([1], np.uint64), np.array([2]),
+                            np.array([0, 3], np.uint32)),
+            PopulationBlock("B", 1000, np.zeros(0, np.uint64), np.zeros(0, int),
+                            np.zeros(0, np.uint32))],
+    }
+    path = str(tmp_path / "r.h5")
+    layouts = {r: layouts_from_counts(["A", "B"], counts, r) for r in (0, 1)}
+    assert layouts[1][0].node_start == 2 and layouts[1][0].elem_start == 3
+    create_file(path, layouts[0], grid, "mV")
+    for r in (0, 1):
+        write_mapping(path, layouts[r], blocks[r])
+    for a, b in ((0, 4), (4, 10)):                        # two flushes
+        for r in (0, 1):
+            n = sum(lay.n_elements for lay in layouts[r])
+            cols = np.arange(n) + 100 * r
+            values = (np.arange(a, b)[:, None] * 1000 + cols[None, :]).astype(np.float32)
+            write_rows(path, layouts[r], a, values)
+    reader = libsonata.ElementReportReader(path)
+    a = reader["A"]
+    assert a.times == (0.0, 1.0, 0.1) and a.data_units == "mV" and a.time_units == "ms"
+    assert sorted(a.get_node_ids()) == [0, 1, 2]
+    frame = a.get(node_ids=[1])
+    assert [tuple(i) for i in np.asarray(frame.ids)] == [(1, 0), (1, 3)]
+    data = np.asarray(frame.data)
+    assert data.shape == (10, 2)
+    assert list(data[7]) == [7100.0, 7101.0]               # rank 1's columns 0 and 1
+    frame = a.get(node_ids=[2])
+    assert [tuple(i) for i in np.asarray(frame.ids)] == [(2, 0), (2, 5)]
+    assert list(np.asarray(frame.data)[3]) == [3001.0, 3002.0]
+    b = reader["B"]
+    assert list(b.get_node_ids()) == [4]
+    assert list(np.asarray(b.get(node_ids=[4]).data)[:, 0]) == [i * 1000 + 3 for i in range(10)]
