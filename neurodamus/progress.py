@@ -14,11 +14,29 @@ work, so that logs stay short. Callers report progress per unit of work they alr
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 BAR_WIDTH = 30
 PLAIN_STEP = 0.10   # print a plain line every 10 % of the work
+#: set to "bar", "lines" or "off" to choose instead of the guess below
+MODE_ENV = "NEURODAMUS_PROGRESS"
+_LAUNCHER_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_PROCID")
+
+
+def is_terminal(stream) -> bool:
+    """Whether to redraw a bar. Under an MPI launcher the ranks' output goes through the
+    launcher (Open MPI even gives them a pseudo-terminal), so plain lines are used there."""
+    mode = os.environ.get(MODE_ENV, "").lower()
+    if mode in ("bar", "lines"):
+        return mode == "bar"
+    if any(os.environ.get(v) for v in _LAUNCHER_VARS):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -46,14 +64,10 @@ class Progress:
         self.label = label
         self.total = float(total)
         self.unit = unit
-        self.enabled = enabled and self.total > 0
+        self.enabled = enabled and self.total > 0 and \
+            os.environ.get(MODE_ENV, "").lower() != "off"
         self.stream = stream if stream is not None else sys.stdout
-        if tty is None:
-            try:
-                tty = self.stream.isatty()
-            except (AttributeError, ValueError):
-                tty = False
-        self.tty = tty
+        self.tty = is_terminal(self.stream) if tty is None else tty
         self.t0 = time.perf_counter()
         self._next_plain = PLAIN_STEP
         self._drawn = False
@@ -70,7 +84,7 @@ class Progress:
             self._line(done, fraction)
             while self._next_plain <= fraction + 1e-9:
                 self._next_plain += PLAIN_STEP
-        if fraction >= 1.0:
+        if fraction >= 1.0 - 1e-12:
             self.done()
 
     def done(self, message: str = "") -> None:
@@ -79,7 +93,6 @@ class Progress:
             return
         self._finished = True
         if self.tty and self._drawn:
-            self._draw(self.total, 1.0)
             self.stream.write("\n")
         if message:
             self.stream.write(message + "\n")
@@ -123,4 +136,4 @@ class Counter:
         self._progress.done(message)
 
 
-__all__ = ["Progress", "Counter"]
+__all__ = ["Counter", "MODE_ENV", "Progress", "is_terminal"]

@@ -199,8 +199,9 @@ class RunRecord:
             log(f"Output folder {folder}: removed {len(removed)} file(s) of the previous run")
         started = time.time()
         existing = {p.name for p in folder.iterdir()}
-        data = {"format": RECORD_FORMAT, "status": "running", "config": str(Path(config_path).resolve()),
-                "started": _now(), "ranks": n_ranks, "files": [RECORD_NAME, *planned]}
+        data = {"format": RECORD_FORMAT, "status": "running",
+                "config": str(Path(config_path).resolve()), "started": _now(), "ranks": n_ranks,
+                "files": [RECORD_NAME, *planned]}
         record = cls(folder, data, existing, started)
         record.save()
         return record
