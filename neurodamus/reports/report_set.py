@@ -31,7 +31,7 @@ from .variables import MechanismCatalog, parse_variable
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_MB = 8.0
-#: never flush more often than every this many steps (flushing costs Python per reference)
+#: never flush more often than every this many steps (a flush costs ~2 us per reference)
 MIN_FLUSH_STEPS = 10
 
 
@@ -51,16 +51,36 @@ class ActiveReport:
     def bytes_per_step(self) -> float:
         """Recording bytes per simulation step, plus the share of the rows being written."""
         p = self.spec.grid.period
-        return 8.0 * self.local.n_refs * (1 + 1 / p) + 4.0 * self.local.n_elements / p
+        return 8.0 * self.local.n_refs * (1 + 1 / p) + 12.0 * self.local.n_elements / p
 
-    def values(self, steps: np.ndarray) -> np.ndarray:
-        """[rows, local elements] float32 at the recorded indices ``steps``."""
-        raw = np.empty((len(self.vectors), len(steps)), dtype=np.float64)
-        for j, vec in enumerate(self.vectors):
-            raw[j] = vec.as_numpy()[steps]
+    def attach(self, h, capacity: int) -> None:
+        """One per-step recording vector per reference (kept in a hoc List for bulk calls)."""
+        self.vectors, self.vlist, self.gathered = [], h.List(), h.Vector()
+        for ref in self.local.refs:
+            vec = h.Vector()
+            vec.buffer_size(capacity)
+            vec.record(ref)
+            self.vectors.append(vec)
+            self.vlist.append(vec)
+
+    def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
+        """[rows, local elements] float32 from the recorded indices first, first+period, ...
+
+        One hoc call copies the rows of every vector (a Python loop over the vectors costs
+        ~3x more per flush)."""
+        n = len(self.vectors)
+        if n == 0:
+            return np.zeros((n_rows, self.local.n_elements), np.float32)
+        self.gathered.resize(n * n_rows)
+        h.nd_report_gather(self.vlist, self.gathered, first, period, n_rows)
+        raw = self.gathered.as_numpy().reshape(n, n_rows)
         if self.local.combine is not None:
             raw = self.local.combine @ raw
         return np.ascontiguousarray(raw.T, dtype=np.float32)
+
+    def clear(self, h) -> None:
+        if self.vectors:
+            h.nd_report_clear(self.vlist)
 
 
 class ReportSet:
@@ -253,15 +273,11 @@ class ReportSet:
     # ---- run ---------------------------------------------------------------------------------
     def start(self):
         """Attach the per-step recordings (before initialisation)."""
-        h = getattr(self, "h", None)
+        if not self.reports:
+            return
+        _define_hoc_helpers(self.h)
         for rep in self.reports:
-            vectors = []
-            for ref in rep.local.refs:
-                vec = h.Vector()
-                vec.buffer_size(self._capacity)
-                vec.record(ref)
-                vectors.append(vec)
-            rep.vectors = vectors
+            rep.attach(self.h, self._capacity)
         self._step_lo = 0
 
     def solver(self, pc):
@@ -282,13 +298,14 @@ class ReportSet:
             return
         pending = []
         for rep in self.reports:
-            a, b = rep.spec.grid.rows_in(lo, hi)
+            grid = rep.spec.grid
+            a, b = grid.rows_in(lo, hi)
             if b > a:
-                steps = np.fromiter(rep.spec.grid.steps_of(a, b), np.int64) - lo
                 if rep.vectors and len(rep.vectors[0]) != hi - lo:
                     raise RuntimeError(f"report {rep.spec.name}: {len(rep.vectors[0])} steps "
                                        f"recorded, expected {hi - lo}")
-                pending.append((rep, a, rep.values(steps)))
+                first = grid.first_step + a * grid.period - lo
+                pending.append((rep, a, rep.values(self.h, first, grid.period, b - a)))
         if pending:   # the same on every rank: rows depend only on the time grid
             with self._ring.turn():
                 for rep, a, values in pending:
@@ -296,8 +313,7 @@ class ReportSet:
             for rep, a, values in pending:
                 rep.rows_written = a + values.shape[0]
         for rep in self.reports:
-            for vec in rep.vectors:
-                vec.resize(0)
+            rep.clear(self.h)
         self._step_lo = hi
 
     def close(self):
@@ -312,7 +328,7 @@ class ReportSet:
                                 rep.rows_written, rep.spec.grid.n_steps)
                 os.replace(rep.tmp_path, rep.spec.path)
         for rep in self.reports:
-            rep.vectors = []
+            rep.vectors, rep.vlist = [], None
         self._ring.free()
 
     @property
@@ -339,6 +355,25 @@ class _BoundedSolver:
 
     def __getattr__(self, name):
         return getattr(self._pc, name)
+
+
+_HOC_HELPERS = """
+proc nd_report_gather() { local i
+    // $o1 List of recording Vectors, $o2 destination (count x $5, row-major):
+    // row i gets elements $3, $3+$4, ..., ($5 of them) of vector i
+    for i = 0, $o1.count() - 1 {
+        $o2.copy($o1.o(i), i * $5, $3, $3 + ($5 - 1) * $4, 1, $4)
+    }
+}
+proc nd_report_clear() { local i
+    for i = 0, $o1.count() - 1 { $o1.o(i).resize(0) }
+}
+"""
+
+
+def _define_hoc_helpers(h):
+    if not h.name_declared("nd_report_gather"):
+        h(_HOC_HELPERS)
 
 
 def _mpi_max():
