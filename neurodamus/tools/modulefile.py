@@ -31,7 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ModuleSpec", "render", "main"]
+__all__ = ["ModuleSpec", "main", "render"]
 
 
 @dataclass
@@ -119,7 +119,7 @@ def check_lua(text: str) -> str | None:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(text)
     try:
-        proc = subprocess.run([luac, "-p", f.name], capture_output=True, text=True)
+        proc = subprocess.run([luac, "-p", f.name], check=False, capture_output=True, text=True)
     finally:
         os.unlink(f.name)
     if proc.returncode:
@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     target.write_text(text)
     print(f"write-modulefile: wrote {target}")
     if args.modules_root:
-        print(f"  module use {args.modules_root.resolve()} && module load {spec.name}/{spec.version}")
+        root = args.modules_root.resolve()
+        print(f"  module use {root} && module load {spec.name}/{spec.version}")
     return 0
 
 

@@ -17,7 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 if importlib.util.find_spec("neurodamus") is None:  # not installed: test the checkout
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pkg_helpers import CACHE, CHECKOUT  # noqa: E402
+from pkg_helpers import CACHE, CHECKOUT
+
+
+NEURON_TOOLS = ("nrnivmodl", "nrnivmodl-core", "nrniv", "nrniv-core", "nmodl", "modlunit",
+                "mkthreadsafe", "nrnpyenv.sh")
 
 
 def _site_packages() -> list[str]:
@@ -32,11 +36,11 @@ def _site_packages() -> list[str]:
 def installed_venv() -> Path:
     """A virtualenv with a regular (non-editable) install of this checkout: "another neurodamus".
 
-    It sees the running interpreter's packages (NEURON, mpi4py, ...) through a .pth file, so
-    nothing is downloaded. Kept in the test cache and rebuilt when the checkout's packaged files
+    It sees the running interpreter's packages (NEURON, mpi4py, ...) through a .pth file and
+    links NEURON's commands (nrnivmodl, ...) into its bin/, so nothing is downloaded. Kept in the test cache and rebuilt when the checkout's packaged files
     change (its key hashes setup.cfg, setup.py, pyproject.toml, neurodamus/, core/, models/).
     """
-    digest = hashlib.sha256(sys.executable.encode())
+    digest = hashlib.sha256(f"{sys.executable} {NEURON_TOOLS}".encode())
     packaged = [CHECKOUT / "setup.cfg", CHECKOUT / "setup.py", CHECKOUT / "pyproject.toml"]
     for folder, patterns in (("neurodamus", ("*.py",)), ("core", ("*.hoc", "*.mod")),
                              ("models", ("*.hoc", "*.mod", "*.swc", "*.py", "*.json"))):
@@ -50,12 +54,19 @@ def installed_venv() -> Path:
     marker = venv / ".ready"
     if marker.is_file():
         return venv
+    for stale in CACHE.glob("venv-*"):  # earlier revisions of the checkout
+        shutil.rmtree(stale, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     Path(purelib, "_neurodamus_tests_parent.pth").write_text("\n".join(_site_packages()) + "\n")
+    # ...and its NEURON commands, as `pip install neuron` in the virtualenv would provide them
+    parent_bin = Path(sys.executable).parent
+    for tool in NEURON_TOOLS:
+        if (parent_bin / tool).is_file() and not (venv / "bin" / tool).exists():
+            (venv / "bin" / tool).symlink_to(parent_bin / tool)
     # Build from a copy: setuptools leaves build/ and *.egg-info/ in the folder it builds.
     source = venv / "source"
     shutil.rmtree(source, ignore_errors=True)
@@ -71,10 +82,11 @@ def installed_venv() -> Path:
     proc = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation",
          "--no-index", "--quiet", str(source)],
-        capture_output=True, text=True, cwd=str(venv),
+        check=False, capture_output=True, text=True, cwd=str(venv),
     )
     if proc.returncode:
-        pytest.fail(f"pip install of the checkout into {venv} failed:\n{proc.stdout}\n{proc.stderr}")
+        pytest.fail(f"pip install of the checkout into {venv} failed:\n"
+                    f"{proc.stdout}\n{proc.stderr}")
     shutil.rmtree(source, ignore_errors=True)
     marker.write_text("ok\n")
     return venv

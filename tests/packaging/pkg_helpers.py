@@ -31,11 +31,12 @@ CACHE = Path(os.environ.get("NEURODAMUS_TEST_CACHE", "~/.cache/neurodamus-tests"
 #: from the v1-API compatibility import that 1.x adds to old-layout repositories).
 #: Notably absent: ``tty`` (only 1.x exports it).
 SPACK_PACKAGE_NAMES = frozenset(
-    """
-    join_path Executable which InstallError install install_tree mkdirp working_dir filter_file
-    run_after on_package_attributes version variant depends_on license conflicts requires
-    extends maintainers when patch PythonPackage CMakePackage Package
-    """.split()
+    [
+        "join_path", "Executable", "which", "InstallError", "install", "install_tree", "mkdirp",
+        "working_dir", "filter_file", "run_after", "on_package_attributes", "version", "variant",
+        "depends_on", "license", "conflicts", "requires", "extends", "maintainers", "when",
+        "patch", "PythonPackage", "CMakePackage", "Package",
+    ]
 )
 
 #: The Python distribution -> Spack package names that are not "py-<name>".
@@ -168,7 +169,7 @@ def load_recipe(path: Path, spack_version=(1, 1, 0)) -> Recipe:
     source = path.read_text()
     namespace = {"__name__": f"recipe_{path.parent.name.replace('-', '_')}", "__file__": str(path)}
     with _stub_spack(spack_version, record):
-        exec(compile(source, str(path), "exec"), namespace)
+        exec(compile(source, str(path), "exec"), namespace)  # noqa: S102 (our own recipes)
     name = path.parent.name
     cls = namespace.get(class_name(name))
     if cls is None:
@@ -207,7 +208,7 @@ def run_bash(script: str, env: dict[str, str] | None = None, cwd=None, timeout=3
     """Run a bash script in a clean environment; returns the CompletedProcess (text)."""
     cmd = ["bash", "-l", "-c", script] if login else ["bash", "--noprofile", "--norc", "-c", script]
     return subprocess.run(
-        cmd, env=env if env is not None else clean_env(), cwd=cwd, capture_output=True,
+        cmd, env=env if env is not None else clean_env(), cwd=cwd, check=False, capture_output=True,
         text=True, timeout=timeout,
     )
 

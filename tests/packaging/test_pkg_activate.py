@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from pkg_helpers import CHECKOUT, PRINT_VARS, SCRIPTS, clean_env, run_bash, shell_vars
 
 ACTIVATE = SCRIPTS / "activate.sh"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from pkg_helpers import CHECKOUT, ENVS_DIR, PACKAGES_DIR, SPACK_DIR, setup_cfg_requirements
 
 ENVS = sorted(p.parent for p in ENVS_DIR.glob("*/spack.yaml"))
@@ -95,7 +94,7 @@ def test_generated_externals_cover_everything_but_ours(tmp_path, version):
     out = tmp_path / "externals.yaml"
     proc = subprocess.run(
         [sys.executable, str(GENERATOR), "--output", str(out), "--spack-version", version],
-        capture_output=True, text=True,
+        check=False, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
     data = yaml.safe_load(out.read_text())

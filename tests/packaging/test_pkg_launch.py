@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pkg_helpers import SCRIPTS, clean_env, mpirun_available, run_bash
 
 LAUNCH = SCRIPTS / "launch.sh"
@@ -54,63 +53,63 @@ def dry_run(bin_dir: Path, *args: str, **env: str) -> list[str]:
 CASES = {
     # id: (make_bin kwargs, launch.sh args, extra env, expected command)
     "slurm-srun": (
-        dict(launchers={"srun": "slurm 23.02", "mpirun": OPENMPI}),
+        {"launchers": {"srun": "slurm 23.02", "mpirun": OPENMPI}},
         ["-n", "4", "sim.json"], {"SLURM_JOB_ID": "1234"},
         ["srun", "-n", "4", "neurodamus", "sim.json"],
     ),
     "slurm-srun-all-tasks": (
-        dict(launchers={"srun": "slurm 23.02"}),
+        {"launchers": {"srun": "slurm 23.02"}},
         ["sim.json"], {"SLURM_JOB_ID": "1234"},
         ["srun", "neurodamus", "sim.json"],
     ),
     "slurm-without-srun": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=64),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 64},
         ["-n", "2", "sim.json"], {"SLURM_JOB_ID": "1234"},
         ["mpirun", "-n", "2", "neurodamus", "sim.json"],
     ),
     "openmpi-root-small": (
-        dict(launchers={"mpirun": OPENMPI}, uid=0, cores=2),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 0, "cores": 2},
         ["-n", "2", "sim.json"], {},
         ["mpirun", "--allow-run-as-root", "--bind-to", "none", "-n", "2", "neurodamus",
          "sim.json"],
     ),
     "openmpi-user-oversubscribed": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=2),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 2},
         ["-n", "3", "sim.json"], {},
         ["mpirun", "--oversubscribe", "--bind-to", "none", "-n", "3", "neurodamus", "sim.json"],
     ),
     "openmpi-user-big-machine": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=64),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 64},
         ["-n", "8", "sim.json"], {},
         ["mpirun", "-n", "8", "neurodamus", "sim.json"],
     ),
     "mpich-root-oversubscribed": (
-        dict(launchers={"mpiexec": MPICH}, uid=0, cores=2),
+        {"launchers": {"mpiexec": MPICH}, "uid": 0, "cores": 2},
         ["-n", "4", "sim.json"], {},
         ["mpiexec", "-n", "4", "neurodamus", "sim.json"],
     ),
     "no-launcher-one-process": (
-        dict(launchers={}),
+        {"launchers": {}},
         ["sim.json", "--verbose"], {},
         ["neurodamus", "sim.json", "--verbose"],
     ),
     "no-ranks-no-slurm-plain": (
-        dict(launchers={"mpirun": OPENMPI}),
+        {"launchers": {"mpirun": OPENMPI}},
         ["sim.json"], {},
         ["neurodamus", "sim.json"],
     ),
     "other-command": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=64),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 64},
         ["-n", "2", "bash", "-c", "true"], {},
         ["mpirun", "-n", "2", "bash", "-c", "true"],
     ),
     "driver-command-override": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=64),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 64},
         ["-n", "2", "--", "sim.json"], {"NEURODAMUS_CMD": "python3 -m neurodamus"},
         ["mpirun", "-n", "2", "python3", "-m", "neurodamus", "sim.json"],
     ),
     "extra-flags": (
-        dict(launchers={"mpirun": OPENMPI}, uid=1000, cores=64),
+        {"launchers": {"mpirun": OPENMPI}, "uid": 1000, "cores": 64},
         ["-n", "2", "sim.json"], {"NEURODAMUS_LAUNCH_FLAGS": "--mca btl self,vader"},
         ["mpirun", "--mca", "btl", "self,vader", "-n", "2", "neurodamus", "sim.json"],
     ),

@@ -12,9 +12,16 @@ import subprocess
 import sys
 
 import pytest
-
-from pkg_helpers import CHECKOUT, PRINT_VARS, SCRIPTS, clean_env, lmod_init, mpirun_available
-from pkg_helpers import run_bash, shell_vars
+from pkg_helpers import (
+    CHECKOUT,
+    PRINT_VARS,
+    SCRIPTS,
+    clean_env,
+    lmod_init,
+    mpirun_available,
+    run_bash,
+    shell_vars,
+)
 
 from neurodamus.tools import modulefile
 
@@ -24,7 +31,7 @@ needs_lmod = pytest.mark.skipif(LMOD is None, reason="Lmod is not installed (apt
 
 
 def write(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(WRITE), *args], capture_output=True, text=True,
+    return subprocess.run([str(WRITE), *args], check=False, capture_output=True, text=True,
                           env={**clean_env(), "PYTHON": sys.executable})
 
 
@@ -94,7 +101,7 @@ def test_lmod_loads_it(installed_venv, tmp_path):
 def venv_neurodamus(installed_venv):
     """The virtualenv's `neurodamus`, if this revision has the `example` sub-command."""
     exe = installed_venv / "bin" / "neurodamus"
-    if subprocess.run([str(exe), "example", "--help"], capture_output=True).returncode:
+    if subprocess.run([str(exe), "example", "--help"], check=False, capture_output=True).returncode:
         pytest.skip("`neurodamus example` is not available in this revision")
     return exe
 
@@ -105,10 +112,11 @@ def test_module_runs_the_example_on_two_ranks(installed_venv, venv_neurodamus, t
     example = tmp_path / "example"
     nd = str(venv_neurodamus)
     made = subprocess.run([nd, "example", str(example), "--cells", "10", "--tstop", "100"],
-                          capture_output=True, text=True, env=clean_env(), timeout=120)
+                          check=False, capture_output=True, text=True, env=clean_env(), timeout=120)
     assert made.returncode == 0, made.stdout + made.stderr
     built = subprocess.run([nd, "build-mechanisms", str(example / "mechanisms"), "--coreneuron"],
-                           capture_output=True, text=True, env=clean_env(), timeout=600)
+                           check=False, capture_output=True, text=True, env=clean_env(),
+                           timeout=600)
     assert built.returncode == 0, built.stdout + built.stderr
     arch = re.search(r"Mechanisms ready in (\S+)", built.stdout).group(1)
 

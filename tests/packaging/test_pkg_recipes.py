@@ -13,7 +13,6 @@ import re
 
 import pytest
 import yaml
-
 from pkg_helpers import (
     CHECKOUT,
     SPACK_DIR,
@@ -135,7 +134,7 @@ def test_py_neurodamus_dependencies_match_setup_cfg():
     )
     for name, constraint in required.items():
         if constraint:
-            assert constraint in run_deps[name], f"{name}: setup.cfg {constraint}, recipe {run_deps[name]}"
+            assert constraint in run_deps[name], (name, constraint, run_deps[name])
     assert "+python" in run_deps["neuron"]
     assert "develop" in recipe.versions and recipe.versions["develop"].get("branch") == "main"
     assert "0.1.0" in recipe.versions

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -26,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from pkg_helpers import (
     CACHE,
     CHECKOUT,
@@ -62,7 +60,7 @@ class Spack:
 
     def __call__(self, *args: str, timeout=1800, check=True) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(self.exe), "-e", str(self.env_dir), *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+                              check=False, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode:
             pytest.fail(f"spack {' '.join(args)} failed ({proc.returncode}):\n"
                         f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
@@ -77,7 +75,8 @@ class Spack:
 
     def activate_code(self) -> str:
         proc = subprocess.run([str(self.exe), "env", "activate", "--sh", "-d", str(self.env_dir)],
-                              env=self.env, capture_output=True, text=True, timeout=300)
+                              env=self.env, check=False, capture_output=True, text=True,
+                              timeout=300)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -92,7 +91,7 @@ def _sync_checkout(dest: Path) -> None:
     unchanged files keep theirs, so that nothing is rebuilt when nothing changed.
     """
     listing = subprocess.run(["git", "-C", str(CHECKOUT), "ls-files", "-co", "--exclude-standard",
-                              "-z"], capture_output=True, text=True)
+                              "-z"], check=False, capture_output=True, text=True)
     if listing.returncode:
         pytest.skip(f"cannot list the checkout's files with git: {listing.stderr.strip()}")
     wanted = {name for name in listing.stdout.split("\0") if name and (CHECKOUT / name).is_file()}
@@ -123,7 +122,8 @@ def spack() -> Spack:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPACK_ENV")}
     if "SPACK_PYTHON" not in env and Path("/opt/spack-venv/bin/python").is_file():
         env["SPACK_PYTHON"] = "/opt/spack-venv/bin/python"
-    probe = subprocess.run([str(exe), "--version"], env=env, capture_output=True, text=True)
+    probe = subprocess.run([str(exe), "--version"], env=env, check=False, capture_output=True,
+                           text=True)
     if probe.returncode:
         pytest.skip(f"{exe} does not run: {probe.stderr.strip()[-300:]}")
     version = probe.stdout.split()[0]
@@ -135,7 +135,7 @@ def spack() -> Spack:
     _sync_checkout(checkout)
     generator = checkout / OFFLINE / "generate_externals.py"
     out = subprocess.run([sys.executable, str(generator), "--spack", str(exe)],
-                         capture_output=True, text=True, env=env)
+                         check=False, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr
     return Spack(exe=exe, version=version, env=env, base=base, checkout=checkout)
 
@@ -175,7 +175,8 @@ def test_spack_audit_packages(spack):
 
 def test_spack_concretize_builds_only_our_packages(spack):
     proc = spack("concretize", "-f", timeout=1800)
-    lines = [line for line in proc.stdout.splitlines() if re.match(r"^(\[e\]|\[\+\]| - |\[\^\])", line)]
+    node = re.compile(r"^(\[e\]|\[\+\]| - |\[\^\])")
+    lines = [line for line in proc.stdout.splitlines() if node.match(line)]
     built = set()
     for line in lines:
         name = re.search(r"\^?([a-z0-9-]+)@", line).group(1)
@@ -200,11 +201,12 @@ def test_spack_install_compiles_the_mechanisms(installed):
         assert (models / rel).is_file(), rel
     assert (models / "lib" / "libnrnmech.so").read_bytes()[:4] == b"\x7fELF"
     # every mechanism of core/mod and of the model went in
-    mods = {p.name for p in (CHECKOUT / "core" / "mod").glob("*.mod")}
-    mods |= {p.name for p in (CHECKOUT / "models" / "minicol" / "mod").glob("*.mod")}
+    source = installed.checkout  # the synced copy the environment builds, not the live checkout
+    mods = {p.name for p in (source / "core" / "mod").glob("*.mod")}
+    mods |= {p.name for p in (source / "models" / "minicol" / "mod").glob("*.mod")}
     assert {p.name for p in (models / "share" / "neurodamus-models" / "mod").glob("*.mod")} == mods
-    hoc = {p.name for p in (CHECKOUT / "core" / "hoc").glob("*.hoc")}
-    hoc |= {p.name for p in (CHECKOUT / "models" / "minicol" / "hoc").glob("*.hoc")}
+    hoc = {p.name for p in (source / "core" / "hoc").glob("*.hoc")}
+    hoc |= {p.name for p in (source / "models" / "minicol" / "hoc").glob("*.hoc")}
     assert {p.name for p in (models / "share" / "neurodamus-models" / "hoc").glob("*.hoc")} == hoc
     assert list(driver.glob("lib/python3*/site-packages/neurodamus/data/hoc/*.hoc"))
     assert (driver / "bin" / "neurodamus").is_file()
@@ -278,7 +280,7 @@ def test_spack_develop_env_picks_up_edits(installed):
     copy = installed.checkout
     init = copy / "neurodamus" / "__init__.py"
     marker_hoc = copy / "core" / "hoc" / "SpackEditMarker.hoc"
-    mod = sorted((copy / "core" / "mod").glob("*.mod"))[0]
+    mod = min((copy / "core" / "mod").glob("*.mod"))
     original_init, original_mod = init.read_text(), mod.read_text()
     models = installed.location("neurodamus-models")
     lib_before = (models / "lib" / "libnrnmech.so").stat().st_mtime
@@ -299,7 +301,8 @@ def test_spack_develop_env_picks_up_edits(installed):
         assert stamp in (share / "mod" / mod.name).read_text()
         assert (models / "lib" / "libnrnmech.so").stat().st_mtime > lib_before
         driver = installed.location("py-neurodamus")
-        assert list(driver.glob(f"lib/python3*/site-packages/neurodamus/data/hoc/{marker_hoc.name}"))
+        data = "lib/python3*/site-packages/neurodamus/data"
+        assert list(driver.glob(f"{data}/hoc/{marker_hoc.name}"))
         run = run_bash(f"{installed.activate_code()}\nneurodamus --version",
                        env=installed.shell_env(), timeout=300)
         assert f"+edit{stamp}" in run.stdout, run.stdout + run.stderr

@@ -4,6 +4,8 @@
 # The source is this repository: the driver's own mechanisms (core/mod) and HOC library
 # (core/hoc) are combined with one bundled model (models/<model>/{mod,hoc}).
 
+# Spack recipes star-import spack.package and keep it in its own import block:
+# ruff: noqa: F403, F405, I001, RUF012, RUF100
 import glob
 import os
 import shutil
@@ -97,7 +99,7 @@ class NeurodamusModels(Package):
             for path in sorted(glob.glob(join_path(src_dir, pattern))):
                 name = os.path.basename(path)
                 if name in copied:
-                    print("neurodamus-models: {0} overrides {1}".format(path, copied[name]))
+                    print(f"neurodamus-models: {path} overrides {copied[name]}")
                 shutil.copy2(path, join_path(dest, name))
                 copied[name] = path
         return copied
@@ -113,12 +115,12 @@ class NeurodamusModels(Package):
             shutil.rmtree(build)
         mods = self._collect("mod", "*.mod", join_path(build, "mod"))
         if not mods:
-            raise InstallError("no .mod files in core/mod or models/{0}/mod".format(self.model))
+            raise InstallError(f"no .mod files in core/mod or models/{self.model}/mod")
 
         nrnivmodl = Executable(join_path(spec["neuron"].prefix.bin, "nrnivmodl"))
         args = ["-coreneuron"] if spec.satisfies("+coreneuron") else []
         # libnrnmech.so moves to <prefix>/lib: let special (special.nrn) find it there.
-        args += ["-loadflags", "-Wl,-rpath,{0}".format(prefix.lib)]
+        args += ["-loadflags", f"-Wl,-rpath,{prefix.lib}"]
         with working_dir(build):
             nrnivmodl(*(args + ["mod"]))
 
@@ -174,7 +176,8 @@ class NeurodamusModels(Package):
         except OSError:
             return True
         dev_path = self.spec.variants["dev_path"].value
-        return _changed_since(dev_path, ("core/mod", "core/hoc", join_path("models", self.model)), installed)
+        sources = ("core/mod", "core/hoc", join_path("models", self.model))
+        return _changed_since(dev_path, sources, installed)
 
     # ----------------------------------------------------------------------------------------
     # Environment

@@ -4,6 +4,8 @@
 # Shadows the builtin recipe whenever this repository is listed before `builtin`.
 # Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
 
+# Spack recipes star-import spack.package and keep it in its own import block:
+# ruff: noqa: F403, F405, I001, RUF012, RUF100
 import spack
 
 from spack.package import *

@@ -2,8 +2,10 @@
 #
 # Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
 # Keep the run dependencies in step with `install_requires` in setup.cfg: the test
-# tests/packaging/test_recipes.py compares the two lists.
+# tests/packaging/test_pkg_recipes.py compares the two lists.
 
+# Spack recipes star-import spack.package and keep it in its own import block:
+# ruff: noqa: F403, F405, I001, RUF012, RUF100
 import os
 
 import spack
@@ -80,7 +82,9 @@ class PyNeurodamus(PythonPackage):
         except OSError:
             return True
         dev_path = self.spec.variants["dev_path"].value
-        return _changed_since(dev_path, ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "neurodamus", "core", "models"), installed)
+        sources = ("setup.cfg", "setup.py", "pyproject.toml", "README.md", "neurodamus", "core",
+                   "models")
+        return _changed_since(dev_path, sources, installed)
 
     # ----------------------------------------------------------------------------------------
     # Environment
