@@ -13,7 +13,7 @@ from . import __version__
 USAGE = """neurodamus: run a SONATA simulation on NEURON under MPI.
 
 Usage:
-    neurodamus <simulation_config> [options]
+    neurodamus <simulation_config> [--output-path=DIR] [options]
     neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
     neurodamus example <dir> [--cells=N]
     neurodamus doctor [<simulation_config>] [--output-path=DIR] [--no-mpi]
