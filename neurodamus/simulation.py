@@ -14,12 +14,18 @@ import numpy as np
 
 from . import launch
 from .circuit import cells as cell_build
-from .circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
+from .circuit.modifications import apply_modifications, parse_modifications, report_modifications
+from .circuit.nodes import (NodeSetResolver, distribute_nodes, open_population,
+                            read_local_attributes, select_nodes)
+from .circuit.point_neurons import EXP2SYN_COLUMNS, POINT_EDGE_TYPES, PointSynapseBuilder
 from .config import RunOptions, load_settings
 from .connectivity.edges import read_synapses
+from .connectivity.gap_junctions import GAP_COLUMNS, GapJunctionBuilder, simulated_sources
 from .connectivity.minis import MinisBuilder
 from .connectivity.replay import ReplayBuilder, read_replay_inputs
-from .connectivity.synapses import SynapseBuilder
+from .connectivity.neuromodulation import NEUROMOD_COLUMNS, NeuromodulationBuilder
+from .connectivity.overrides import plan_overrides
+from .connectivity.synapses import SynapseBuilder, configure_synapses
 from .engine import neuron_engine, summary
 from .errors import CircuitError, ConfigError, MechanismError
 from .parallel import Phase, RunFailed
@@ -124,6 +130,7 @@ class Simulation:
             input_needs = check_inputs(settings, self.populations)
             for p in self.populations.values():
                 read_local_attributes(p, input_needs.get(p.name, ()))
+            self._plan_circuit_features()
         self._prepare_output()
         with self.phase("build"):
             origin = launch.load_mechanisms(
@@ -138,6 +145,11 @@ class Simulation:
         with self.phase("build"):
             self._build_connectivity()
             self.stimuli = apply_inputs(InputContext(h, settings, self.cells, self.populations))
+        with self.phase("build"):  # issue 7: junction ids checked on all ranks; modifications
+            self.n_gap_junctions = self.gap_junctions.connect(comm) if self.gap_junctions else 0
+            counts = apply_modifications(h, self.modifications, self.cells,
+                                         self.node_set_resolver, settings, self.populations)
+        report_modifications(comm, self.modifications, counts, self.say)
         with self.phase("build"):  # reports agree on file layouts: collectives, own phase
             self.reports = ReportSet(self)
         self.n_synapses = n_syn = self._allsum(self.n_local_synapses)
@@ -282,9 +294,16 @@ class Simulation:
         replay = ReplayBuilder(h, builder.nc_index if builder else {})
         self.synapse_builder, self.replay_builder = builder, replay
         self.minis = MinisBuilder(h, settings, self.cells)  # spontaneous minis (§3.9)
+        types = {ep.type for ep in settings.edge_populations}
+        # issue 7: gap junctions, point-neuron edges, neuromodulation (built last)
+        self.gap_junctions = GapJunctionBuilder(h, pc, self.cells, settings.circuit_path) \
+            if "electrical" in types else None
+        self.point_synapses = PointSynapseBuilder(h, pc, settings, self.cells, instantiated)
+        neuromodulatory = []
+        plan = self.override_plan
         t0 = time.perf_counter()
         for ep in self._edge_order():
-            if ep.type != "chemical":
+            if ep.type not in ("chemical", "electrical", "neuromodulatory", *POINT_EDGE_TYPES):
                 if self.rank == 0:
                     log.warning("edge population %s of type %s is not supported yet: skipped",
                                 ep.name, ep.type)
@@ -293,16 +312,59 @@ class Simulation:
             source = self.populations.get(ep.source)
             if target is None or target.is_virtual or source is None:
                 continue
-            table = read_synapses(ep, target.local_raw, source.offset, target.offset,
-                                  settings.run.dt, settings.conditions.extracellular_calcium)
-            rows = builder.build(table)
-            self.minis.attach(table, rows)
+            if ep.type == "neuromodulatory":   # acts on synapses: after all of them exist
+                neuromodulatory.append((ep, target, source))
+                continue
+            if ep.type == "electrical":        # no overrides (§7)
+                table = read_synapses(ep, target.local_raw, source.offset, target.offset,
+                                      settings.run.dt, columns=GAP_COLUMNS)
+                self.gap_junctions.build(simulated_sources(table, source.selected))
+                continue
+            if ep.type == "chemical":
+                needed = [c for m in plan.modoverrides(ep) for c in builder.helpers.load(m)]
+                table = read_synapses(ep, target.local_raw, source.offset, target.offset,
+                                      settings.run.dt, settings.conditions.extracellular_calcium,
+                                      extra_columns=needed)
+                table, conf = plan.apply(table)   # overrides: creation + configure (§6.1)
+                rows = builder.build(table, conf.weight_factor, conf.delay, helpers=conf.helper)
+                self.minis.attach(table, rows, conf.spont_minis, conf.weight_factor)
+            else:                              # point_process / Exp2Syn_synapse
+                table = read_synapses(ep, target.local_raw, source.offset, target.offset,
+                                      settings.run.dt, columns=EXP2SYN_COLUMNS,
+                                      location_required=False)
+                self.point_synapses.check_columns(table)
+                table, conf = plan.apply(table)
+                rows = self.point_synapses.build(table, conf.weight_factor, conf.delay)
+            configure_synapses(h, table, rows, conf)
             for stim in replay_spikes:
                 if ep.source in stim.spikes:
                     replay.attach(stim.name, table, rows, stim.spikes[ep.source], stim.delay,
+                                  weight_factor=conf.weight_factor, delay_override=conf.delay,
                                   targets=stim.targets, sources=stim.source_ids(ep.source))
+        if neuromodulatory:
+            self.neuromodulation = NeuromodulationBuilder(
+                h, self.cells, [builder.synapses if builder else [],
+                                self.point_synapses.synapses])
+            for ep, target, source in neuromodulatory:
+                table = read_synapses(ep, target.local_raw, source.offset, target.offset,
+                                      settings.run.dt, columns=NEUROMOD_COLUMNS)
+                table, conf = plan.apply(table)
+                self.neuromodulation.build(table, conf, replay_spikes)
         self.synapse_build_seconds = time.perf_counter() - t0
-        self.n_local_synapses = len(builder.synapses) if builder else 0
+        self.n_local_synapses = (len(builder.synapses) if builder else 0) + \
+            len(self.point_synapses.synapses)
+
+    def _plan_circuit_features(self):
+        """Connection overrides and modifications, parsed and checked before NEURON (issue 7);
+        the override chains are printed once."""
+        settings = self.settings
+        self.node_set_resolver = NodeSetResolver(settings.node_sets, self.populations)
+        self.override_plan, warnings = plan_overrides(settings, self.node_set_resolver)
+        self.modifications = parse_modifications(settings)
+        for w in warnings:
+            self.say(f"WARNING: {w}")
+        for line in self.override_plan.chain_lines(settings.edge_populations):
+            self.say(line)
 
     def _read_replay_files(self):
         """The ``synapse_replay`` inputs, checked, with their spikes (connectivity/replay.py)."""

@@ -30,6 +30,10 @@ class Cell:
 
     def section_by_id(self, section_id: int):
         """Section for a SONATA ``afferent_section_id`` via the v(0.0001) index (§2.1(1))."""
+        if self._section_table is None and not hasattr(self.hoc, "nSecAll"):
+            # point-neuron templates (point_neurons.py) have no index: id 0 is soma[0]
+            soma = getattr(self.hoc, "soma", None) if hasattr(self.hoc, "soma") else None
+            self._section_table = [soma[0]] if soma is not None else []
         if self._section_table is None:
             n = int(self.hoc.nSecAll)
             table = [None] * n
@@ -99,6 +103,9 @@ def _template_name(model_template: str) -> str:
 def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
                            log=None) -> list[Cell]:
     """Create this rank's cells of one biophysical population (compatibility §2)."""
+    if pop_nodes.info.type == "point_process":   # issue 7: point neurons have no morphology
+        from .point_neurons import instantiate_point_population
+        return instantiate_point_population(h, pc, pop_nodes, settings, loader)
     info = pop_nodes.info
     attrs = pop_nodes.attrs
     ids = pop_nodes.local_raw

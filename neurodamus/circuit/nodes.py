@@ -95,13 +95,14 @@ def select_nodes(settings: Settings) -> dict[str, PopulationNodes]:
 
 
 def distribute_nodes(populations: dict[str, PopulationNodes], rank: int, n_ranks: int,
-                     lb_mode: str = "RoundRobin") -> None:
-    """Assign local cells: one global round robin over the gids of all populations."""
+                     lb_mode: str = "RoundRobin", rank_of: np.ndarray | None = None) -> None:
+    """Assign local cells: one global round robin over the gids of all populations, or the
+    gid -> rank map ``rank_of`` (aligned with the sorted gids) of a cost-based mode."""
     instantiated = [p for p in populations.values() if not p.is_virtual]
     if not instantiated:
         return
     all_gids = np.concatenate([p.selected + p.offset for p in instantiated])
-    local = distribute(all_gids, rank, n_ranks, lb_mode)
+    local = distribute(all_gids, rank, n_ranks, lb_mode, rank_of)
     for p in instantiated:
         p.local_raw = p.selected[np.isin(p.selected + p.offset, local)]
 
@@ -125,7 +126,9 @@ def read_local_attributes(pop_nodes: PopulationNodes, needs_dynamics=()) -> None
         return
     pop = open_population(info)
     names = set(pop.attribute_names)
-    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    # point neurons (issue 7) have no morphology
+    required = ("model_template",) if info.type == "point_process" else REQUIRED_COLUMNS
+    missing = [c for c in required if c not in names]
     if missing:
         raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks required "
                            f"attribute(s) {cap_list(missing)}")
@@ -150,3 +153,47 @@ def read_local_attributes(pop_nodes: PopulationNodes, needs_dynamics=()) -> None
                                f"attribute '@dynamics:{c}' that its template needs")
         attrs["@dynamics:" + c] = _read_range(pop.get_dynamics_attribute, c, ids)
     pop_nodes.attrs = attrs
+
+
+# ---- node sets over the whole circuit (connection overrides, modifications; issue 7) -------
+class NodeSetResolver:
+    """Node-set name -> raw ids per population, materialised on whole populations.
+
+    The result is the same on every rank (it never depends on which cells are local), so
+    decisions taken from it (override matching, consistency checks) are rank-invariant.
+    """
+
+    def __init__(self, node_sets, populations: dict[str, PopulationNodes]):
+        self.node_sets = node_sets
+        self.populations = populations
+        self._pops: dict = {}
+        self._cache: dict = {}
+
+    def known(self, name: str) -> bool:
+        return name in self.node_sets.names
+
+    def raw_ids(self, name: str, population: str) -> np.ndarray:
+        """Sorted raw ids of ``population`` in node set ``name`` (empty if none)."""
+        key = (name, population)
+        if key not in self._cache:
+            pop_nodes = self.populations.get(population)
+            if pop_nodes is None:
+                ids = np.zeros(0, np.int64)
+            else:
+                pop = self._pops.get(population)
+                if pop is None:
+                    pop = self._pops[population] = open_population(pop_nodes.info)
+                try:
+                    sel = self.node_sets.materialize(name, pop)
+                except libsonata.SonataError as exc:
+                    raise CircuitError(f"node set '{name}' cannot be evaluated on population "
+                                       f"'{population}': {exc}") from exc
+                ids = np.unique(np.asarray(sel.flatten(), dtype=np.int64))
+            self._cache[key] = ids
+        return self._cache[key]
+
+    def gids(self, name: str, include_virtual: bool = False) -> np.ndarray:
+        """Sorted gids of node set ``name`` over all (non-virtual) populations."""
+        parts = [self.raw_ids(name, p.name) + p.offset for p in self.populations.values()
+                 if include_virtual or not p.is_virtual]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)

@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from .issues import IssueList
 
 #: population types the driver instantiates; others are rejected with a clear message
-SUPPORTED_NODE_TYPES = {"biophysical", "virtual"}
+SUPPORTED_NODE_TYPES = {"biophysical", "virtual", "point_process"}
 #: engine precedence used to order populations (compatibility §1.3)
 _TYPE_PRECEDENCE = {"astrocyte": 1, "point_process": 2}
 _EDGE_TYPES = {"chemical", "electrical", "synapse_astrocyte", "endfoot", "neuromodulatory",
@@ -39,6 +39,11 @@ class RunOptions:
     verbose: bool = False
     debug: bool = False
     keep_axon: bool = False
+    # scale (issue 9): dry-run memory estimate, target allocation, sliced model building
+    dry_run: bool = False
+    num_target_ranks: int | None = None
+    memory_per_rank: float | None = None   # MB; dry-run default: node memory / cores
+    modelbuilding_steps: int = 1
 
 
 @dataclass(frozen=True)
@@ -202,9 +207,15 @@ def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
                              f"{key}.populations.{name}.biophysical_neuron_models_dir",
                              f"emodel directory of population '{name}' not found: "
                              f"'{props.biophysical_neuron_models_dir}'")
+        models_dir = props.biophysical_neuron_models_dir
+        if ptype == "point_process":   # issue 7: templates from point_neuron_models_dir
+            models_dir = props.point_neuron_models_dir or models_dir
+            if not models_dir or not os.path.isdir(models_dir):
+                issues.fatal(circuit_path, f"{key}.populations.{name}.point_neuron_models_dir",
+                             f"point-neuron model directory of population '{name}' not "
+                             f"found: '{models_dir}'")
         pops.append(NodePopulationInfo(name, ptype, props.elements_path, morph_dir, ext,
-                                       props.biophysical_neuron_models_dir,
-                                       props.mechanisms_dir or ""))
+                                       models_dir, props.mechanisms_dir or ""))
     pops.sort(key=lambda p: (p.precedence, p.name))
     return {p.name: p for p in pops}
 

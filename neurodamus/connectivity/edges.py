@@ -100,8 +100,17 @@ def u_hill_factor(k: np.ndarray, calcium: float) -> np.ndarray:
 
 def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
                   source_offset: int, target_offset: int, dt: float,
-                  extracellular_calcium: float | None = None) -> SynapseTable:
-    """Read the afferent edges of this rank's targets in bulk and order them (§1.3, §3)."""
+                  extracellular_calcium: float | None = None, columns: dict | None = None,
+                  extra_columns=(), location_required: bool = True) -> SynapseTable:
+    """Read the afferent edges of this rank's targets in bulk and order them (§1.3, §3).
+
+    ``columns`` (internal field -> (column, default)) replaces ``COLUMNS`` for other edge
+    types (gap junctions, Exp2Syn-type, neuromodulatory); ``extra_columns`` are required
+    columns read under their own names (modoverride ``_NeededAttributes``). Without
+    ``location_required``, edges lacking location columns go to section 0 at x = 0.5.
+    """
+    columns = dict(COLUMNS if columns is None else columns)
+    columns.update({c: (c, None) for c in extra_columns if c not in columns})
     where = f"{edge_pop.edges_file}: population '{edge_pop.name}'"
     pop = libsonata.EdgeStorage(edge_pop.edges_file).open_population(edge_pop.name)
     targets = np.sort(np.asarray(local_target_raw, dtype=np.int64))
@@ -109,31 +118,36 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
     edge_ids = np.asarray(sel.flatten(), dtype=np.int64)
     n = len(edge_ids)
     names = set(pop.attribute_names)
-    missing = [c for c, d in COLUMNS.values() if d is None and c not in names]
+    missing = [c for c, d in columns.values() if d is None and c not in names]
     if missing:
         raise CircuitError(f"{where}: missing required edge column(s) {', '.join(missing)}")
 
     tgt = np.asarray(pop.target_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
     src = np.asarray(pop.source_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
     params = {}
-    for field_name, (column, default) in COLUMNS.items():
+    for field_name, (column, default) in columns.items():
         if column in names and n:
             params[field_name] = np.asarray(pop.get_attribute(column, sel))
         else:
             params[field_name] = np.full(n, default if default is not None else 0.0)
-    if n:
+    has_location = names & {"afferent_section_id", "morpho_section_id_post"}
+    if n and (location_required or has_location):
         sec_id, x, seg = _location(pop, sel, n, where)
+    elif n:
+        sec_id, x, seg = np.zeros(n, np.int64), np.full(n, 0.5), None
     else:
         sec_id, x, seg = np.zeros(0, np.int64), np.zeros(0), None
 
     # float32 delays must become float64 before the grid rounding (§11.11)
-    delay = params["delay"].astype(np.float64)
-    params["delay"] = (delay / dt + 1e-5).astype(np.int64) * dt
-    for key in ("weight", "U", "D", "F", "DTC", "u_hill", "cond_ratio"):
-        params[key] = params[key].astype(np.float64)
-    params["syn_type"] = params["syn_type"].astype(np.int64)
-    params["nrrp"] = params["nrrp"].astype(np.float64)
-    if extracellular_calcium is not None and n:
+    if "delay" in params:
+        delay = params["delay"].astype(np.float64)
+        params["delay"] = (delay / dt + 1e-5).astype(np.int64) * dt
+    for key in ("weight", "U", "D", "F", "DTC", "u_hill", "cond_ratio", "nrrp"):
+        if key in params:
+            params[key] = params[key].astype(np.float64)
+    if "syn_type" in params:
+        params["syn_type"] = params["syn_type"].astype(np.int64)
+    if extracellular_calcium is not None and n and "U" in params:
         params["U"] = params["U"] * u_hill_factor(params["u_hill"], extracellular_calcium)
 
     # rows per target in ascending edge id -> synapse ids; libsonata returns ids sorted

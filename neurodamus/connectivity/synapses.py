@@ -6,8 +6,9 @@ import logging
 
 import numpy as np
 
+from ..circuit.modifications import has_number
 from ..circuit.offsets import population_hash_id
-from ..errors import CircuitError, MechanismError
+from ..errors import CircuitError, ConfigError, MechanismError
 from .edges import SynapseTable
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,16 @@ class SynapseBuilder:
         self.netcons = []
         self.skipped = 0
         self._conductance_field = {}
+        # connection overrides (issue 7): modoverride helpers
+        self.random_seed = run.random_seed
+        self.helpers = SynapseHelpers(h)
 
-    def build(self, table: SynapseTable, weight_factor=None, delay_override=None) -> list:
-        """Create the point processes (and presynaptic NetCons); return them row-aligned."""
+    def build(self, table: SynapseTable, weight_factor=None, delay_override=None,
+              helpers=None) -> list:
+        """Create the point processes (and presynaptic NetCons); return them row-aligned.
+
+        ``helpers``: optional per-row modoverride name (None = default helper), §3.4.
+        """
         h, pc = self.h, self.pc
         ep = table.edge_pop
         src_hash, tgt_hash = population_hash_id(ep.source), population_hash_id(ep.target)
@@ -77,6 +85,18 @@ class SynapseBuilder:
                 if x != x:  # NaN: segment form, needs the section's 3D points
                     x = segment_fraction(h, sec, *table.segment[r])
                 sid = synapse_ids[r]
+                if helpers is not None and helpers[r] is not None:   # modoverride (§3.4)
+                    pp = self._helper_synapse(helpers[r], table, r, tgid, sec, x, src_hash,
+                                              tgt_hash)
+                    row_pp[r] = pp
+                    synapses.append(pp)
+                    if connect:
+                        nc = pc.gid_connect(sgid, pp)
+                        nc.delay = nc_delay[r]
+                        nc.weight[0] = nc_weight[r]
+                        nc.threshold = threshold
+                        netcons.append(nc)
+                    continue
                 if excitatory[r]:
                     pp = exc_cls(x, sec=sec)
                     pp.tau_d_AMPA = dtc[r]
@@ -120,6 +140,32 @@ class SynapseBuilder:
             self.h.delete_section(sec=probe_sec)
         return self._conductance_field[mech]
 
+    def _helper_synapse(self, name, table, r, tgid, sec, x, src_hash, tgt_hash):
+        """A modoverride synapse: ``<name>Helper(gid+1, params, x, synapse_id, seed, src, dst)``
+        made in ``sec``; then ``conductance`` is set as for every synapse (§3.4)."""
+        h = self.h
+        cls = self.helpers.template(name)
+        params = self.helpers.params(table, r, x)
+        sid = int(table.synapse_id[r])
+        sec.push()
+        try:
+            helper = cls(tgid + 1, params, x, sid, self.random_seed, src_hash, tgt_hash)
+        except RuntimeError as exc:
+            raise CircuitError(f"{name}Helper failed for gid {tgid} (synapse {sid} of "
+                               f"'{table.edge_pop.name}'): {exc}") from exc
+        finally:
+            h.pop_section()
+        pp = getattr(helper, "synapse", None)
+        if pp is None or not hasattr(pp, "get_segment"):
+            raise CircuitError(f"{name}Helper must expose its point process as 'synapse'")
+        self.helpers.objects.append(helper)
+        mech = pp.hname().split("[")[0]
+        if mech not in self.nc_index:
+            self.nc_index[mech] = _nc_type_index(h, mech)
+        if self._has_conductance(mech):
+            pp.conductance = float(table.params["weight"][r])
+        return pp
+
     def _gaba_rise_time(self, tgid, sid, stream3):
         rng = self.h.Random()
         rng.Random123(tgid + 251, sid + 100, stream3 + 450)
@@ -147,4 +193,115 @@ def check_skipped(builder: SynapseBuilder, table: SynapseTable):
                     "and were skipped", table.edge_pop.name, builder.skipped)
 
 
-__all__ = ["SynapseBuilder", "segment_fraction", "CircuitError"]
+# ---- connection overrides, NEURON side (issue 7; the plan is connectivity/overrides.py) -----
+class SynapseHelpers:
+    """modoverride helpers: hoc template ``<Name>Helper`` from ``<Name>Helper.hoc`` (§3.4, §6.1).
+
+    A helper is constructed in the synapse's section as ``(gid + 1, params, x, synapse_id,
+    run.random_seed, src_pop_id, dst_pop_id)`` and exposes its point process as ``synapse``.
+    ``params`` carries the edge fields under ND's names (``sgid, delay, weight, U, D, F, DTC,
+    synType, nrrp, u_hill_coefficient, conductance_ratio, maskValue, location``) plus every column
+    listed in the hoc string ``<Name>Helper_NeededAttributes`` ("a;b;c").
+    """
+
+    _FIELDS = (("delay", "delay"), ("weight", "weight"), ("U", "U"), ("D", "D"), ("F", "F"),
+               ("DTC", "DTC"), ("synType", "syn_type"), ("nrrp", "nrrp"),
+               ("u_hill_coefficient", "u_hill"), ("conductance_ratio", "cond_ratio"))
+
+    def __init__(self, h):
+        self.h = h
+        self.needed: dict[str, list[str]] = {}
+        self.objects = []   # helper instances (they own their synapse)
+
+    def load(self, name: str) -> list[str]:
+        """Load ``<name>Helper.hoc`` once; return its needed edge columns."""
+        if name not in self.needed:
+            from .overrides import helper_file
+
+            h = self.h
+            path = helper_file(name)
+            if path is None or not h.load_file(path):
+                raise MechanismError(f"modoverride '{name}': cannot load {name}Helper.hoc from "
+                                     f"the HOC search path")
+            if not h.name_declared(f"{name}Helper"):
+                raise MechanismError(f"{path} does not define a template named '{name}Helper'")
+            needed = []
+            if h.name_declared(f"{name}Helper_NeededAttributes") == 4:
+                text = str(getattr(h, f"{name}Helper_NeededAttributes"))
+                needed = [a.strip() for a in text.split(";") if a.strip()]
+            self.needed[name] = needed
+        return self.needed[name]
+
+    def template(self, name: str):
+        self.load(name)
+        return getattr(self.h, f"{name}Helper")
+
+    def params(self, table, r: int, x: float):
+        from types import SimpleNamespace
+
+        p = table.params
+        values = {nd: (float(p[ours][r]) if ours in p else 0.0) for nd, ours in self._FIELDS}
+        values.update(sgid=int(table.sgid[r]), maskValue=-1.0, location=float(x))
+        for columns in self.needed.values():
+            for column in columns:
+                if column in p:
+                    values[column] = float(p[column][r])
+        return SimpleNamespace(**values)
+
+
+def _check_statement(h, override, stmt, pp, mech) -> None:
+    where = override.where("synapse_configure")
+    if stmt.owner is None:   # a mechanism global, e.g. cao_CR_GluSynapse = 1.2
+        if not stmt.attr.endswith(f"_{mech}") or not has_number(h, stmt.attr):
+            raise ConfigError(f"{where}: '{stmt.text}': '{stmt.attr}' is not a global of the "
+                              f"synapse mechanism {mech}")
+        return
+    for attr in sorted(stmt.attributes):
+        if not has_number(pp, attr):
+            raise ConfigError(f"{where}: '{stmt.text}': synapse mechanism {mech} has no "
+                              f"attribute '{attr}'")
+
+
+def configure_synapses(h, table, row_pp, config) -> None:
+    """Run the overrides' ``synapse_configure`` statements on each synapse of a connection, in
+    override order, then give it its delayed weight changes (``setup_delay_vecs``, §3.6)."""
+    checked = set()
+    for c, conn in enumerate(table.connections):
+        overrides, delayed = config.configure[c], config.delayed[c]
+        if not overrides and not delayed:
+            continue
+        vecs = None
+        if delayed:
+            vecs = (h.Vector([d[0] for d in delayed]), h.Vector([d[1] for d in delayed]))
+        for r in range(conn.start, conn.stop):
+            pp = row_pp[r]
+            if pp is None:
+                continue
+            mech = pp.hname().split("[")[0]
+            for o in overrides:
+                for stmt in o.synapse_configure:
+                    key = (o.index, stmt.text, mech)
+                    if key not in checked:
+                        _check_statement(h, o, stmt, pp, mech)
+                        checked.add(key)
+                    try:
+                        if stmt.owner is None:
+                            setattr(h, stmt.attr, stmt.value(pp))
+                        else:
+                            stmt.apply(pp)
+                    except (ZeroDivisionError, OverflowError, ValueError, TypeError,
+                            RuntimeError) as exc:
+                        raise ConfigError(f"{o.where('synapse_configure')}: '{stmt.text}' "
+                                          f"failed on {mech} (gid {conn.tgid}): {exc}") from exc
+            if vecs is not None:
+                if not hasattr(pp, "setup_delay_vecs"):
+                    o = delayed[0][2]
+                    raise ConfigError(f"{o.where('delay')}: synapse mechanism {mech} (edge "
+                                      f"population '{table.edge_pop.name}') has no "
+                                      f"setup_delay_vecs: delayed weight changes are "
+                                      f"impossible on it")
+                pp.setup_delay_vecs(*vecs)
+
+
+__all__ = ["SynapseBuilder", "SynapseHelpers", "configure_synapses", "segment_fraction",
+           "CircuitError"]
