@@ -15,17 +15,33 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 
+def spike_file_problem(path: str) -> str | None:
+    """Why ``path`` is not a readable SONATA spike file (None when it is): cheap, no data read."""
+    if not os.path.isfile(path):
+        return f"file not found: {path}"
+    if not path.endswith(".h5"):
+        return f"spike file must be SONATA .h5, got {path}"
+    try:
+        with h5py.File(path, "r") as fd:
+            if "spikes" not in fd or not isinstance(fd["spikes"], h5py.Group):
+                return f"{path} has no /spikes group (not a SONATA spike file)"
+            for pop, group in fd["spikes"].items():
+                if not isinstance(group, h5py.Group) or "timestamps" not in group or \
+                        "node_ids" not in group:
+                    return f"{path}: /spikes/{pop} lacks timestamps/node_ids (not a SONATA " \
+                           f"spike file)"
+    except OSError as exc:
+        return f"not an HDF5 file: {path} ({exc})"
+    return None
+
+
 def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[int, np.ndarray]]:
     """population -> raw node id -> sorted spike times, from a SONATA spike file."""
     where = f"{config_path}: inputs.{input_name}.spike_file"
-    if not path.endswith(".h5"):
-        raise ConfigError(f"{where}: spike file must be SONATA .h5, got {path}")
-    if not os.path.isfile(path):
-        raise ConfigError(f"{where}: file not found: {path}")
-    try:
-        fd = h5py.File(path, "r")
-    except OSError as exc:
-        raise ConfigError(f"{where}: not an HDF5 file: {path} ({exc})") from exc
+    problem = spike_file_problem(path)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    fd = h5py.File(path, "r")
     result = {}
     with fd:
         if "spikes" not in fd:
@@ -35,6 +51,9 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
                 raise ConfigError(f"{where}: {path}: /spikes/{pop} lacks timestamps/node_ids")
             times = np.asarray(group["timestamps"][:], dtype=np.float64)
             ids = np.asarray(group["node_ids"][:], dtype=np.int64)
+            if times.shape != ids.shape or times.ndim != 1:
+                raise ConfigError(f"{where}: {path}: /spikes/{pop} has {times.shape} timestamps "
+                                  f"but {ids.shape} node_ids")
             per_node = defaultdict(list)
             order = np.lexsort((times, ids))
             ids, times = ids[order], times[order]

@@ -146,6 +146,11 @@ def check_raw_inputs(config_path, inputs) -> IssueList:
             elif k in ("delay", "duration") + spec.required + spec.optional + spec.one_of:
                 if not _is_number(value):
                     issues.fatal(config_path, f"{key}.{k}", f"must be a number, got {value!r}")
+        spike_file = block.get("spike_file")
+        if module == "synapse_replay" and isinstance(spike_file, str) and \
+                not spike_file.endswith(".h5"):
+            issues.fatal(config_path, f"{key}.spike_file", f"spike file must be SONATA .h5, "
+                         f"got {spike_file}")
         if _is_number(block.get("duration")) and block["duration"] < 0:
             issues.fatal(config_path, f"{key}.duration", f"must be >= 0, got {block['duration']}")
     return issues
@@ -251,12 +256,10 @@ def _check_efield(block):
 
 
 def _check_replay(block):
-    path = block.stim.spike_file
-    if not os.path.isfile(path):
-        return [("spike_file", f"file not found: {path}")]
-    if not path.endswith(".h5"):
-        return [("spike_file", f"must be a SONATA .h5 spike file, got {path}")]
-    return []
+    from ..connectivity.replay import spike_file_problem
+
+    problem = spike_file_problem(block.stim.spike_file)
+    return [("spike_file", problem)] if problem else []
 
 
 _MODULE_CHECKS = {

@@ -239,13 +239,13 @@ def write_circuit(directory, populations: dict, edges=(), node_sets=None, mechan
 
 def write_simulation(directory, inputs: dict, tstop: float, dt: float = 0.025, seed: int = 7,
                      node_set=None, v_init=PASSIVE_E, name="simulation_config.json",
-                     **extra) -> Path:
+                     output_dir="output", **extra) -> Path:
     sim = {
         "version": 1,
         "network": "circuit_config.json",
         "run": {"tstop": tstop, "dt": dt, "random_seed": seed},
         "conditions": {"celsius": 34.0, "v_init": v_init},
-        "output": {"output_dir": "output", "spikes_file": "out.h5"},
+        "output": {"output_dir": str(output_dir), "spikes_file": "out.h5"},
         "inputs": inputs,
     }
     if node_set:

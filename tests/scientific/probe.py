@@ -1,11 +1,12 @@
 """Run neurodamus exactly as the CLI does, plus in-process recordings for the input tests.
 
-    python -m tests.scientific.probe <simulation_config> <out_dir> <spec.json>
+    python -m tests.scientific.probe <simulation_config> <out_dir> <spec.json> [options]
 
 The run goes through ``neurodamus.cli.main`` (settings → plan → build → run). The only addition
 is a wrapper around the run's ``ReportSet`` (created after inputs, started just before
 initialisation, closed after the run) that records what ``spec.json`` asks for with per-step
-``Vector.record`` and writes ``<out_dir>/probe_<rank>.npz``:
+``Vector.record`` and writes ``<out_dir>/probe_<rank>.npz`` (the run's own outputs go where
+its config says):
 
 * ``soma_v``: soma[0](0.5) voltage of every local cell  → ``v/<gid>``
 * ``sources``: every input point source: its played (t, value) vectors and the recorded
@@ -121,7 +122,7 @@ def main(argv) -> int:
     _install(spec, out_dir)
     from neurodamus.cli import main as cli_main
 
-    return cli_main([config, f"--output-path={out_dir}", *argv[3:]])
+    return cli_main([config, *argv[3:]])
 
 
 if __name__ == "__main__":
