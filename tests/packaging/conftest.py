@@ -19,7 +19,6 @@ if importlib.util.find_spec("neurodamus") is None:  # not installed: test the ch
 
 from pkg_helpers import CACHE, CHECKOUT
 
-
 NEURON_TOOLS = ("nrnivmodl", "nrnivmodl-core", "nrniv", "nrniv-core", "nmodl", "modlunit",
                 "mkthreadsafe", "nrnpyenv.sh")
 

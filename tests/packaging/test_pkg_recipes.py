@@ -12,7 +12,10 @@ import dis
 import re
 
 import pytest
-import yaml
+
+yaml = pytest.importorskip(
+    "yaml", reason="PyYAML reads the Spack files: pip install pyyaml (tox -e packaging has it)"
+)
 from pkg_helpers import (
     CHECKOUT,
     SPACK_DIR,
