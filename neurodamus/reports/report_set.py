@@ -16,6 +16,7 @@ never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush)
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -233,20 +234,8 @@ class ReportSet:
             rep.tmp_path = name
 
     def _create_one(self, rep) -> str:
-        spec = rep.spec
-        where = f"{self.sim.settings.config_path}: {spec.where}.file_name"
-        path = spec.path
-        tmp = writer.temporary_name(path)
-        try:
-            if path.is_dir():
-                raise IsADirectoryError(21, "Is a directory")
-            if path.exists() or path.is_symlink():
-                path.unlink()   # a failed run must not leave an older complete-looking file
-            writer.create_file(tmp, rep.layouts, spec.grid, spec.unit)
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot write {path}: "
-                              f"{exc.strerror or exc}") from exc
-        return tmp
+        return create_report_file(rep.spec, rep.layouts,
+                                  f"{self.sim.settings.config_path}: {rep.spec.where}.file_name")
 
     def _plan_flushes(self, settings):
         """Steps between flushes so that the recorded steps fit the buffer (all ranks agree)."""
@@ -334,6 +323,20 @@ class ReportSet:
     @property
     def files(self) -> list:
         return [rep.spec.path for rep in self.reports]
+
+
+def create_report_file(spec, layouts, where: str) -> str:
+    """Create the file skeleton under a temporary name (rank 0); ConfigError if impossible."""
+    path = spec.path
+    tmp = writer.temporary_name(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        writer.create_file(tmp, layouts, spec.grid, spec.unit)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
+        raise ConfigError(f"{where}: cannot write {path}: {reason}") from exc
+    return tmp
 
 
 class _BoundedSolver:

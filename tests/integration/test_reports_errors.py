@@ -80,12 +80,13 @@ def test_missing_key_names_report(base, tmp_path):
 
 
 def test_file_not_writable(base, tmp_path):
-    (tmp_path / "out" / "blocker.h5").mkdir(parents=True)
-    error, config = run_with(base, tmp_path, dict(GOOD, file_name="blocker"), name="blocker")
-    assert error.startswith(f"ERROR: {config}: reports.blocker.file_name: cannot write ")
-    assert "Is a directory" in error
-    assert not list((tmp_path / "out").glob("*.tmp-*"))
-    assert (tmp_path / "out" / "blocker.h5").is_dir()
+    """A 250-character name is valid, its temporary name (``.tmp-<pid>`` added) is not: the
+    file cannot be created (as root, permissions cannot stop a write)."""
+    name = "r" * 247
+    error, config = run_with(base, tmp_path, dict(GOOD, file_name=name), name=name)
+    assert error.startswith(f"ERROR: {config}: reports.{name}.file_name: cannot write "), error
+    assert error.endswith("File name too long")
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith("rr")]
 
 
 def test_error_on_one_rank_only_stops_both(base, tmp_path):

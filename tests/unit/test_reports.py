@@ -11,6 +11,7 @@ from neurodamus.config import RunOptions, load_settings
 from neurodamus.errors import ConfigError
 from neurodamus.reports.config import explain_config_error, parse_reports, report_path, time_grid
 from neurodamus.reports.mapping import PopulationBlock
+from neurodamus.reports.report_set import create_report_file
 from neurodamus.reports.variables import MechanismCatalog, parse_variable
 from neurodamus.reports.writer import (create_file, layouts_from_counts, write_mapping,
                                        write_rows)
@@ -221,3 +222,16 @@ def test_file_assembled_from_two_ranks_reads_back(tmp_path):
     b = reader["B"]
     assert list(b.get_node_ids()) == [4]
     assert list(np.asarray(b.get(node_ids=[4]).data)[:, 0]) == [i * 1000 + 3 for i in range(10)]
+
+
+def test_create_report_file_errors_name_the_key(example, tmp_path):
+    s = settings_with(example, tmp_path, {"r": dict(REPORT)})
+    spec = parse_reports(s)[0]
+    layouts = layouts_from_counts(["cortex"], [[(1, 1)]], 0)
+    spec.path.mkdir(parents=True)                     # a directory where the file should go
+    with pytest.raises(ConfigError, match=r"reports.r.file_name: cannot write .*r.h5: Is a "
+                                          r"directory"):
+        create_report_file(spec, layouts, f"{s.config_path}: reports.r.file_name")
+    spec.path.rmdir()
+    tmp = create_report_file(spec, layouts, "x")
+    assert tmp.startswith(str(spec.path) + ".tmp-") and not spec.path.exists()

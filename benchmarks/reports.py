@@ -1,0 +1,137 @@
+"""Report cost on the example circuit (issue 4 targets), printed as one table.
+
+    python benchmarks/reports.py [--cells 4000] [--tstop 1000] [--ranks 2] [--repeat 1]
+                                 [--memory-cells 100] [--skip-overhead] [--skip-memory]
+
+1. Overhead: the same run without reports and with a soma report of every cell (``v``,
+   dt 0.1 ms, 0..tstop); target <= 10 % more wall time. Runs alternate (none, soma, none,
+   soma, ...) so that load from other processes hits both; the table shows the best of
+   ``--repeat`` and every sample.
+2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
+   for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
+   without the report must follow the buffer size, not the run length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from neurodamus.tools.example import write_example  # noqa: E402
+from neurodamus.tools.mechanisms import build_mechanisms  # noqa: E402
+from tests.helpers import base_env, mpirun_prefix  # noqa: E402
+
+
+def with_reports(config: Path, name: str, reports: dict, tstop: float | None = None) -> Path:
+    sim = json.loads(config.read_text())
+    sim["reports"] = reports
+    if tstop is not None:
+        sim["run"]["tstop"] = tstop
+    path = config.parent / f"{name}.json"
+    path.write_text(json.dumps(sim, indent=1))
+    return path
+
+
+def run(config: Path, ranks: int, out: Path, *extra) -> tuple[dict, float]:
+    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}", *extra]
+    if ranks > 1:
+        cmd = mpirun_prefix(ranks) + cmd
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return json.loads((out / "run_summary.json").read_text()), wall
+
+
+def overhead(tmp: Path, args) -> list:
+    config = write_example(tmp / "circuit", n_cells=args.cells, tstop=args.tstop)
+    build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
+    none = with_reports(config, "none", {})
+    soma = with_reports(config, "soma", {"soma": {
+        "type": "compartment", "variable_name": "v", "dt": 0.1, "start_time": 0.0,
+        "end_time": args.tstop}})
+    samples = {"none": [], "soma": []}
+    for i in range(args.repeat):
+        for name, cfg in (("none", none), ("soma", soma)):
+            summary, wall = run(cfg, args.ranks, tmp / f"out_{name}_{i}")
+            samples[name].append((summary["phases_max_s"]["run"], wall))
+            print(f"  {name:5s} run {summary['phases_max_s']['run']:8.2f} s   wall "
+                  f"{wall:8.2f} s", flush=True)
+    size = (tmp / "out_soma_0" / "soma.h5").stat().st_size / 2**20
+    best = {k: (min(s[0] for s in v), min(s[1] for s in v)) for k, v in samples.items()}
+    solver_pct = 100 * (best["soma"][0] / best["none"][0] - 1)
+    wall_pct = 100 * (best["soma"][1] / best["none"][1] - 1)
+
+    def fmt(name):
+        return ", ".join(f"{r:.1f}/{w:.1f}" for r, w in samples[name])
+
+    return [
+        (f"no report: run/wall (s), {args.repeat}x", fmt("none"), ""),
+        (f"soma report: run/wall (s), {args.repeat}x", fmt("soma"), ""),
+        ("soma report file (MiB)", f"{size:.1f}", ""),
+        ("added run-phase time (best)", f"{solver_pct:+.1f} %", "<= 10 %"),
+        ("added wall time (best)", f"{wall_pct:+.1f} %", "<= 10 %"),
+    ]
+
+
+def memory(tmp: Path, args) -> list:
+    config = write_example(tmp / "mcircuit", n_cells=args.memory_cells, tstop=1000.0, seed=2)
+    build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
+    full = {"full": {"type": "compartment", "sections": "all", "compartments": "all",
+                     "variable_name": "v", "dt": 0.1, "start_time": 0.0, "end_time": 1e9}}
+    rows = []
+    for tstop in args.memory_tstops:
+        base, _ = run(with_reports(config, f"none{tstop:g}", {}, tstop), args.ranks,
+                      tmp / f"m_none_{tstop:g}")
+        base_rss = max(base["peak_rss_mb"])
+        rows.append((f"no report, {tstop:g} ms: peak RSS/rank (MiB)", f"{base_rss:.0f}", ""))
+        for buffer_mb in args.buffers:
+            out = tmp / f"m_full_{tstop:g}_{buffer_mb:g}"
+            summary, _ = run(with_reports(config, f"full{tstop:g}", full, tstop), args.ranks,
+                             out, f"--report-buffer-size={buffer_mb:g}")
+            rss = max(summary["peak_rss_mb"])
+            size = (out / "full.h5").stat().st_size / 2**20
+            rows.append((f"full report, {tstop:g} ms, buffer {buffer_mb:g} MB",
+                         f"+{rss - base_rss:.0f} MiB", f"file {size:.0f} MiB"))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, default=4000)
+    parser.add_argument("--tstop", type=float, default=1000.0)
+    parser.add_argument("--ranks", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--memory-cells", type=int, default=100)
+    parser.add_argument("--memory-tstops", type=float, nargs="+", default=[250.0, 1000.0])
+    parser.add_argument("--buffers", type=float, nargs="+", default=[8.0, 64.0])
+    parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if not args.skip_overhead:
+            rows += overhead(tmp, args)
+        if not args.skip_memory:
+            rows += memory(tmp, args)
+    print(f"\nneurodamus report benchmark: {args.cells} cells (overhead), "
+          f"{args.memory_cells} cells (memory), {args.ranks} rank(s), {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'measure':<46}{'value':>28}  target/notes")
+    for name, value, target in rows:
+        print(f"{name:<46}{value:>28}  {target}")
+
+
+if __name__ == "__main__":
+    main()

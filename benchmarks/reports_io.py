@@ -1,0 +1,121 @@
+"""Report file-writing schemes without MPI-IO, measured on this machine (no NEURON).
+
+    mpirun -np 2 python benchmarks/reports_io.py [--elements 20000] [--rows 10000]
+                                                  [--flush-rows 250]
+
+Every rank owns ``elements / ranks`` columns of a float32 [rows, elements] dataset and produces
+``flush-rows`` rows at a time, as a report does at each flush. Schemes:
+
+* ``token``: rank 0 creates the file at its final size; at every flush a token goes round the
+  ranks and each writes its column block into the shared file (what ``neurodamus.reports``
+  does);
+* ``spool``: every rank appends its rows to its own raw temporary file, and at the end the
+  ranks copy their spool into the shared file in turn, in blocks of ``flush-rows`` rows.
+
+Printed: wall time of the writing (max over ranks) and the extra disk space each needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import h5py
+import numpy as np
+from mpi4py import MPI
+
+
+def token_turn(comm, fn):
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if rank > 0:
+        comm.recv(source=rank - 1, tag=7)
+    fn()
+    if rank < size - 1:
+        comm.send(None, dest=rank + 1, tag=7)
+    comm.Barrier()
+
+
+def create(path, rows, elements):
+    with h5py.File(path, "w") as fd:
+        fd.create_dataset("data", shape=(rows, elements), dtype=np.float32)
+
+
+def scheme_token(comm, path, rows, elements, flush_rows, block):
+    rank, size = comm.Get_rank(), comm.Get_size()
+    c0, c1 = rank * elements // size, (rank + 1) * elements // size
+    if rank == 0:
+        create(path, rows, elements)
+    comm.Barrier()
+    for a in range(0, rows, flush_rows):
+        b = min(rows, a + flush_rows)
+
+        def write():
+            with h5py.File(path, "r+") as fd:
+                fd["data"][a:b, c0:c1] = block[: b - a, : c1 - c0]
+        token_turn(comm, write)
+    return 0
+
+
+def scheme_spool(comm, path, rows, elements, flush_rows, block):
+    rank, size = comm.Get_rank(), comm.Get_size()
+    c0, c1 = rank * elements // size, (rank + 1) * elements // size
+    spool = f"{path}.spool{rank}"
+    with open(spool, "wb") as fd:
+        for a in range(0, rows, flush_rows):
+            b = min(rows, a + flush_rows)
+            np.ascontiguousarray(block[: b - a, : c1 - c0]).tofile(fd)
+    if rank == 0:
+        create(path, rows, elements)
+    comm.Barrier()
+    extra = os.path.getsize(spool)
+    mm = np.memmap(spool, dtype=np.float32, mode="r", shape=(rows, c1 - c0))
+
+    def merge():
+        with h5py.File(path, "r+") as fd:
+            for a in range(0, rows, flush_rows):
+                b = min(rows, a + flush_rows)
+                fd["data"][a:b, c0:c1] = mm[a:b]
+    token_turn(comm, merge)
+    del mm
+    os.unlink(spool)
+    return extra
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--elements", type=int, default=20000)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--flush-rows", type=int, default=250)
+    args = parser.parse_args()
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    tmp = comm.bcast(tempfile.mkdtemp(dir=os.environ.get("TMPDIR", "/tmp")) if rank == 0
+                     else None)
+    width = args.elements // size + 1
+    block = np.random.default_rng(rank).random((args.flush_rows, width), dtype=np.float32)
+    results = []
+    for name, fn in (("token", scheme_token), ("spool", scheme_spool),
+                     ("token", scheme_token), ("spool", scheme_spool)):
+        path = os.path.join(tmp, f"{name}.h5")
+        comm.Barrier()
+        t0 = time.perf_counter()
+        extra = fn(comm, path, args.rows, args.elements, args.flush_rows, block)
+        elapsed = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+        extra = comm.allreduce(extra)
+        results.append((name, elapsed, extra))
+        if rank == 0:
+            os.unlink(path)
+    if rank == 0:
+        size_mb = args.rows * args.elements * 4 / 2**20
+        print(f"\n{size} ranks, {args.elements} elements x {args.rows} rows ({size_mb:.0f} MiB), "
+              f"flush every {args.flush_rows} rows")
+        print(f"{'scheme':<8}{'seconds':>10}{'MiB/s':>10}{'extra disk MiB':>16}")
+        for name, elapsed, extra in results:
+            print(f"{name:<8}{elapsed:>10.2f}{size_mb / elapsed:>10.0f}{extra / 2**20:>16.0f}")
+        os.rmdir(tmp)
+
+
+if __name__ == "__main__":
+    main()
