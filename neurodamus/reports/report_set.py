@@ -267,6 +267,11 @@ class ReportSet:
         _define_hoc_helpers(self.h)
         for rep in self.reports:
             rep.attach(self.h, self._capacity)
+        # the step clock: every rank counts the recorded steps the same way, with or without
+        # elements of its own (flush decisions must agree across ranks)
+        self._clock = self.h.Vector()
+        self._clock.buffer_size(self._capacity)
+        self._clock.record(self.h._ref_t)
         self._step_lo = 0
 
     def solver(self, pc):
@@ -277,7 +282,7 @@ class ReportSet:
 
     def recorded_steps(self) -> int:
         """One past the last simulation step recorded so far."""
-        return int(round(self.h.t / self.dt)) + 1
+        return self._step_lo + int(self._clock.size())
 
     def flush(self, t=None):
         if not self.reports:
@@ -303,6 +308,7 @@ class ReportSet:
                 rep.rows_written = a + values.shape[0]
         for rep in self.reports:
             rep.clear(self.h)
+        self._clock.resize(0)
         self._step_lo = hi
 
     def close(self):
@@ -318,6 +324,7 @@ class ReportSet:
                 os.replace(rep.tmp_path, rep.spec.path)
         for rep in self.reports:
             rep.vectors, rep.vlist = [], None
+        self._clock = None
         self._ring.free()
 
     @property
