@@ -121,4 +121,4 @@ class MinisBuilder:
         return created
 
 
-__all__ = ["MinisBuilder", "mini_rates", "mini_stream_ids", "MINI_DELAY", "MINI_TYPE"]
+__all__ = ["MINI_DELAY", "MINI_TYPE", "MinisBuilder", "mini_rates", "mini_stream_ids"]

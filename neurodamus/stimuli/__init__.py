@@ -9,8 +9,13 @@
 
 from . import current, efield, noise, ornstein_uhlenbeck, pulse, seclamp, shot_noise, sinusoidal
 from .base import InputBlock, InputRun, input_blocks
-from .validation import (SPECS, check_inputs, explain_input_error, needs_input_resistance,
-                         raise_block_problems)
+from .validation import (
+    SPECS,
+    check_inputs,
+    explain_input_error,
+    needs_input_resistance,
+    raise_block_problems,
+)
 
 MODULES = {
     "linear": current.build_linear,
@@ -52,5 +57,15 @@ def apply_inputs(ctx) -> list:
     return objects
 
 
-__all__ = ["MODULES", "DEFERRED", "SPECS", "apply_inputs", "check_inputs", "explain_input_error",
-           "needs_input_resistance", "InputBlock", "InputRun", "input_blocks"]
+__all__ = [
+    "DEFERRED",
+    "MODULES",
+    "SPECS",
+    "InputBlock",
+    "InputRun",
+    "apply_inputs",
+    "check_inputs",
+    "explain_input_error",
+    "input_blocks",
+    "needs_input_resistance",
+]

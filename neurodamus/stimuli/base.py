@@ -6,8 +6,15 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .targets import (Target, compartment_set_entries, load_compartment_sets, node_set_gids,
-                      section_by_report_id, section_id_offsets, soma_points)
+from .targets import (
+    Target,
+    compartment_set_entries,
+    load_compartment_sets,
+    node_set_gids,
+    section_by_report_id,
+    section_id_offsets,
+    soma_points,
+)
 
 
 @dataclass

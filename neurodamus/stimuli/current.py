@@ -51,5 +51,9 @@ def build_hyperpolarizing(run, block) -> list:
     return _ramp(run, block, amps)
 
 
-__all__ = ["build_linear", "build_relative_linear", "build_subthreshold",
-           "build_hyperpolarizing"]
+__all__ = [
+    "build_hyperpolarizing",
+    "build_linear",
+    "build_relative_linear",
+    "build_subthreshold",
+]

@@ -212,5 +212,12 @@ def _rotations_of(run, gids) -> dict:
     return result
 
 
-__all__ = ["build_efields", "segment_offsets", "potentials", "rotations", "soma_centre",
-           "interpolate_points", "EFieldSource"]
+__all__ = [
+    "EFieldSource",
+    "build_efields",
+    "interpolate_points",
+    "potentials",
+    "rotations",
+    "segment_offsets",
+    "soma_centre",
+]

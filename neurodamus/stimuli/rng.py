@@ -63,4 +63,4 @@ class NeuronRandom:
         return vec.as_numpy().copy()
 
 
-__all__ = ["stream_ids", "NeuronRandom"]
+__all__ = ["NeuronRandom", "stream_ids"]

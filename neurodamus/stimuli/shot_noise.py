@@ -71,4 +71,4 @@ def build_shot_noise(run, block) -> list:
     return objects
 
 
-__all__ = ["build_shot_noise", "shot_parameters", "reference_value"]
+__all__ = ["build_shot_noise", "reference_value", "shot_parameters"]

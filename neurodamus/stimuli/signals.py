@@ -72,7 +72,7 @@ class Signal:
 
 def indgen(start: float, end: float, step: float) -> np.ndarray:
     """NEURON ``Vector.indgen(start, end, step)``: floor((end-start)/step + 1e-9) + 1 points."""
-    n = int(math.floor((end - start) / step + EPSILON)) + 1
+    n = math.floor((end - start) / step + EPSILON) + 1
     return np.arange(max(n, 0), dtype=float) * step + start
 
 
@@ -148,7 +148,7 @@ def noise_predelay_draws(delay: float, duration: float, sim_dt: float,
     p, span, end = 0.0, duration - sim_dt, delay - sim_dt
     while p < end:
         q = min(p + span, end)
-        chunks.append(max(int(math.floor((q - p) / step + EPSILON)) + 1, 0))
+        chunks.append(max(math.floor((q - p) / step + EPSILON) + 1, 0))
         if q + sim_dt <= p:      # T <= 0: the established driver would loop forever
             break
         p = q + sim_dt
@@ -315,7 +315,24 @@ def conductance_to_rs(times: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.
     return t, rs
 
 
-__all__ = ["Signal", "indgen", "linear", "step_points", "pulse_train", "sinusoid",
-           "noise_predelay_draws", "noise", "gamma_marsaglia_tsang", "biexp_peak_norm",
-           "shot_noise_samples", "shot_noise", "ShotNoiseParams", "shot_noise_params",
-           "ou_samples", "ornstein_uhlenbeck", "conductance_to_rs", "NOISE_STEP", "RS_OFF"]
+__all__ = [
+    "NOISE_STEP",
+    "RS_OFF",
+    "ShotNoiseParams",
+    "Signal",
+    "biexp_peak_norm",
+    "conductance_to_rs",
+    "gamma_marsaglia_tsang",
+    "indgen",
+    "linear",
+    "noise",
+    "noise_predelay_draws",
+    "ornstein_uhlenbeck",
+    "ou_samples",
+    "pulse_train",
+    "shot_noise",
+    "shot_noise_params",
+    "shot_noise_samples",
+    "sinusoid",
+    "step_points",
+]

@@ -65,4 +65,4 @@ def inject(run, block, target, times, values, reversal=None) -> list[Source]:
     return out
 
 
-__all__ = ["Source", "current_source", "conductance_source", "inject"]
+__all__ = ["Source", "conductance_source", "current_source", "inject"]

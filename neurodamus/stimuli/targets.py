@@ -151,6 +151,15 @@ def compartment_set_entries(settings, populations, compartment_sets, name, where
     return entries
 
 
-__all__ = ["Target", "section_id_offsets", "section_by_report_id", "section_type_and_index",
-           "soma_points", "instantiated_gids", "node_set_gids", "load_compartment_sets",
-           "compartment_set_entries", "SECTION_TYPES"]
+__all__ = [
+    "SECTION_TYPES",
+    "Target",
+    "compartment_set_entries",
+    "instantiated_gids",
+    "load_compartment_sets",
+    "node_set_gids",
+    "section_by_report_id",
+    "section_id_offsets",
+    "section_type_and_index",
+    "soma_points",
+]

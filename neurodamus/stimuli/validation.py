@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -361,5 +360,12 @@ def _dynamics_names(pop_nodes) -> set:
     return set(open_population(pop_nodes.info).dynamics_attribute_names)
 
 
-__all__ = ["SPECS", "check_raw_inputs", "explain_input_error", "check_block", "check_inputs",
-           "raise_block_problems", "needs_input_resistance"]
+__all__ = [
+    "SPECS",
+    "check_block",
+    "check_inputs",
+    "check_raw_inputs",
+    "explain_input_error",
+    "needs_input_resistance",
+    "raise_block_problems",
+]

@@ -9,8 +9,7 @@ import pytest
 from neurodamus import paths
 from neurodamus.tools.example import make_morphology, write_swc
 from tests.helpers import read_spikes, run_neurodamus, spikes_equal
-from tests.scientific.circuits import (minicol_mods, write_circuit, write_simulation,
-                                       write_spikes)
+from tests.scientific.circuits import minicol_mods, write_circuit, write_simulation, write_spikes
 
 pytestmark = pytest.mark.mpi
 

@@ -27,7 +27,7 @@ import numpy as np
 
 
 def _install(spec: dict, out_dir: Path):
-    import neurodamus.simulation as simulation
+    from neurodamus import simulation
 
     original = simulation.ReportSet
 

@@ -7,7 +7,6 @@ takes effect from the first step whose midpoint is past it. So the current recor
 the waveform at t_n - dt/2, jumps included.
 """
 
-import math
 
 import numpy as np
 import pytest
@@ -58,7 +57,7 @@ def _source(run, name):
 
 
 def test_step_into_passive_compartment_follows_rc_charging(run):
-    k, meta = _source(run, "step")
+    _, meta = _source(run, "step")
     cell = run.meta["cells"][meta["gid"]]
     resistance = 1e-6 / (cell["g_pas"] * cell["area"] * 1e-8)          # MΩ
     tau = cell["cm"] / cell["g_pas"] * 1e-3                             # ms
@@ -139,6 +138,6 @@ def test_relative_amplitudes_follow_threshold_and_holding(run):
 
 
 def test_compartment_set_injects_at_the_listed_point(run):
-    k, meta = _source(run, "on_dendrite")
+    _, meta = _source(run, "on_dendrite")
     assert meta["gid"] == 7 and meta["section"].endswith(".dend[0]")
     assert abs(meta["x"] - 0.25) <= 0.5 / 201 + 1e-12

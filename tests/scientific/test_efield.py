@@ -15,8 +15,16 @@ import math
 import numpy as np
 import pytest
 
-from tests.scientific.circuits import (CABLE_DIAM, CABLE_G, CABLE_LENGTH, CABLE_RA, PASSIVE_E,
-                                       quaternion_z, write_circuit, write_simulation)
+from tests.scientific.circuits import (
+    CABLE_DIAM,
+    CABLE_G,
+    CABLE_LENGTH,
+    CABLE_RA,
+    PASSIVE_E,
+    quaternion_z,
+    write_circuit,
+    write_simulation,
+)
 from tests.scientific.conftest import run_probe
 
 DT = 0.025

@@ -40,5 +40,5 @@ def test_clamp_releases_after_its_duration(run):
     assert v1[-1] == pytest.approx(PASSIVE_E + 50.0 * (1 - np.exp(-10.0)), abs=0.05)
     late = t > 90.0
     assert np.all(v0[late] > -72.0 + 20.0)       # charging towards +50 mV above rest again
-    (k, meta), = run.sources("clamp")
+    (_, meta), = run.sources("clamp")
     assert meta["kind"] == "SEClamp"

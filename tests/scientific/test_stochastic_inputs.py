@@ -117,7 +117,7 @@ def test_relative_noise_scales_with_threshold(run):
 
 
 def test_noise_is_what_neuron_injects(run):
-    (k, meta), = run.sources("noise_short")
+    (k, _), = run.sources("noise_short")
     t_sig, v_sig = run.signal(k)
     times, values = samples_between_base_points(t_sig, v_sig, DELAY, 30.0, 0.5)
     t, injected = run.t, -run.arrays[f"src/{k}/i"]
@@ -149,7 +149,7 @@ def test_relative_shot_noise_in_conductance_mode(run):
     reference = 1.0 / R_IN
     assert g.mean() == pytest.approx(0.5 * reference, rel=0.05)
     assert g.std() == pytest.approx(0.1 * reference, rel=0.05)
-    (k, meta), *_ = run.sources("shot_relative_g")
+    (_, meta), *_ = run.sources("shot_relative_g")
     assert meta["kind"] == "ConductanceSource"
 
 
@@ -167,7 +167,7 @@ def test_ou_mean_variance_and_correlation_time(run):
     assert var == pytest.approx(OU["sigma"] ** 2, rel=0.05)
     assert tau == pytest.approx(OU["tau"], rel=0.05)
     # the autocorrelation at lag tau is 1/e
-    lag = int(round(OU["tau"] / OU["dt"]))
+    lag = round(OU["tau"] / OU["dt"])
     centred = x - x.mean()
     assert (centred[:, lag:] * centred[:, :-lag]).mean() / centred.var() == \
         pytest.approx(math.exp(-1), rel=0.05)

@@ -90,11 +90,12 @@ def test_pulse_train_matches_formula(duration):
 
 def test_pulse_remainder_rules():
     # n = 1 full pulse, r = 7 >= w = 5: one more full pulse, then min(gap, r - w) = 2
-    t, v = signals.pulse_train(0.0, 17.0, 1.0, 5.0, 100.0)
+    t, _ = signals.pulse_train(0.0, 17.0, 1.0, 5.0, 100.0)
     assert t[-1] == pytest.approx(17.0)
     # r = 3 < w: a pulse of width 3
     t, v = signals.pulse_train(0.0, 13.0, 1.0, 5.0, 100.0)
     assert t.tolist()[-5:] == [10.0, 10.0, 13.0, 13.0, 13.0]
+    assert v.tolist()[-5:] == [0.0, 1.0, 1.0, 0.0, 0.0]
     with pytest.raises(ValueError):
         signals.pulse_train(0.0, 10.0, 1.0, 20.0, 100.0)
 
