@@ -36,8 +36,9 @@ def installed_venv() -> Path:
     """A virtualenv with a regular (non-editable) install of this checkout: "another neurodamus".
 
     It sees the running interpreter's packages (NEURON, mpi4py, ...) through a .pth file and
-    links NEURON's commands (nrnivmodl, ...) into its bin/, so nothing is downloaded. Kept in the test cache and rebuilt when the checkout's packaged files
-    change (its key hashes setup.cfg, setup.py, pyproject.toml, neurodamus/, core/, models/).
+    links NEURON's commands (nrnivmodl, ...) into its bin/, so nothing is downloaded. Kept in
+    the test cache and rebuilt when the checkout's packaged files change (its key hashes
+    setup.cfg, setup.py, pyproject.toml, neurodamus/, core/, models/).
     """
     digest = hashlib.sha256(f"{sys.executable} {NEURON_TOOLS}".encode())
     packaged = [CHECKOUT / "setup.cfg", CHECKOUT / "setup.py", CHECKOUT / "pyproject.toml"]

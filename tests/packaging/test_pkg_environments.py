@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pkg_helpers import CHECKOUT, ENVS_DIR, PACKAGES_DIR, SPACK_DIR, setup_cfg_requirements
 
 yaml = pytest.importorskip(
     "yaml", reason="PyYAML reads the Spack files: pip install pyyaml (tox -e packaging has it)"
 )
-from pkg_helpers import CHECKOUT, ENVS_DIR, PACKAGES_DIR, SPACK_DIR, setup_cfg_requirements
 
 ENVS = sorted(p.parent for p in ENVS_DIR.glob("*/spack.yaml"))
 ENV_IDS = [p.name for p in ENVS]

@@ -12,10 +12,6 @@ import dis
 import re
 
 import pytest
-
-yaml = pytest.importorskip(
-    "yaml", reason="PyYAML reads the Spack files: pip install pyyaml (tox -e packaging has it)"
-)
 from pkg_helpers import (
     CHECKOUT,
     SPACK_DIR,
@@ -25,6 +21,10 @@ from pkg_helpers import (
     recipe_paths,
     setup_cfg_requirements,
     spec_name,
+)
+
+yaml = pytest.importorskip(
+    "yaml", reason="PyYAML reads the Spack files: pip install pyyaml (tox -e packaging has it)"
 )
 
 OURS = {"py-neurodamus", "neurodamus-models", "neuron", "py-libsonata", "py-docopt-ng"}
