@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError
 from .targets import (
     Target,
@@ -67,6 +69,8 @@ class InputRun:
         self.counters = {"noise": 0, "shot_noise": 0, "ornstein_uhlenbeck": 0}
         self._compartment_sets = False
         self._offsets = {}
+        self._node_sets: dict[str, np.ndarray] = {}    # node set -> local gids (ascending)
+        self._local_gids = np.fromiter(ctx.cells, dtype=np.int64, count=len(ctx.cells))
 
     @property
     def cells(self) -> dict:
@@ -117,9 +121,12 @@ class InputRun:
             return result
         if not stim.node_set:
             raise block.error(None, "the input names neither a node_set nor a compartment_set")
-        gids = node_set_gids(self.settings, populations, stim.node_set, block.where("node_set"))
-        local = [int(g) for g in gids if int(g) in self.cells]
-        return [Target(self.cells[g], soma_points(self.cells[g])) for g in local]
+        if stim.node_set not in self._node_sets:
+            gids = node_set_gids(self.settings, populations, stim.node_set,
+                                 block.where("node_set"))
+            self._node_sets[stim.node_set] = np.intersect1d(gids, self._local_gids)
+        return [Target(self.cells[int(g)], soma_points(self.cells[int(g)]))
+                for g in self._node_sets[stim.node_set]]
 
 
 __all__ = ["InputBlock", "InputRun", "input_blocks"]

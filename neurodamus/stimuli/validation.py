@@ -98,6 +98,7 @@ def check_raw_inputs(config_path, inputs) -> IssueList:
         return issues
     for name, block in inputs.items():
         key = f"inputs.{name}"
+        n_before = len(issues.fatals)
         if not isinstance(block, dict):
             issues.fatal(config_path, key, "must be an object")
             continue
@@ -152,7 +153,28 @@ def check_raw_inputs(config_path, inputs) -> IssueList:
                          f"got {spike_file}")
         if _is_number(block.get("duration")) and block["duration"] < 0:
             issues.fatal(config_path, f"{key}.duration", f"must be >= 0, got {block['duration']}")
+        elif len(issues.fatals) == n_before:     # well formed: the value checks too
+            try:
+                problems = check_block(_raw_block(module, block), with_files=False)
+            except (TypeError, ValueError):   # odd list contents: libsonata will say
+                problems = []
+            for k, text in problems:
+                issues.fatal(config_path, f"{key}.{k}" if k else key, text)
     return issues
+
+
+def _raw_block(module, block):
+    """A parsed-block look-alike from raw JSON, for ``check_block`` (missing keys are None)."""
+    from types import SimpleNamespace
+
+    spec = SPECS[module]
+    values = {k: None for k in spec.optional + spec.one_of + ("relative_skew",)}
+    values.update(duration_levels=[], voltage_levels=[], fields=[])
+    values.update(block)
+    values["fields"] = [SimpleNamespace(**dict({"frequency": 0.0, "phase": 0.0, "Ex": 0.0,
+                                                "Ey": 0.0, "Ez": 0.0}, **f))
+                        for f in block.get("fields", []) if isinstance(f, dict)]
+    return SimpleNamespace(module=module, stim=SimpleNamespace(**values))
 
 
 def explain_input_error(config_path, exc: Exception) -> ConfigError | None:
@@ -174,14 +196,21 @@ def explain_input_error(config_path, exc: Exception) -> ConfigError | None:
     try:
         issues.raise_if_fatal()
     except ConfigError as mine:
-        mine.__cause__ = exc
-        return mine
+        text = str(mine)
+        if "input" not in str(exc).lower():    # libsonata stopped at something else as well
+            text += f"\n{exc}"
+        error = ConfigError(text)
+        error.__cause__ = exc
+        return error
     return None
 
 
 # ---- parsed config -----------------------------------------------------------------------------
-def check_block(block) -> list[tuple[str | None, str]]:
-    """Value checks of one parsed block: [(key, message), ...] (empty when fine)."""
+def check_block(block, with_files=True) -> list[tuple[str | None, str]]:
+    """Value checks of one parsed block: [(key, message), ...] (empty when fine).
+
+    ``with_files=False`` skips the checks that open files (raw JSON has unresolved paths).
+    """
     stim, module = block.stim, block.module
     spec = SPECS.get(module)
     if spec is None:
@@ -199,7 +228,8 @@ def check_block(block) -> list[tuple[str | None, str]]:
         value = getattr(stim, key, None)
         if value is not None and not value >= 0:
             problems.append((key, f"must be >= 0, got {value}"))
-    problems.extend(_MODULE_CHECKS.get(module, lambda b: [])(block))
+    if with_files or module != "synapse_replay":
+        problems.extend(_MODULE_CHECKS.get(module, lambda b: [])(block))
     return problems
 
 

@@ -1,0 +1,101 @@
+"""Input checks on parsed blocks, load-error translation, section-id numbering (no NEURON)."""
+
+import json
+
+import libsonata
+import pytest
+
+from neurodamus.errors import ConfigError
+from neurodamus.stimuli.base import InputBlock
+from neurodamus.stimuli.targets import section_by_report_id, section_id_offsets
+from neurodamus.stimuli.validation import check_block, check_raw_inputs, explain_input_error
+
+
+def _block(tmp_path, **kw):
+    spec = dict(input_type="current_clamp", delay=0.0, duration=10.0, node_set="All")
+    spec.update(kw)
+    sim = libsonata.SimulationConfig(json.dumps({
+        "run": {"tstop": 10, "dt": 0.025, "random_seed": 1}, "inputs": {"x": spec}}),
+        str(tmp_path))
+    return InputBlock("x", sim.input("x"), "sim.json", spec)
+
+
+@pytest.mark.parametrize("kw, key, text", [
+    (dict(module="noise", mean=0.1, variance=-1.0), "variance", "must be > 0"),
+    (dict(module="noise", mean=0.1, variance=0.1, delay=-1.0), "delay", "must be >= 0"),
+    (dict(module="shot_noise", rise_time=4.0, decay_time=1.0, rate=5, amp_mean=0.1,
+          amp_var=0.01), "rise_time", "must be smaller than decay_time"),
+    (dict(module="shot_noise", rise_time=1.0, decay_time=4.0, rate=5, amp_mean=0.0,
+          amp_var=0.01), "amp_mean", "must be non-zero"),
+    (dict(module="relative_shot_noise", rise_time=1.0, decay_time=4.0, mean_percent=5,
+          sd_percent=1, relative_skew=2.0), "relative_skew", "must be in [0, 1]"),
+    (dict(module="ornstein_uhlenbeck", tau=-1.0, mean=0.0, sigma=0.1), "tau", "must be >= 0"),
+    (dict(module="ornstein_uhlenbeck", tau=1.0, mean=0.0, sigma=0.0), "sigma", "must be > 0"),
+    (dict(module="pulse", amp_start=1.0, width=30.0, frequency=50.0), "width",
+     "longer than the pulse period"),
+    (dict(module="sinusoidal", amp_start=1.0, frequency=5.0, dt=0.0), "dt", "must be > 0"),
+])
+def test_value_checks_name_the_key(tmp_path, kw, key, text):
+    problems = check_block(_block(tmp_path, **kw))
+    assert any(k == key and text in t for k, t in problems), problems
+
+
+@pytest.mark.parametrize("kw, key, text", [
+    # libsonata refuses these at load time; the raw check names the key
+    (dict(module="seclamp", input_type="voltage_clamp", voltage=-70.0, delay=5.0), "delay",
+     "must be 0 for seclamp"),
+    (dict(module="seclamp", input_type="voltage_clamp", voltage=-70.0,
+          duration_levels=[5.0, 8.0], voltage_levels=[-60.0, -50.0]), "duration_levels",
+     "more than the duration"),
+    (dict(module="spatially_uniform_e_field", input_type="extracellular_stimulation",
+          fields=[{"Ex": 1.0, "Ey": 0.0, "Ez": 0.0, "frequency": -3.0}]), "fields[0].frequency",
+     "must be >= 0"),
+    (dict(module="noise", mean=0.1, variance=-1.0), "variance", "must be > 0"),
+])
+def test_raw_value_checks_name_the_key(kw, key, text):
+    spec = dict(input_type="current_clamp", delay=0.0, duration=10.0, node_set="All")
+    spec.update(kw)
+    messages = [str(i) for i in check_raw_inputs("sim.json", {"x": spec}).fatals]
+    assert any(m.startswith(f"sim.json: inputs.x.{key}: ") and text in m for m in messages), \
+        messages
+
+
+def test_good_blocks_pass(tmp_path):
+    assert check_block(_block(tmp_path, module="linear", amp_start=0.1)) == []
+    assert check_block(_block(tmp_path, module="shot_noise", rise_time=1.0, decay_time=4.0,
+                              rate=0, amp_mean=-0.1, amp_var=0.01)) == []
+
+
+def test_load_error_is_translated_only_for_inputs(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"run": {"tstop": 1, "dt": 0.1, "random_seed": 1},
+                               "inputs": {"s": {"module": "linear", "delay": 0, "duration": 1,
+                                                "input_type": "current_clamp",
+                                                "node_set": "A"}}}))
+    mine = explain_input_error(bad, ConfigError("Could not find 'amp_start' in 'input s'"))
+    assert str(mine) == f"{bad}: inputs.s.amp_start: missing (required by module 'linear')"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"run": {"tstop": 1}}))
+    assert explain_input_error(good, ConfigError("run: dt missing")) is None
+
+
+class _Hoc:
+    """Sections of a cell whose 3-section axon was replaced by 2 stubs."""
+
+    def __init__(self):
+        self.soma, self.axon = ["S0"], ["A0", "A1"]
+        self.dend, self.apic = ["D0", "D1"], ["P0"]
+        self.somatic, self.basal, self.apical = ["S0"], ["D0", "D1"], ["P0"]
+        self.nSecAxonalOrig = 3
+
+
+def test_section_ids_follow_the_type_order_with_the_original_axon_count():
+    hoc = _Hoc()
+    offsets = section_id_offsets(hoc)
+    assert offsets["soma"] == 0 and offsets["axon"] == 1 and offsets["dend"] == 4
+    assert [section_by_report_id(hoc, i) for i in (0, 1, 2, 4, 5, 6)] == \
+        ["S0", "A0", "A1", "D0", "D1", "P0"]
+    with pytest.raises(ValueError, match="axon\\[2\\]"):
+        section_by_report_id(hoc, 3)
+    with pytest.raises(ValueError, match="out of range"):
+        section_by_report_id(hoc, 7)
