@@ -25,7 +25,17 @@ Options:
     -h --help                Show this help.
     --version                Show the version and where the package is imported from.
     --output-path=DIR        Write outputs here instead of the config's output.output_dir.
-    --lb-mode=MODE           Load balance mode: RoundRobin [default: RoundRobin].
+    --lb-mode=MODE           Load balance mode: RoundRobin, WholeCell (cost per cell from
+                             compartments and synapses) or Memory (the dry-run's memory
+                             estimates); files cached in <output>/load_balance
+                             [default: RoundRobin].
+    --dry-run                Estimate memory per cell type and in total from a sample of
+                             each type, suggest a rank count; simulate nothing.
+    --num-target-ranks=N     With --dry-run: write the Memory allocation for N ranks.
+    --memory-per-rank=MB     With --dry-run: memory budget per rank for the suggested rank
+                             count (default: this node's memory / cores).
+    --modelbuilding-steps=N  Build the model in N slices of cells to cap peak memory
+                             (CoreNEURON file mode) [default: 1].
     --dump-cell-state=GIDS   Write a JSON dump of the cell, synapse and NetCon state of these
                              comma-separated gids after initialisation.
     --disable-reports        Do not write reports (spikes are still written).
@@ -205,11 +215,36 @@ def _options(args):
     from .circuit.distribution import LB_MODES
     if args["--lb-mode"] not in LB_MODES:
         raise SystemExit(_usage_error(f"--lb-mode must be one of {', '.join(LB_MODES)}"))
+    scale = _scale_options(args)   # issue 9: --dry-run, --num-target-ranks, ...
     return RunOptions(output_path=args["--output-path"], lb_mode=args["--lb-mode"],
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
                       report_buffer_size=buffer_mb,
                       simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
-                      keep_axon=args["--keep-axon"])
+                      keep_axon=args["--keep-axon"], **scale)
+
+
+def _scale_options(args) -> dict:
+    """--dry-run, --num-target-ranks, --memory-per-rank, --modelbuilding-steps (issue 9)."""
+    def positive(name, cast):
+        value = args.get(name)
+        if value is None:
+            return None
+        try:
+            value = cast(value)
+            if not value > 0:
+                raise ValueError
+        except ValueError:
+            raise SystemExit(_usage_error(f"{name} takes a positive number, got {value}"))
+        return value
+    target = positive("--num-target-ranks", int)
+    memory = positive("--memory-per-rank", float)
+    steps = positive("--modelbuilding-steps", int) or 1
+    dry_run = bool(args.get("--dry-run"))
+    if (target or memory) and not dry_run:
+        raise SystemExit(_usage_error("--num-target-ranks and --memory-per-rank go with "
+                                      "--dry-run"))
+    return dict(dry_run=dry_run, num_target_ranks=target, memory_per_rank=memory,
+                modelbuilding_steps=steps)
 
 
 def _usage_error(message):

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from . import launch
+from .circuit import balance
 from .circuit import cells as cell_build
 from .circuit.modifications import apply_modifications, parse_modifications, report_modifications
 from .circuit.nodes import (NodeSetResolver, distribute_nodes, open_population,
@@ -125,15 +126,23 @@ class Simulation:
                                   f"in this version; use --simulator=NEURON")
             self._check_run_values(settings)
             self.populations = select_nodes(settings)
-            distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode)
+            # issue 9: WholeCell / Memory give a gid -> rank map (None for RoundRobin)
+            self.balance = balance.assign(self)
+            distribute_nodes(self.populations, self.rank, self.size, self.options.lb_mode,
+                             self.balance.ranks if self.balance else None)
+            self.model_slices = balance.build_slices(self)  # --modelbuilding-steps
             # inputs: check every block now; learn which extra node attributes they read
             input_needs = check_inputs(settings, self.populations)
             for p in self.populations.values():
                 read_local_attributes(p, input_needs.get(p.name, ()))
             self._plan_circuit_features()
+        if self.options.dry_run:  # issue 9: sample each cell type, estimate memory, no run
+            from .tools.dryrun import dry_run
+            return dry_run(self)
         self._prepare_output()
         with self.phase("build"):
-            origin = launch.load_mechanisms(
+            # issue 9: a cost-based --lb-mode may have loaded them already
+            origin = getattr(self, "mechanisms_origin", None) or launch.load_mechanisms(
                 h, settings.mechanisms_dir, comm, log=self.say,
                 where=f"{settings.circuit_path}: components.mechanisms_dir")
             self.say(f"Mechanisms: {origin}")
@@ -415,6 +424,9 @@ class Simulation:
             "synapse_build_s": max(b[1] for b in builds),
             "startup_s": self.startup_seconds,
             "peak_rss_mb": [r[1] for r in rows],
+            # issue 9: the mode, max/mean load per rank and the round-robin figure to compare
+            "load_balance": (self.balance.report(self.size) if getattr(self, "balance", None)
+                             else {"mode": "RoundRobin"}),
         }
         path = self.settings.output_dir / "run_summary.json"
         path.write_text(json.dumps(data, indent=1) + "\n")

@@ -95,13 +95,14 @@ def select_nodes(settings: Settings) -> dict[str, PopulationNodes]:
 
 
 def distribute_nodes(populations: dict[str, PopulationNodes], rank: int, n_ranks: int,
-                     lb_mode: str = "RoundRobin") -> None:
-    """Assign local cells: one global round robin over the gids of all populations."""
+                     lb_mode: str = "RoundRobin", rank_of: np.ndarray | None = None) -> None:
+    """Assign local cells: one global round robin over the gids of all populations, or the
+    gid -> rank map ``rank_of`` (aligned with the sorted gids) of a cost-based mode."""
     instantiated = [p for p in populations.values() if not p.is_virtual]
     if not instantiated:
         return
     all_gids = np.concatenate([p.selected + p.offset for p in instantiated])
-    local = distribute(all_gids, rank, n_ranks, lb_mode)
+    local = distribute(all_gids, rank, n_ranks, lb_mode, rank_of)
     for p in instantiated:
         p.local_raw = p.selected[np.isin(p.selected + p.offset, local)]
 

@@ -39,6 +39,11 @@ class RunOptions:
     verbose: bool = False
     debug: bool = False
     keep_axon: bool = False
+    # scale (issue 9): dry-run memory estimate, target allocation, sliced model building
+    dry_run: bool = False
+    num_target_ranks: int | None = None
+    memory_per_rank: float | None = None   # MB; dry-run default: node memory / cores
+    modelbuilding_steps: int = 1
 
 
 @dataclass(frozen=True)
