@@ -48,13 +48,12 @@ def scheme_token(comm, path, rows, elements, flush_rows, block):
     if rank == 0:
         create(path, rows, elements)
     comm.Barrier()
-    for a in range(0, rows, flush_rows):
-        b = min(rows, a + flush_rows)
+    def write(a, b):
+        with h5py.File(path, "r+") as fd:
+            fd["data"][a:b, c0:c1] = block[: b - a, : c1 - c0]
 
-        def write():
-            with h5py.File(path, "r+") as fd:
-                fd["data"][a:b, c0:c1] = block[: b - a, : c1 - c0]
-        token_turn(comm, write)
+    for a in range(0, rows, flush_rows):
+        token_turn(comm, lambda a=a: write(a, min(rows, a + flush_rows)))
     return 0
 
 
@@ -70,15 +69,14 @@ def scheme_spool(comm, path, rows, elements, flush_rows, block):
         create(path, rows, elements)
     comm.Barrier()
     extra = os.path.getsize(spool)
-    mm = np.memmap(spool, dtype=np.float32, mode="r", shape=(rows, c1 - c0))
-
     def merge():
+        spooled = np.memmap(spool, dtype=np.float32, mode="r", shape=(rows, c1 - c0))
         with h5py.File(path, "r+") as fd:
             for a in range(0, rows, flush_rows):
                 b = min(rows, a + flush_rows)
-                fd["data"][a:b, c0:c1] = mm[a:b]
+                fd["data"][a:b, c0:c1] = spooled[a:b]
+
     token_turn(comm, merge)
-    del mm
     os.unlink(spool)
     return extra
 

@@ -13,5 +13,12 @@ elements and references), ``writer`` (file layout, token-passing writes), ``repo
 from .config import ReportSpec, TimeGrid, explain_config_error, parse_reports, time_grid
 from .report_set import DEFAULT_BUFFER_MB, ReportSet
 
-__all__ = ["ReportSet", "ReportSpec", "TimeGrid", "parse_reports", "time_grid",
-           "explain_config_error", "DEFAULT_BUFFER_MB"]
+__all__ = [
+           "DEFAULT_BUFFER_MB",
+           "ReportSet",
+           "ReportSpec",
+           "TimeGrid",
+           "explain_config_error",
+           "parse_reports",
+           "time_grid",
+]

@@ -154,10 +154,9 @@ def parse_reports(settings, warn=None) -> list[ReportSpec]:
             if compartments not in COMPARTMENTS:
                 raise ConfigError(f"{where}.compartments: unknown value '{compartments}' "
                                   f"(expected one of {', '.join(COMPARTMENTS)})")
-        elif "sections" in raw_rep or "compartments" in raw_rep:
-            if warn:
-                warn(f"{where}: 'sections' and 'compartments' are ignored by compartment_set "
-                     f"reports")
+        elif warn and ("sections" in raw_rep or "compartments" in raw_rep):
+            warn(f"{where}: 'sections' and 'compartments' are ignored by compartment_set "
+                 f"reports")
         scaling = rep.scaling.name
         if rtype == "compartment_set" and not rep.compartment_set:
             raise ConfigError(f"{where}.compartment_set: a compartment_set report needs the "
@@ -214,5 +213,15 @@ def explain_config_error(config_path, exc=None):
     return None
 
 
-__all__ = ["ReportSpec", "TimeGrid", "time_grid", "parse_reports", "report_path",
-           "explain_config_error", "TYPES", "SECTIONS", "COMPARTMENTS", "SCALINGS"]
+__all__ = [
+    "COMPARTMENTS",
+    "SCALINGS",
+    "SECTIONS",
+    "TYPES",
+    "ReportSpec",
+    "TimeGrid",
+    "explain_config_error",
+    "parse_reports",
+    "report_path",
+    "time_grid",
+]

@@ -15,8 +15,14 @@ import numpy as np
 from ..errors import ConfigError
 from .config import ReportSpec
 from .sections import SectionIds, report_points
-from .variables import (ELECTRODE_TYPES, MechanismCatalog, PointCache, Variable,
-                        parse_variable, references)
+from .variables import (
+    ELECTRODE_TYPES,
+    MechanismCatalog,
+    PointCache,
+    Variable,
+    parse_variable,
+    references,
+)
 
 
 @dataclass
@@ -198,4 +204,4 @@ def build_local_report(spec: ReportSpec, where: str, populations: list, cells_of
     return LocalReport(spec, blocks, refs, combine)
 
 
-__all__ = ["PopulationBlock", "LocalReport", "build_local_report", "check_variables"]
+__all__ = ["LocalReport", "PopulationBlock", "build_local_report", "check_variables"]

@@ -119,10 +119,9 @@ class ReportSet:
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(debug)
         self._ring = writer.TokenRing(comm)
-        with Phase(comm, "reports", None, debug):
-            with self._ring.turn():
-                for rep in self.reports:
-                    writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
+        with Phase(comm, "reports", None, debug), self._ring.turn():
+            for rep in self.reports:
+                writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
         self._plan_flushes(settings)
 
     # ---- set-up -----------------------------------------------------------------------------
@@ -211,7 +210,7 @@ class ReportSet:
             raise ConfigError(f"{where}.compartment_set: compartment set '{name}' has no entry "
                               f"on an instantiated cell of the report (empty report target)")
         local = np.intersect1d(target, pop.local_raw)
-        local_set = set(int(n) for n in local)
+        local_set = {int(n) for n in local}
         by_node = {}
         for node, section_id, offset in entries:   # file order (sorted by node, section, x)
             if int(node) in local_set:
@@ -245,7 +244,7 @@ class ReportSet:
         per_step = sum(rep.bytes_per_step for rep in self.reports)
         if self.size > 1:
             per_step = self.comm.allreduce(per_step, op=_mpi_max())
-        chunk_steps = int(round(CHUNK_MS / self.dt))
+        chunk_steps = round(CHUNK_MS / self.dt)
         fit = int(buffer_mb * 1024 * 1024 // per_step) if per_step else chunk_steps + 1
         if fit > chunk_steps:
             self.flush_steps = None
@@ -358,7 +357,7 @@ class _BoundedSolver:
     def psolve(self, tstop):
         reports, h = self._reports, self._reports.h
         dt, n = reports.dt, reports.flush_steps
-        while int(round((tstop - h.t) / dt)) > n:
+        while round((tstop - h.t) / dt) > n:
             self._pc.psolve(h.t + n * dt)
             reports.flush(h.t)
         self._pc.psolve(tstop)
@@ -392,4 +391,4 @@ def _mpi_max():
     return MPI.MAX
 
 
-__all__ = ["ReportSet", "DEFAULT_BUFFER_MB"]
+__all__ = ["DEFAULT_BUFFER_MB", "ReportSet"]

@@ -106,5 +106,13 @@ def report_points(cell, sections: str, compartments: str) -> list[tuple]:
             for x in segment_xs(sec, compartments)]
 
 
-__all__ = ["SECTION_TYPES", "SectionIds", "type_offsets", "section_type_and_index",
-           "array_sections", "report_sections", "segment_xs", "report_points"]
+__all__ = [
+    "SECTION_TYPES",
+    "SectionIds",
+    "array_sections",
+    "report_points",
+    "report_sections",
+    "section_type_and_index",
+    "segment_xs",
+    "type_offsets",
+]

@@ -48,7 +48,7 @@ class MechanismCatalog:
     point: dict = field(default_factory=dict)      # type -> set of variable names
 
     @classmethod
-    def from_neuron(cls, h) -> "MechanismCatalog":
+    def from_neuron(cls, h) -> MechanismCatalog:
         cat = cls()
         name = h.ref("")
         for kind, target in ((0, cat.density), (1, cat.point)):
@@ -164,5 +164,14 @@ def references(sec, x: float, v: Variable, points: SectionPoints) -> list[tuple]
         return []
 
 
-__all__ = ["Variable", "parse_variable", "MechanismCatalog", "SectionPoints", "PointCache",
-           "references", "point_process_type", "ELECTRODE_TYPES", "I_MEMBRANE"]
+__all__ = [
+    "ELECTRODE_TYPES",
+    "I_MEMBRANE",
+    "MechanismCatalog",
+    "PointCache",
+    "SectionPoints",
+    "Variable",
+    "parse_variable",
+    "point_process_type",
+    "references",
+]

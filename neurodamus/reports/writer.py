@@ -154,5 +154,12 @@ def write_rows(tmp_path: str, layouts: list, row_a: int, values: np.ndarray) -> 
             col += lay.n_elements
 
 
-__all__ = ["TokenRing", "PopulationLayout", "layouts_from_counts", "create_file",
-           "write_mapping", "write_rows", "temporary_name"]
+__all__ = [
+    "PopulationLayout",
+    "TokenRing",
+    "create_file",
+    "layouts_from_counts",
+    "temporary_name",
+    "write_mapping",
+    "write_rows",
+]

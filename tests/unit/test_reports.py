@@ -13,8 +13,7 @@ from neurodamus.reports.config import explain_config_error, parse_reports, repor
 from neurodamus.reports.mapping import PopulationBlock
 from neurodamus.reports.report_set import create_report_file
 from neurodamus.reports.variables import MechanismCatalog, parse_variable
-from neurodamus.reports.writer import (create_file, layouts_from_counts, write_mapping,
-                                       write_rows)
+from neurodamus.reports.writer import create_file, layouts_from_counts, write_mapping, write_rows
 from neurodamus.tools.example import write_example
 
 REPORT = {"type": "compartment", "variable_name": "v", "dt": 0.1, "start_time": 0.0,
@@ -94,13 +93,13 @@ def test_parse_defaults_and_order(example, tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"dt": 0.01}, "reports.r.dt: 0.01 ms is below the simulation time step run.dt = 0.025"),
     ({"dt": 0}, "reports.r.dt: must be > 0"),
-    ({"start_time": 20.0, "end_time": 10.0}, "reports.r.end_time: 10.0 ms is before "
-                                             "start_time 20.0 ms"),
+    ({"start_time": 20.0, "end_time": 10.0}, ("reports.r.end_time: 10.0 ms is before "
+                                              "start_time 20.0 ms")),
     ({"start_time": -1.0}, "reports.r.start_time: must be >= 0"),
-    ({"start_time": 60.0, "end_time": 70.0}, "reports.r.start_time: 60.0 ms is after the end "
-                                             "of the simulation"),
-    ({"variable_name": "v,ina"}, "reports.r.variable_name: a compartment report takes one "
-                                 "variable"),
+    ({"start_time": 60.0, "end_time": 70.0}, ("reports.r.start_time: 60.0 ms is after "
+                                              "the end of the simulation")),
+    ({"variable_name": "v,ina"}, ("reports.r.variable_name: a compartment report "
+                                  "takes one variable")),
     ({"variable_name": "v,"}, "reports.r.variable_name: empty variable name"),
     ({"type": "compartment_set"}, "compartment_set"),
 ])
@@ -133,8 +132,8 @@ def test_dt_not_a_multiple_warns(example, tmp_path):
 
 
 @pytest.mark.parametrize("key, value, text", [
-    ("sections", "axonal", "reports.r.sections: unknown value 'axonal' (expected one of soma, "
-                           "axon, dend, apic, all)"),
+    ("sections", "axonal", ("reports.r.sections: unknown value 'axonal' (expected one of "
+                            "soma, axon, dend, apic, all)")),
     ("compartments", "some", "reports.r.compartments: unknown value 'some'"),
     ("scaling", "volume", "reports.r.scaling: unknown value 'volume'"),
 ])
