@@ -10,6 +10,8 @@ stand-in `spack` executable.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
@@ -156,3 +158,22 @@ def test_reactivates_when_first_activation_leaves_paths_unset(tmp_path, fail_fir
     ]
     assert f"activations={2 if fail_first else 1}" in proc.stdout
     assert ("activated twice" in proc.stdout) == fail_first
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_gets_the_same_order(other_install):
+    script = f"""
+        source {ACTIVATE} --no-env --quiet --model minicol || exit 9
+        print -r -- "PYTHONPATH=$PYTHONPATH"
+        print -r -- "HOC_LIBRARY_PATH=$HOC_LIBRARY_PATH"
+    """
+    proc = subprocess.run(["zsh", "-f", "-c", script], env=clean_env(**other_install),
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    values = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    assert values["PYTHONPATH"].split(":") == [str(CHECKOUT), other_install["PYTHONPATH"]]
+    assert values["HOC_LIBRARY_PATH"].split(":") == [
+        str(CHECKOUT / "core" / "hoc"),
+        str(CHECKOUT / "models" / "minicol" / "hoc"),
+        other_install["HOC_LIBRARY_PATH"],
+    ]
