@@ -173,6 +173,17 @@ def test_spack_audit_packages(spack):
     assert not re.search(r"[1-9]\d* issues? found", proc.stdout), proc.stdout
 
 
+@pytest.mark.parametrize("name", ["neurodamus", "neurodamus-dev", "neurodamus-deploy"])
+def test_spack_loads_the_other_environments(spack, name):
+    """Spack accepts each committed environment and puts our repository first."""
+    env_dir = spack.checkout / "spack" / "environments" / name
+    proc = subprocess.run([str(spack.exe), "-e", str(env_dir), "repo", "list"], env=spack.env,
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    repos = [line for line in proc.stdout.splitlines() if "/" in line]
+    assert repos and "neurodamus" in repos[0] and str(spack.checkout / "spack") in repos[0]
+
+
 def test_spack_concretize_builds_only_our_packages(spack):
     proc = spack("concretize", "-f", timeout=1800)
     node = re.compile(r"^(\[e\]|\[\+\]| - |\[\^\])")
