@@ -321,12 +321,24 @@ class OverridePlan:
         r = self.resolver
         return (r.gids(o.source, include_virtual=True), r.gids(o.target, include_virtual=True))
 
-    def check(self) -> list[str]:
-        """Consistency of weight-0 overrides (§6.1): raise ConfigError, return warnings."""
+    def check(self, edge_populations=()) -> list[str]:
+        """Consistency of weight-0 overrides (§6.1): raise ConfigError, return warnings.
+
+        Overrides that match no edge population, or only gap junctions, get a warning of
+        their own and no consistency check.
+        """
         issues = IssueList()
         warnings = []
+        used = {o.index: [ep for ep in edge_populations if o in self.matching(ep)]
+                for o in self.overrides}
+        for o in self.overrides:
+            if edge_populations and not used[o.index]:
+                warnings.append(f"{o.where()}: matches no edge population (source '{o.source}'"
+                                f", target '{o.target}'): ignored")
         for z in self.overrides:
             if not z.zero_weight or z.delayed:
+                continue
+            if edge_populations and all(ep.type == "electrical" for ep in used[z.index]):
                 continue
             zs, zt = self._sets(z)
             overlapping, covering = [], []
@@ -394,7 +406,7 @@ class OverridePlan:
 def plan_overrides(settings, resolver) -> tuple[OverridePlan, list[str]]:
     """Parse and check the overrides; returns the plan and the warnings to print once."""
     plan = OverridePlan(parse_overrides(settings, resolver), resolver)
-    return plan, plan.check()
+    return plan, plan.check(settings.edge_populations)
 
 
 __all__ = ["Override", "ConnectionConfig", "OverridePlan", "parse_overrides", "plan_overrides",

@@ -141,7 +141,8 @@ NMSYN_MOD = """COMMENT
 NMSyn: test synapse of tests/integration/test_features_kit.py. Presynaptic events add
 weight (uS) to an exponentially decaying conductance (tau). Neuromodulatory events
 (nc_type 10, weight vector [w, strength, dtc, nc_type]) set nm_level = strength, which then
-decays with time constant dtc.
+decays with time constant dtc. The empty NET_RECEIVE INITIAL block keeps weight[1..3] as the
+driver set them (NEURON zeroes them at finitialize otherwise).
 ENDCOMMENT
 NEURON {
     POINT_PROCESS NMSyn
@@ -181,6 +182,9 @@ BREAKPOINT {
 }
 DERIVATIVE st { G' = -G / tau }
 NET_RECEIVE (weight (uS), strength, dtc (ms), nc_type) {
+    INITIAL {
+        : keep the weights the driver wrote (without this block NEURON zeroes weight[1..])
+    }
     if (nc_type == 10) {
         nm_amp = strength
         nm_tau = dtc
