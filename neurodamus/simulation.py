@@ -270,7 +270,8 @@ class Simulation:
             except (CircuitError, MechanismError) as exc:
                 raw = int(p.local_raw[i])
                 morph = os.path.join(p.info.morphologies_dir,
-                                     f"{p.attrs['morphology'][i]}.{p.info.morphology_ext}")
+                                     f"{p.attrs['morphology'][i]}.{p.info.morphology_ext}") \
+                    if "morphology" in p.attrs else "none (point neuron)"   # issue 7
                 raise type(exc)(f"{exc}\n  first cell needing it: gid {raw + p.offset} "
                                 f"(population '{p.name}', node {raw}), template '{name}', "
                                 f"morphology {morph}") from exc

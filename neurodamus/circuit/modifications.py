@@ -361,8 +361,13 @@ def _check_ttx(h, mod):
     h.ttxo_level_TTXDynamicsSwitch = 1.0
 
 
+def _sections(cell):
+    """The cell's ``all`` SectionList; nothing for point neurons without sections."""
+    return cell.hoc.all if hasattr(cell.hoc, "all") else ()
+
+
 def _apply_ttx(h, mod, cell, counter):
-    for sec in cell.hoc.all:
+    for sec in _sections(cell):
         if not h.ismembrane("TTXDynamicsSwitch", sec=sec):
             sec.insert("TTXDynamicsSwitch")
         counter.sections += 1
@@ -379,7 +384,7 @@ def _run(mod, statements, obj, cell, where_obj):
 
 def _apply_all_sections(h, mod, cell, counter):
     attrs = mod.attributes
-    for sec in cell.hoc.all:
+    for sec in _sections(cell):
         if all(has_number(sec, a) for a in attrs):
             for _ in range(sec.nseg):   # once per segment, on the section (§6.2)
                 _run(mod, mod.statements, sec, cell, sec.name())
