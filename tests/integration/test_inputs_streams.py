@@ -1,9 +1,10 @@
 """Random streams of stochastic inputs follow the contract (compatibility §3.7, §3.8, §4.1).
 
-* ``noise`` and ``ornstein_uhlenbeck`` signals equal an independent replica written from the
-  contract's text alone, drawing from NEURON's Random123 with the documented ids (block
-  counters, stimulus seed, gid or ``random_seed``) and draw order (pre-delay discards, the
-  draw lost to each distribution call, the OU recursion).
+* ``noise``, ``ornstein_uhlenbeck`` and ``shot_noise`` signals equal an independent replica
+  written from the contract's text alone (plain loops, no driver code), drawing from NEURON's
+  Random123 with the documented ids (block counters, stimulus seed, gid or ``random_seed``)
+  and draw order (pre-delay discards, the draw lost to each distribution call, the OU
+  recursion, shot times, Marsaglia–Tsang gamma amplitudes, the bi-exponential filter).
 * ``k_shot`` is shared by the three shot-noise modules and no-op blocks do not advance it.
 """
 
@@ -66,6 +67,50 @@ for gid in spec["gids"]:
         for i in range(1, n):
             s.append(mu * s[-1] + c * z[i])
         out[f"{name}/{gid}"] = [x + p["mean"] for x in s]
+    # shot noise (section 4.3): ids (k + 2997, stimulus_seed + 19216, gid + 124), fresh RNG
+    p = spec["shot"]
+    r = h.Random()
+    r.Random123(0 + 2997, spec["stim_seed"] + 19216, gid + 124)
+    T, dt, rate = p["duration"], p["dt"], p["rate"]
+    n = int(math.floor(T / dt + 1e-9)) + 1
+    n_ev = 1 + int(T * rate / 1000)
+    n_ev = int(n_ev + 3 * math.sqrt(n_ev))
+    r.negexp(1.0 / rate)
+    times, acc = [], 0.0
+    for x in vec(r, n_ev):
+        acc += x
+        times.append(acc * 1000)
+    idx = [round(x / dt) for x in times if x < T - 1e-9]
+    idx = [i for i in idx if i < n - 1e-9]
+    m = abs(p["amp_mean"])
+    theta = p["amp_var"] / m
+    k_shape = m / theta
+    d_ = k_shape - 1 / 3
+    c_ = 1 / (3 * math.sqrt(d_))
+    amps = []
+    for _ in idx:
+        while True:
+            x = r.normal(0, 1)
+            v = 1 + c_ * x
+            if v <= 0:
+                continue
+            v = v * v * v
+            u = r.uniform(0, 1)
+            if u < 1 - 0.0331 * x ** 4 or math.log(u) < 0.5 * x * x + d_ * (1 - v + math.log(v)):
+                amps.append(theta * d_ * v)
+                break
+    E = [0.0] * n
+    for i, a in zip(idx, amps):
+        E[i] += a
+    a, b = math.exp(-dt / p["decay_time"]), math.exp(-dt / p["rise_time"])
+    D, R = -math.log(a), -math.log(b)
+    tpk = math.log(R / D) / (R - D)
+    norm = (a / b - 1) / (a ** tpk - b ** tpk)
+    P, B = [0.0] * n, [0.0] * n
+    for i in range(1, n):
+        P[i] = a * P[i - 1] + b * B[i - 1]
+        B[i] = b * B[i - 1] + E[i - 1]
+    out[f"shotA/{gid}"] = [norm * x for x in P]
 print(json.dumps(out))
 """
 
@@ -111,11 +156,11 @@ def _samples(t, v, delay, duration, step):
     return v[start:start + n]
 
 
-def test_noise_and_ou_follow_the_contract_streams(runs):
+def test_noise_ou_and_shot_noise_follow_the_contract_streams(runs):
     import json
 
     spec = dict(seed=SEED, stim_seed=STIM_SEED, dt=DT, gids=[0, 1, 2], noise1=NOISE1,
-                noise2=NOISE2, ou1=OU1, ou2=OU2)
+                noise2=NOISE2, ou1=OU1, ou2=OU2, shot=SHOT)
     res = subprocess.run([sys.executable, "-c", REPLICA, json.dumps(spec)], capture_output=True,
                          text=True, env=base_env(), timeout=120)
     assert res.returncode == 0, res.stderr
@@ -123,7 +168,8 @@ def test_noise_and_ou_follow_the_contract_streams(runs):
     run = runs["a"]
     for gid in (0, 1, 2):
         for name, p, step in (("noise1", NOISE1, 0.5), ("noise2", NOISE2, 0.5),
-                              ("ou1", OU1, OU1["dt"]), ("ou2", OU2, OU2["dt"])):
+                              ("ou1", OU1, OU1["dt"]), ("ou2", OU2, OU2["dt"]),
+                              ("shotA", SHOT, SHOT["dt"])):
             t, v = _signal(run, name, gid)
             got = _samples(t, v, p["delay"], p["duration"], step)
             assert np.array_equal(got, np.array(replica[f"{name}/{gid}"])), (name, gid)
