@@ -108,7 +108,12 @@ def segment_offsets(hoc, warn=None) -> tuple[list, np.ndarray]:
 
 
 def rotations(pop_nodes, raw_ids):
-    """scipy Rotations (local → global) of the given nodes: quaternion or Euler angles (§2)."""
+    """scipy Rotations (local → global) of the given nodes: quaternion or Euler angles (§2).
+
+    Euler angles are extrinsic ``xyz`` with missing angles 0. The established driver reads the
+    z angle only when the y column exists (compatibility §10.6, an observed defect); here every
+    angle column present is read.
+    """
     import libsonata
     from scipy.spatial.transform import Rotation
 
