@@ -74,11 +74,19 @@ Options:
 """
 
 
+def _speaks() -> bool:
+    """Usage errors come before MPI: only the launcher's rank 0 prints them."""
+    from .launch import launcher_rank
+
+    return launcher_rank() == 0
+
+
 def _parse(usage, argv):
     try:
         return docopt(usage, argv=argv, default_help=False, version=None)
     except DocoptExit as exc:
-        print(str(exc) or usage, file=sys.stderr)
+        if _speaks():
+            print(str(exc) or usage, file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -248,8 +256,9 @@ def _scale_options(args) -> dict:
 
 
 def _usage_error(message):
-    print(f"ERROR: {message}\n", file=sys.stderr)
-    print(USAGE.split("Options:")[0].strip(), file=sys.stderr)
+    if _speaks():
+        print(f"ERROR: {message}\n", file=sys.stderr)
+        print(USAGE.split("Options:")[0].strip(), file=sys.stderr)
     return 2
 
 

@@ -102,6 +102,9 @@ def start_mpi_and_neuron():
 
     h.nrnmpi_init()
     pc = h.ParallelContext()
+    # a hoc error on one rank raises in Python instead of MPI_Abort with no message: the
+    # phases then agree on it (and the FailureWatchdog ends a job that cannot agree)
+    pc.mpiabort_on_error(0)
     nrn_ranks, mpi_ranks = int(pc.nhost()), comm.Get_size()
     started = launcher_size()
     if nrn_ranks != mpi_ranks or (started is not None and started != mpi_ranks):

@@ -1,0 +1,1 @@
+"""The bad-input corpus: mutations of the example circuit (see cases.py)."""
