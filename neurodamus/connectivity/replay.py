@@ -91,6 +91,7 @@ def read_replay_inputs(settings, populations) -> list[ReplayInput]:
     with spikes but no chemical edges into a simulated population is an error.
     """
     from ..circuit.nodes import open_population
+    from ..launch import launcher_rank
     from ..stimuli.base import input_blocks
     from ..stimuli.targets import node_set_gids
 
@@ -104,8 +105,10 @@ def read_replay_inputs(settings, populations) -> list[ReplayInput]:
         spikes = read_spike_file(stim.spike_file, block.name, settings.config_path)
         for pop in sorted(spikes):
             if pop not in populations:
-                log.warning("%s: population '%s' of %s is not in the circuit: its spikes are "
-                            "not replayed", block.where("spike_file"), pop, stim.spike_file)
+                if launcher_rank() == 0:
+                        log.warning("%s: population '%s' of %s is not in the circuit: its spikes "
+                                "are not replayed", block.where("spike_file"), pop,
+                                stim.spike_file)
                 del spikes[pop]
                 continue
             fed = [ep for ep in settings.edge_populations if ep.source == pop and

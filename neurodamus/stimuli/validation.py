@@ -365,7 +365,7 @@ def check_inputs(settings, populations) -> dict[str, tuple]:
         elif SPECS.get(block.module, ModuleSpec(())).relative:
             for pop in sorted(pops_hit):
                 dyn = _dynamics_names(populations[pop])
-                if not {"threshold_current", "holding_current"} <= dyn:
+                if not {"threshold_current", "holding_current"} <= dyn and _first_rank():
                     log.warning("%s: %s: population '%s' lacks @dynamics:threshold_current / "
                                 "holding_current: the input's amplitudes are 0",
                                 settings.config_path, key0, pop)
@@ -375,6 +375,13 @@ def check_inputs(settings, populations) -> dict[str, tuple]:
             lines = lines[:_MAX_LISTED] + [f"... and {len(lines) - _MAX_LISTED} more"]
         raise ConfigError("\n".join(lines))
     return {pop: tuple(sorted(v)) for pop, v in needs.items()}
+
+
+def _first_rank() -> bool:
+    """Warnings that every rank would print alike are printed by the first one only."""
+    from ..launch import launcher_rank
+
+    return launcher_rank() == 0
 
 
 def _populations_of(populations, gids) -> set:
