@@ -43,6 +43,15 @@ Options:
                              files [default: 8].
     --simulator=SIM          NEURON or CORENEURON (default: the config's target_simulator).
     --keep-axon              Keep the full axon (templates get 400 as extra argument).
+    --keep-build             CoreNEURON: keep the model files (<output>/coreneuron_input).
+    --build-model=MODE       CoreNEURON: AUTO (build unless a matching model is on disk), ON
+                             or OFF (simulate the model on disk) [default: AUTO].
+    --simulate-model=MODE    CoreNEURON: ON, or OFF to only build and keep the model
+                             [default: ON].
+    --coreneuron-direct-mode  CoreNEURON: in-memory transfer (the default unless a
+                             file-mode option is given).
+    --save=DIR               Write a checkpoint into DIR at the end of the run.
+    --restore=DIR            Continue from the checkpoint in DIR (run.tstop must be later).
     --verbose                More messages (progress per run chunk).
     --debug                  Debug messages and tracebacks for internal errors.
 
@@ -228,7 +237,22 @@ def _options(args):
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
                       report_buffer_size=buffer_mb,
                       simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
-                      keep_axon=args["--keep-axon"], **scale)
+                      keep_axon=args["--keep-axon"], **scale, **_coreneuron_options(args))
+
+
+def _coreneuron_options(args) -> dict:
+    """--keep-build, --build-model, --simulate-model, --coreneuron-direct-mode, --save,
+    --restore (issue 5)."""
+    build = (args.get("--build-model") or "AUTO").upper()
+    if build not in ("AUTO", "ON", "OFF"):
+        raise SystemExit(_usage_error(f"--build-model must be AUTO, ON or OFF, got {build}"))
+    simulate = (args.get("--simulate-model") or "ON").upper()
+    if simulate not in ("ON", "OFF"):
+        raise SystemExit(_usage_error(f"--simulate-model must be ON or OFF, got {simulate}"))
+    return dict(keep_build=bool(args.get("--keep-build")), build_model=build,
+                simulate_model=simulate == "ON",
+                coreneuron_direct_mode=bool(args.get("--coreneuron-direct-mode")),
+                save=args.get("--save"), restore=args.get("--restore"))
 
 
 def _scale_options(args) -> dict:

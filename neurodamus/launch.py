@@ -138,11 +138,14 @@ def mechanisms_loaded(h) -> bool:
     return hasattr(h, SENTINEL_MECHANISM)
 
 
-def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: str = "") -> str:
+def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: str = "",
+                    coreneuron: bool = False) -> str:
     """Load one mechanism library; build the circuit's mechanisms_dir (cached) when needed.
 
     ``where`` names the config key ``mechanisms_dir`` came from, for messages. Returns a
-    description of where the mechanisms came from.
+    description of where the mechanisms came from. ``coreneuron``: the cached build is the
+    ``nrnivmodl -coreneuron`` flavour, with ``libcorenrnmech.so`` next to ``libnrnmech.so``
+    (issue 5: the CoreNEURON engine finds it there).
     """
     if mechanisms_loaded(h):
         return "built into special" if os.environ.get("NEURODAMUS_UNDER_SPECIAL") else \
@@ -153,7 +156,7 @@ def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: st
             raise MechanismError(f"{where or 'mechanisms_dir'}: mechanism folder not found: "
                                  f"{mechanisms_dir}")
         try:
-            libs = [str(_cached_build(mechanisms_dir, comm, log).library)]
+            libs = [str(_cached_build(mechanisms_dir, comm, log, coreneuron).library)]
         except MechanismError as exc:
             if where:
                 raise MechanismError(f"{where}: building {mechanisms_dir} failed: {exc}") from exc
@@ -169,7 +172,7 @@ def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: st
     return ", ".join(libs)
 
 
-def _cached_build(mechanisms_dir, comm, log):
+def _cached_build(mechanisms_dir, comm, log, coreneuron=False):
     """Rank 0 builds (or finds) the cached library; every rank then gets the outcome."""
     from .tools.mechanisms import build_mechanisms
 
@@ -178,7 +181,7 @@ def _cached_build(mechanisms_dir, comm, log):
     if rank == 0:
         try:
             dirs = [mechanisms_dir] if mechanisms_dir else []
-            result = build_mechanisms(dirs, log=log)
+            result = build_mechanisms(dirs, coreneuron=coreneuron, log=log)
         except MechanismError as exc:
             error = str(exc)
         except Exception as exc:  # never leave the other ranks waiting in the bcast below

@@ -27,7 +27,7 @@ from .connectivity.replay import ReplayBuilder, read_replay_inputs
 from .connectivity.neuromodulation import NEUROMOD_COLUMNS, NeuromodulationBuilder
 from .connectivity.overrides import plan_overrides
 from .connectivity.synapses import SynapseBuilder, configure_synapses
-from .engine import neuron_engine, summary
+from .engine import checkpoint, coreneuron_engine, neuron_engine, summary
 from .errors import CircuitError, ConfigError, MechanismError
 from .parallel import Phase, RunFailed
 from .progress import Counter, Progress
@@ -120,10 +120,6 @@ class Simulation:
                     explain_input_error(self.config_path, exc) or exc  # inputs: same, per key
             for w in settings.warnings:
                 self.say(f"WARNING: {w}")
-            if settings.target_simulator != "NEURON":
-                raise ConfigError(f"{settings.config_path}: target_simulator "
-                                  f"{settings.target_simulator}: CoreNEURON is not available yet "
-                                  f"in this version; use --simulator=NEURON")
             self._check_run_values(settings)
             self.populations = select_nodes(settings)
             # issue 9: WholeCell / Memory give a gid -> rank map (None for RoundRobin)
@@ -136,16 +132,25 @@ class Simulation:
             for p in self.populations.values():
                 read_local_attributes(p, input_needs.get(p.name, ()))
             self._plan_circuit_features()
+            # issue 5: the engine (None = NEURON) and --save / --restore, checked up front
+            self.core = coreneuron_engine.setup(self)
+            self.checkpoints = checkpoint.Checkpointing(self)
+            self.checkpoints.check()
         if self.options.dry_run:  # issue 9: sample each cell type, estimate memory, no run
             from .tools.dryrun import dry_run
             return dry_run(self)
         self._prepare_output()
+        if self.core is not None and not self.core.build_model:  # issue 5: model on disk
+            return coreneuron_engine.simulate_written_model(self)
         with self.phase("build"):
             # issue 9: a cost-based --lb-mode may have loaded them already
             origin = getattr(self, "mechanisms_origin", None) or launch.load_mechanisms(
                 h, settings.mechanisms_dir, comm, log=self.say,
-                where=f"{settings.circuit_path}: components.mechanisms_dir")
+                where=f"{settings.circuit_path}: components.mechanisms_dir",
+                coreneuron=self.core is not None)
             self.say(f"Mechanisms: {origin}")
+            if self.core is not None:   # issue 5: CoreNEURON's library, next to NEURON's
+                self.say(f"CoreNEURON library: {self.core.locate_library()}")
             neuron_engine.apply_run_settings(h, settings)
             neuron_engine.apply_mechanism_globals(h, settings)
             self._build_cells()
@@ -168,9 +173,18 @@ class Simulation:
         with self.phase("init"):
             self.spike_t, self.spike_gid = h.Vector(), h.Vector()
             pc.spike_record(-1, self.spike_t, self.spike_gid)
+            if self.core is not None:   # issue 5: mechanism check, placeholder on empty ranks
+                self.core.prepare(h, pc, self.populations, len(self.cells))
+            self.checkpoints.prepare_model(h)
             self.reports.start()
         with self.phase("init"):
             neuron_engine.initialize(h, pc)
+        with self.phase("init"):   # issue 5: --restore; CoreNEURON file mode writes the model
+            if self.checkpoints.restore_dir is not None:
+                self.checkpoints.restore(h, pc)
+            build_only = self.core is not None and coreneuron_engine.after_init(self)
+        if build_only:
+            return coreneuron_engine.finish_build_only(self)
         with self.phase("init"):
             if self.options.dump_cell_state:
                 self._dump_cell_state()
@@ -178,13 +192,24 @@ class Simulation:
                                      enabled=self.rank == 0 and not self.options.verbose)
         t0 = time.perf_counter()
         # reports.solver(pc): pc itself, or one that flushes reports inside long chunks
-        neuron_engine.run(h, self.reports.solver(pc), settings.run.tstop, self._on_chunk)
+        on_chunk = self.checkpoints.wrap_on_chunk(self._on_chunk, settings.run.tstop)
+        if self.core is not None:   # issue 5: CoreNEURON, chunks as long as reports allow
+            self.core.run(h, pc, settings.run.tstop, on_chunk, self.reports)
+        else:
+            neuron_engine.run(h, self.reports.solver(pc), settings.run.tstop, on_chunk)
         self.run_progress.done()
         self.timings["run"] = time.perf_counter() - t0
+        if self.checkpoints.save_dir is not None:   # issue 5: --save, every rank its state
+            with self.phase("write"):
+                self.checkpoints.save_state(h, pc)
         with self.phase("write"):
             self.reports.close()
         with self.phase("write"):
             counts = self._write_outputs()
+        with self.phase("write"):   # issue 5: checkpoint outputs + metadata; CoreNEURON files
+            self.checkpoints.finish()
+            if self.core is not None:
+                self.core.cleanup()
         rows = summary.gather_summary(comm, self.timings, {"cells": len(self.cells),
                                                            "synapses": self.n_local_synapses})
         build = (self.cell_build_seconds, self.synapse_build_seconds)

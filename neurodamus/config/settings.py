@@ -44,6 +44,13 @@ class RunOptions:
     num_target_ranks: int | None = None
     memory_per_rank: float | None = None   # MB; dry-run default: node memory / cores
     modelbuilding_steps: int = 1
+    # CoreNEURON and checkpoints (issue 5)
+    keep_build: bool = False                 # keep <output>/coreneuron_input (file mode)
+    build_model: str = "AUTO"                # AUTO | ON | OFF
+    simulate_model: bool = True              # --simulate-model=OFF: build the model only
+    coreneuron_direct_mode: bool = False     # force in-memory transfer
+    save: str | None = None                  # --save=DIR: checkpoint at the end of the run
+    restore: str | None = None               # --restore=DIR: continue from a checkpoint
 
 
 @dataclass(frozen=True)
