@@ -219,6 +219,7 @@ class OverridePlan:
         self.overrides = overrides
         self.resolver = resolver
         self._matching: dict = {}
+        self._gid_sets: dict = {}
 
     # ---- matching ---------------------------------------------------------------------
     def matching(self, ep) -> list[Override]:
@@ -318,8 +319,13 @@ class OverridePlan:
 
     # ---- checks and log -----------------------------------------------------------------
     def _sets(self, o: Override):
-        r = self.resolver
-        return (r.gids(o.source, include_virtual=True), r.gids(o.target, include_virtual=True))
+        """(source gids, target gids) over every population, virtual ones included."""
+        key = (o.source, o.target)
+        if key not in self._gid_sets:
+            r = self.resolver
+            self._gid_sets[key] = (r.gids(o.source, include_virtual=True),
+                                   r.gids(o.target, include_virtual=True))
+        return self._gid_sets[key]
 
     def check(self, edge_populations=()) -> list[str]:
         """Consistency of weight-0 overrides (§6.1): raise ConfigError, return warnings.
