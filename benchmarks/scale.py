@@ -1,0 +1,211 @@
+"""Scaling benchmark (issue 9): the example circuit at several sizes, on 1 and 2 ranks, NEURON
+and CoreNEURON, printed as one table with the 1 -> 2 rank ratios.
+
+    python benchmarks/scale.py [--sizes 1000,4000,16000] [--ranks 1,2]
+                               [--engines NEURON,CORENEURON] [--tstop 1000[,1000,250]]
+                               [--lb-mode RoundRobin] [--json results.json]
+
+Every figure except the wall time comes from ``<output>/run_summary.json``, which the driver
+writes: cells, synapses, the slowest rank's phase times (build = cells + synapses + inputs;
+solver = the ``run`` phase, for CoreNEURON including the model transfer), peak RSS per rank.
+"wall" is the whole command as the user sees it (``mpirun`` and the Python start-up included),
+"overhead" is wall - solver. The spikes of every run are compared with the first run of the
+same circuit: they must not depend on ranks, engine or load-balance mode.
+
+Targets at 4000 cells (issue 9): 2-rank parallel efficiency of the solver >= 85 %, overhead
+<= 20 % of the wall time, peak RSS per rank <= 150 MB + 4 kB per synapse of the rank. The
+load average of the machine is sampled before and after each run and printed with it: on a
+shared machine the solver figures are only as good as that load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.circuits import make_circuit, mechanisms  # noqa: E402
+from tests.helpers import base_env, mpirun_prefix  # noqa: E402
+
+RSS_BASE_MB, RSS_PER_SYNAPSE_KB = 150.0, 4.0
+TARGET_EFFICIENCY, TARGET_OVERHEAD = 0.85, 0.20
+
+
+def spike_digest(path: Path) -> str:
+    import h5py
+    import numpy as np
+
+    h = hashlib.sha1()
+    with h5py.File(path, "r") as fd:
+        for pop in sorted(fd["spikes"]):
+            t = np.asarray(fd[f"spikes/{pop}/timestamps"][:], dtype=np.float64)
+            n = np.asarray(fd[f"spikes/{pop}/node_ids"][:], dtype=np.int64)
+            order = np.lexsort((n, t))
+            h.update(pop.encode() + t[order].tobytes() + n[order].tobytes())
+    return h.hexdigest()[:12]
+
+
+def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env: dict,
+            timeout: float) -> dict:
+    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}",
+           f"--simulator={engine}", f"--lb-mode={lb_mode}"]
+    if ranks > 1:
+        cmd = mpirun_prefix(ranks) + cmd
+    load_before = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    wall = time.perf_counter() - t0
+    load_after = os.getloadavg()[0]
+    row = {"engine": engine, "ranks": ranks, "wall_s": wall,
+           "load": (load_before + load_after) / 2}
+    if proc.returncode != 0:
+        text = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        reason = next((line for line in reversed(text) if "ERROR" in line), text[-1] if text
+                      else f"exit {proc.returncode}")
+        row["error"] = reason.replace("ERROR: ", "")[:160]
+        return row
+    summary = json.loads((out / "run_summary.json").read_text())
+    phases = summary["phases_max_s"]
+    row.update(cells=summary["cells"], synapses=summary["synapses"],
+               build_s=phases.get("build", 0.0), solver_s=phases.get("run", 0.0),
+               phases=phases, cell_build_s=summary.get("cell_build_s"),
+               synapse_build_s=summary.get("synapse_build_s"),
+               startup_s=summary.get("startup_s"),
+               peak_rss_mb=summary["peak_rss_mb"], spikes=sum(summary["spikes"].values()),
+               digest=spike_digest(out / "out.h5"),
+               load_balance=summary.get("load_balance"))
+    row["overhead"] = (wall - row["solver_s"]) / wall
+    row["rss_limit_mb"] = RSS_BASE_MB + RSS_PER_SYNAPSE_KB * row["synapses"] / ranks / 1024.0
+    return row
+
+
+def print_table(rows, out=print):
+    head = (f"{'cells':>6} {'synapses':>9} {'engine':<11}{'ranks':>5} {'build s':>8} "
+            f"{'solver s':>9} {'wall s':>8} {'overhead':>9} {'peak RSS/rank MB':>18} "
+            f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5}")
+    out(head)
+    out("-" * len(head))
+    for r in rows:
+        if "error" in r:
+            out(f"{r.get('size', ''):>6} {'':>9} {r['engine']:<11}{r['ranks']:>5}  "
+                f"not run: {r['error']}")
+            continue
+        rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mb"])
+        out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<11}{r['ranks']:>5} "
+            f"{r['build_s']:>8.2f} {r['solver_s']:>9.2f} {r['wall_s']:>8.2f} "
+            f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
+            f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f}")
+
+
+def ratios(rows) -> list[dict]:
+    """1 -> 2 rank figures per (size, engine)."""
+    result = []
+    by_key = {}
+    for r in rows:
+        if "error" not in r:
+            by_key.setdefault((r["cells"], r["engine"]), {})[r["ranks"]] = r
+    for (cells, engine), runs in sorted(by_key.items()):
+        if 1 in runs and 2 in runs:
+            a, b = runs[1], runs[2]
+            solver_speedup = a["solver_s"] / b["solver_s"]
+            result.append({"cells": cells, "engine": engine, "synapses": a["synapses"],
+                           "solver_speedup": solver_speedup,
+                           "efficiency": solver_speedup / 2,
+                           "build_speedup": a["build_s"] / b["build_s"],
+                           "wall_speedup": a["wall_s"] / b["wall_s"],
+                           "overhead_2": b["overhead"],
+                           "rss_2": max(b["peak_rss_mb"]), "rss_limit_2": b["rss_limit_mb"]})
+    return result
+
+
+def print_ratios(result, out=print):
+    out(f"\n{'cells':>6} {'engine':<11}{'solver 1->2':>12}{'efficiency':>11}{'build 1->2':>11}"
+        f"{'wall 1->2':>10}")
+    for r in result:
+        out(f"{r['cells']:>6} {r['engine']:<11}{r['solver_speedup']:>11.2f}x"
+            f"{100 * r['efficiency']:>10.1f}%{r['build_speedup']:>10.2f}x"
+            f"{r['wall_speedup']:>9.2f}x")
+    for r in result:
+        if r["cells"] == 4000:
+            ok = lambda c: "met" if c else "NOT met"  # noqa: E731
+            out(f"\ntargets at 4000 cells ({r['engine']}, 2 ranks): solver efficiency "
+                f"{100 * r['efficiency']:.1f} % (>= 85 %: {ok(r['efficiency'] >= 0.85)}); "
+                f"overhead {100 * r['overhead_2']:.1f} % of wall (<= 20 %: "
+                f"{ok(r['overhead_2'] <= 0.20)}); peak RSS {r['rss_2']:.0f} MB per rank "
+                f"(<= {r['rss_limit_2']:.0f} MB: {ok(r['rss_2'] <= r['rss_limit_2'])})")
+
+
+def _list(text, cast):
+    return [cast(x) for x in str(text).split(",") if x.strip()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,4000,16000")
+    parser.add_argument("--ranks", default="1,2")
+    parser.add_argument("--engines", default="NEURON,CORENEURON")
+    parser.add_argument("--tstop", default="1000",
+                        help="ms; one value, or one per size (e.g. 1000,1000,250)")
+    parser.add_argument("--lb-mode", default="RoundRobin")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="s per run")
+    parser.add_argument("--json", help="also write every row to this file")
+    args = parser.parse_args()
+    sizes, ranks, engines = _list(args.sizes, int), _list(args.ranks, int), \
+        _list(args.engines, str.upper)
+    tstops = _list(args.tstop, float)
+    tstops = tstops * len(sizes) if len(tstops) == 1 else tstops
+    if len(tstops) != len(sizes):
+        sys.exit("--tstop: one value, or one per size")
+
+    rows = []
+    print(f"neurodamus scaling benchmark on {os.cpu_count()} cores, lb-mode {args.lb_mode}; "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
+    for n_cells, tstop in zip(sizes, tstops):
+        config = make_circuit(n_cells, tstop, log=lambda m: print(m, flush=True))
+        build = mechanisms(config)
+        env = base_env(NRNMECH_LIB_PATH=str(build.library))
+        if build.coreneuron_library.exists():
+            env["CORENEURONLIB"] = str(build.coreneuron_library)
+        reference = None
+        for engine in engines:
+            for n in ranks:
+                out = Path(tempfile.mkdtemp(prefix=f"scale{n_cells}_{engine}_{n}_"))
+                print(f"  {n_cells} cells, {tstop:g} ms, {engine}, {n} rank(s) ...", end=" ",
+                      flush=True)
+                try:
+                    row = run_one(config, n, engine, args.lb_mode, out, env, args.timeout)
+                except subprocess.TimeoutExpired:
+                    row = {"engine": engine, "ranks": n, "error": f"timeout {args.timeout} s",
+                           "load": os.getloadavg()[0]}
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+                row.update(size=n_cells, tstop=tstop)
+                if "error" not in row:
+                    reference = reference or row["digest"]
+                    row["same"] = row["digest"] == reference
+                    print(f"wall {row['wall_s']:.1f} s, solver {row['solver_s']:.1f} s",
+                          flush=True)
+                else:
+                    print(row["error"], flush=True)
+                rows.append(row)
+    print(f"\nexample circuit, tstop {', '.join(f'{t:g}' for t in tstops)} ms; 'same': spikes "
+          f"identical to the first run of the size; 'load': 1-min load average during the run")
+    print_table(rows)
+    result = ratios(rows)
+    print_ratios(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "ratios": result}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
