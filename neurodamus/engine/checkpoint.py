@@ -197,7 +197,7 @@ def collect_extras(h) -> dict:
         out[f"pp/{name}/seqs"] = seqs
     weights, counts = [], []
     for nc in h.List("NetCon"):
-        w = nc.wcnt()
+        w = int(nc.wcnt())
         counts.append(w)
         weights.extend(nc.weight[j] for j in range(w))
     out["netcon/counts"] = np.array(counts, np.int64)
@@ -324,6 +324,7 @@ class Checkpointing:
         self.restore_dir = Path(options.restore) if getattr(options, "restore", None) else None
         self.meta = None
         self._last_values = {}
+        self._solver_t = None
         self.restored_t = None
 
     @property
@@ -405,6 +406,7 @@ class Checkpointing:
         def hook(t):
             if t >= tstop - 1e-9:
                 self._last_values = last_report_values(self.sim.reports)
+                self._solver_t = float(self.sim.h.t)   # the run loop then sets t = tstop
             on_chunk(t)
         return hook
 
@@ -422,7 +424,12 @@ class Checkpointing:
         if sim.size > 1:
             sim.comm.Barrier()
         ss = h.SaveState()
-        ss.save()
+        shown_t = h.t
+        h.t = self._solver_t   # SaveState wants the threads' own time
+        try:
+            ss.save()
+        finally:
+            h.t = shown_t
         f = h.File(str(_state_file(folder, sim.rank)))
         f.wopen()
         ss.fwrite(f)
