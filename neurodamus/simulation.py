@@ -14,6 +14,7 @@ import numpy as np
 
 from . import launch
 from .circuit import balance
+from .engine import build_steps
 from .circuit import cells as cell_build
 from .circuit.modifications import apply_modifications, parse_modifications, report_modifications
 from .circuit.nodes import (NodeSetResolver, distribute_nodes, open_population,
@@ -142,6 +143,8 @@ class Simulation:
         self._prepare_output()
         if self.core is not None and not self.core.build_model:  # issue 5: model on disk
             return coreneuron_engine.simulate_written_model(self)
+        if build_steps.applies(self):  # issue 9: --modelbuilding-steps=N with CoreNEURON
+            return build_steps.build_in_steps(self)
         with self.phase("build"):
             # issue 9: a cost-based --lb-mode may have loaded them already
             origin = getattr(self, "mechanisms_origin", None) or launch.load_mechanisms(

@@ -328,7 +328,8 @@ def ensure_mechanisms(sim) -> None:
     settings = sim.settings
     sim.mechanisms_origin = launch.load_mechanisms(
         sim.h, settings.mechanisms_dir, sim.comm, log=sim.say,
-        where=f"{settings.circuit_path}: components.mechanisms_dir")
+        where=f"{settings.circuit_path}: components.mechanisms_dir",
+        coreneuron=settings.target_simulator == "CORENEURON")
 
 
 def compute_wholecell_costs(sim, table: CellTable | None) -> np.ndarray | None:
