@@ -23,14 +23,14 @@ EXC_FRACTION = 0.8
 N_MORPH_VARIANTS = 4
 # connectivity per target cell: (number of source cells, synapses per connection)
 EXC_IN, INH_IN, THAL_IN = (12, 4), (6, 4), (10, 3)
-THALAMUS_RATE_HZ = 8.0
+THALAMUS_RATE_HZ = 10.0
 
 # synapse classes: syn_type_id, conductance (uS), U, D, F, decay, nrrp, scale factor, u_hill
 _EXC = dict(syn_type=113, g=0.0012, U=0.50, D=670.0, F=17.0, dtc=1.74, nrrp=2, ratio=0.7,
             hill=2.79)
 _INH = dict(syn_type=7, g=0.0030, U=0.25, D=700.0, F=20.0, dtc=8.30, nrrp=1, ratio=0.0,
             hill=1.94)
-_THAL = dict(syn_type=120, g=0.0020, U=0.70, D=600.0, F=10.0, dtc=1.74, nrrp=2, ratio=0.7,
+_THAL = dict(syn_type=120, g=0.0024, U=0.70, D=600.0, F=10.0, dtc=1.74, nrrp=2, ratio=0.7,
              hill=2.79)
 
 
