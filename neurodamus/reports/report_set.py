@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 
 import numpy as np
 
@@ -49,6 +50,10 @@ class ActiveReport:
         self.rows_written = 0
 
     @property
+    def done(self) -> bool:
+        return self.rows_written >= self.spec.grid.n_steps
+
+    @property
     def bytes_per_step(self) -> float:
         """Recording bytes per simulation step, plus the share of the rows being written."""
         p = self.spec.grid.period
@@ -67,8 +72,8 @@ class ActiveReport:
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 from the recorded indices first, first+period, ...
 
-        One hoc call copies the rows of every vector (a Python loop over the vectors costs
-        ~3x more per flush)."""
+        One hoc call copies the rows of every vector and empties it (a Python loop over the
+        vectors costs ~3x more per flush)."""
         n = len(self.vectors)
         if n == 0:
             return np.zeros((n_rows, self.local.n_elements), np.float32)
@@ -83,6 +88,12 @@ class ActiveReport:
         if self.vectors:
             h.nd_report_clear(self.vlist)
 
+    def detach(self) -> None:
+        """Stop recording (every row is written): no more cost per step or per flush."""
+        for vec in self.vectors:
+            vec.play_remove()
+        self.vectors, self.vlist = [], None
+
 
 class ReportSet:
     """All enabled reports of the run (nothing when ``--disable-reports``)."""
@@ -91,6 +102,7 @@ class ReportSet:
         self.sim = sim
         self.reports: list[ActiveReport] = []
         self.flush_steps = None
+        self.flush_seconds, self.flush_cpu, self.n_flushes = 0.0, 0.0, 0
         self._step_lo = 0
         self._ring = None
         settings = sim.settings
@@ -286,12 +298,23 @@ class ReportSet:
     def flush(self, t=None):
         if not self.reports:
             return
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            self._flush()
+        finally:
+            self.flush_seconds += time.perf_counter() - t0
+            self.flush_cpu += time.process_time() - c0
+            self.n_flushes += 1
+
+    def _flush(self):
         lo, hi = self._step_lo, self.recorded_steps()
         if hi <= lo:
             return
         pending = []
         for rep in self.reports:
             grid = rep.spec.grid
+            if rep.done:
+                continue
             a, b = grid.rows_in(lo, hi)
             if b > a:
                 if rep.vectors and len(rep.vectors[0]) != hi - lo:
@@ -299,14 +322,16 @@ class ReportSet:
                                        f"recorded, expected {hi - lo}")
                 first = grid.first_step + a * grid.period - lo
                 pending.append((rep, a, rep.values(self.h, first, grid.period, b - a)))
+            else:
+                rep.clear(self.h)
         if pending:   # the same on every rank: rows depend only on the time grid
             with self._ring.turn():
                 for rep, a, values in pending:
                     writer.write_rows(rep.tmp_path, rep.layouts, a, values)
             for rep, a, values in pending:
                 rep.rows_written = a + values.shape[0]
-        for rep in self.reports:
-            rep.clear(self.h)
+                if rep.rows_written >= rep.spec.grid.n_steps:
+                    rep.detach()
         self._clock.resize(0)
         self._step_lo = hi
 
@@ -315,7 +340,12 @@ class ReportSet:
             return
         self.flush()
         self._ring.wait_back()
+        seconds = (self.flush_seconds, self.flush_cpu)
+        if self.size > 1:
+            seconds = tuple(self.comm.allreduce(x, op=_mpi_max()) for x in seconds)
         if self.rank == 0:
+            log.info("Reports: %d file(s), %d flushes, %.2f s flushing and writing (%.2f s "
+                     "CPU; slowest rank)", len(self.reports), self.n_flushes, *seconds)
             for rep in self.reports:
                 if rep.rows_written < rep.spec.grid.n_steps:
                     log.warning("report %s: %d of %d rows recorded", rep.spec.name,
@@ -369,9 +399,10 @@ class _BoundedSolver:
 _HOC_HELPERS = """
 proc nd_report_gather() { local i
     // $o1 List of recording Vectors, $o2 destination (count x $5, row-major):
-    // row i gets elements $3, $3+$4, ..., ($5 of them) of vector i
+    // row i gets elements $3, $3+$4, ..., ($5 of them) of vector i, which is then emptied
     for i = 0, $o1.count() - 1 {
         $o2.copy($o1.o(i), i * $5, $3, $3 + ($5 - 1) * $4, 1, $4)
+        $o1.o(i).resize(0)
     }
 }
 proc nd_report_clear() { local i
