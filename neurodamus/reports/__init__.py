@@ -1,8 +1,23 @@
 """Outputs: SONATA spikes (``spikes.py``) and element reports (compatibility §8.2).
 
 The simulation drives reports through ``ReportSet``: constructed after inputs and
-modifications, ``start`` just before initialisation, ``flush(t)`` after each run chunk, ``close``
-at the end; ``solver(pc)`` is what the run loop calls ``psolve`` on.
+modifications (in a phase of its own: it agrees on file layouts with collectives), ``start``
+just before initialisation, ``flush(t)`` after each run chunk, ``close`` at the end;
+``solver(pc)`` is what the run loop calls ``psolve`` on.
+
+Design in short:
+
+* recording: one per-step ``Vector.record(ref)`` per NEURON reference (the form that also
+  works under CoreNEURON), emptied at every flush; rows are sampled from the recorded steps and
+  summation elements are ``sum(factor * ref)`` (a sparse matrix product), so nothing runs in
+  Python per time step;
+* memory: between two flushes each rank holds ``8 B x references x steps`` plus the rows being
+  written; when a 25 ms chunk would exceed ``--report-buffer-size`` the chunk is run in shorter
+  ``psolve`` pieces with a flush after each (bounded by the buffer, not by the run length);
+* files: rank 0 creates each file under a temporary name at its final size, then at every flush
+  a token goes round the ranks and each writes its own column block (no rank gathers the report,
+  no MPI-IO needed); the file is renamed when complete (see ``writer`` for the measurement that
+  chose this over per-rank spool files).
 
 Modules: ``config`` (report keys, validation, time grid; no NEURON), ``sections`` (section
 ids §2.1(2) and report points), ``variables`` (variable lookup), ``mapping`` (this rank's
@@ -13,12 +28,5 @@ elements and references), ``writer`` (file layout, token-passing writes), ``repo
 from .config import ReportSpec, TimeGrid, explain_config_error, parse_reports, time_grid
 from .report_set import DEFAULT_BUFFER_MB, ReportSet
 
-__all__ = [
-           "DEFAULT_BUFFER_MB",
-           "ReportSet",
-           "ReportSpec",
-           "TimeGrid",
-           "explain_config_error",
-           "parse_reports",
-           "time_grid",
-]
+__all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "ReportSpec", "TimeGrid", "explain_config_error",
+           "parse_reports", "time_grid"]
