@@ -464,6 +464,16 @@ def _compartment_entries(mod, settings, populations):
     return entries, pop
 
 
-__all__ = ["Assignment", "StatementError", "parse_assignments", "has_number", "Modification",
-           "parse_modifications", "apply_modifications", "report_modifications", "section_by_id", "SECTION_LISTS",
-           "SECTION_ARRAYS"]
+__all__ = [
+    "SECTION_ARRAYS",
+    "SECTION_LISTS",
+    "Assignment",
+    "Modification",
+    "StatementError",
+    "apply_modifications",
+    "has_number",
+    "parse_assignments",
+    "parse_modifications",
+    "report_modifications",
+    "section_by_id",
+]

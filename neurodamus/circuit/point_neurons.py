@@ -178,5 +178,12 @@ class PointSynapseBuilder:
                                f"tau2={p['tau2'][r]})")
 
 
-__all__ = ["POINT_NODE_TYPES", "POINT_EDGE_TYPES", "EXP2SYN_COLUMNS", "is_point_population",
-           "is_artificial", "instantiate_point_population", "PointSynapseBuilder"]
+__all__ = [
+    "EXP2SYN_COLUMNS",
+    "POINT_EDGE_TYPES",
+    "POINT_NODE_TYPES",
+    "PointSynapseBuilder",
+    "instantiate_point_population",
+    "is_artificial",
+    "is_point_population",
+]

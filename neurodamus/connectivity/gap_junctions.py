@@ -14,6 +14,8 @@ Connection overrides do not apply to gap junctions. Unlike ND (§7, §10.6), a r
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..config.issues import cap_list
@@ -64,7 +66,7 @@ class GapJunctionBuilder:
                     self.skipped += 1
                     continue
                 x = xs[r]
-                if x != x:
+                if math.isnan(x):   # segment form (§3.2)
                     x = segment_fraction(h, sec, *table.segment[r])
                 gap = h.Gap(x, sec=sec)
                 gap.g = g[r]

@@ -415,5 +415,13 @@ def plan_overrides(settings, resolver) -> tuple[OverridePlan, list[str]]:
     return plan, plan.check(settings.edge_populations)
 
 
-__all__ = ["Override", "ConnectionConfig", "OverridePlan", "parse_overrides", "plan_overrides",
-           "filter_connections", "helper_file", "ZERO_WEIGHT"]
+__all__ = [
+    "ZERO_WEIGHT",
+    "ConnectionConfig",
+    "Override",
+    "OverridePlan",
+    "filter_connections",
+    "helper_file",
+    "parse_overrides",
+    "plan_overrides",
+]

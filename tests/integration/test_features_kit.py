@@ -420,5 +420,17 @@ def cell_state(out: Path, gid: int) -> dict:
     return json.loads((out / f"cellstate_{gid}.json").read_text())
 
 
-__all__ = ["Circuit", "feature_mechanisms", "run", "chemical_columns", "write_spikes",
-           "soma_report", "read_report", "cell_state", "AREA_UM2", "CM", "G_PAS", "E_PAS"]
+__all__ = [
+    "AREA_UM2",
+    "CM",
+    "E_PAS",
+    "G_PAS",
+    "Circuit",
+    "cell_state",
+    "chemical_columns",
+    "feature_mechanisms",
+    "read_report",
+    "run",
+    "soma_report",
+    "write_spikes",
+]

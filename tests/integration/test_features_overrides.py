@@ -10,8 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from tests.integration.test_features_kit import (Circuit, cell_state, chemical_columns,
-                                                 feature_mechanisms, run, write_spikes)
+from tests.integration.test_features_kit import (
+    Circuit,
+    cell_state,
+    chemical_columns,
+    feature_mechanisms,
+    run,
+    write_spikes,
+)
 
 pytestmark = pytest.mark.mpi
 __all__ = ["feature_mechanisms"]   # the fixture, imported for pytest

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import read_spikes, spikes_equal
-from tests.integration.test_features_kit import (Circuit, chemical_columns, feature_mechanisms,
-                                                 run)
+from tests.integration.test_features_kit import Circuit, chemical_columns, feature_mechanisms, run
 
 pytestmark = pytest.mark.mpi
 __all__ = ["feature_mechanisms"]

@@ -16,9 +16,19 @@ import numpy as np
 import pytest
 
 from tests.helpers import read_spikes
-from tests.integration.test_features_kit import (CM, E_PAS, G_PAS, AREA_UM2, Circuit,
-                                                 chemical_columns, feature_mechanisms,
-                                                 read_report, run, soma_report, write_spikes)
+from tests.integration.test_features_kit import (
+    AREA_UM2,
+    CM,
+    E_PAS,
+    G_PAS,
+    Circuit,
+    chemical_columns,
+    feature_mechanisms,
+    read_report,
+    run,
+    soma_report,
+    write_spikes,
+)
 
 pytestmark = pytest.mark.mpi
 __all__ = ["feature_mechanisms"]
@@ -114,7 +124,7 @@ def test_ttx_silences_firing(tmp_path, feature_mechanisms):
                    conditions={"modifications": [{"name": "ttx", "type": "ttx",
                                                   "node_set": "b1"}]})
     _, out = run(cfg)
-    times, ids = read_spikes(out / "out.h5")["balls"]
+    _, ids = read_spikes(out / "out.h5")["balls"]
     assert (ids == 0).sum() >= 3
     assert (ids == 1).sum() == 0
     _, v = read_report(out / "soma_v.h5", "balls")

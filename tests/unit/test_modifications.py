@@ -4,8 +4,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from neurodamus.circuit.modifications import (StatementError, has_number, parse_assignments,
-                                              parse_modifications)
+from neurodamus.circuit.modifications import (
+    StatementError,
+    has_number,
+    parse_assignments,
+    parse_modifications,
+)
 from neurodamus.errors import ConfigError
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from neurodamus.config.settings import EdgePopulationInfo
 from neurodamus.connectivity.edges import Connection, SynapseTable
-from neurodamus.connectivity.overrides import OverridePlan, Override, parse_overrides
+from neurodamus.connectivity.overrides import Override, OverridePlan, parse_overrides
 from neurodamus.errors import ConfigError
 
 EP = EdgePopulationInfo("a__b", "edges.h5", "chemical", "a", "b")
@@ -64,12 +64,12 @@ def test_creation_modes():
     assert plan(override(0, "A", "B", weight=0.0, delay=5.0)).creation_mode(EP) == "none"
     assert plan(override(0, "A", "B", weight=2.0)).creation_mode(EP) == "pathways"
     assert plan(override(0, "a0", "Empty")).matching(EP) == []          # no intersection
-    t, conf = plan(override(0, "A", "B", weight=0.0)).apply(table())
+    t, _ = plan(override(0, "A", "B", weight=0.0)).apply(table())
     assert len(t) == 0 and t.connections == []
 
 
 def test_only_covered_connections_are_created_and_ids_kept():
-    t, conf = plan(override(0, "a0", "B"), override(1, "a01", "b1", delay=3.0)).apply(table())
+    t, _ = plan(override(0, "a0", "B"), override(1, "a01", "b1", delay=3.0)).apply(table())
     assert [(c.tgid, c.sgid) for c in t.connections] == [(11, 0), (12, 0)]
     assert t.synapse_id.tolist() == [103, 104, 105]      # ids survive the filtering
     assert [(c.start, c.stop) for c in t.connections] == [(0, 2), (2, 3)]
