@@ -159,6 +159,7 @@ class Simulation:
             self._build_cells()
         n_cells = self._allsum(len(self.cells))
         self.say(f"Cells built: {n_cells} in {self.cell_build_seconds:.2f} s (rank 0)")
+        self.timings["build/cells"] = self.cell_build_seconds
         with self.phase("build"):
             self._build_connectivity()
             self.stimuli = apply_inputs(InputContext(h, settings, self.cells, self.populations))
@@ -171,6 +172,7 @@ class Simulation:
             self.reports = ReportSet(self)
         self.n_synapses = n_syn = self._allsum(self.n_local_synapses)
         self.say(f"Synapses built: {n_syn} in {self.synapse_build_seconds:.2f} s (rank 0)")
+        self.timings["build/synapses"] = self.synapse_build_seconds
         # collective NEURON calls (set_maxstep, finitialize) get a phase of their own, so that
         # a rank failing before them never leaves the others blocked inside them
         with self.phase("init"):
