@@ -108,14 +108,21 @@ def _run_probe(cmd, cwd=None, env=None, timeout=PROBE_TIMEOUT_S):
         return [], text, f"no answer within {timeout} s"
     except OSError as exc:
         return [], "", f"cannot start {cmd[0]}: {exc.strerror}"
-    records = []
-    for line in proc.stdout.splitlines():
-        if line.startswith(PROBE_TAG):
-            try:
-                records.append(json.loads(line[len(PROBE_TAG):]))
-            except ValueError:
-                pass
-    return records, proc.stdout + proc.stderr, None
+    return _decode_records(proc.stdout), proc.stdout + proc.stderr, None
+
+
+def _decode_records(text: str) -> list[dict]:
+    """Every ``NDPROBE {...}`` in ``text`` (ranks' lines may arrive glued together)."""
+    decoder, records, pos = json.JSONDecoder(), [], 0
+    while (pos := text.find(PROBE_TAG, pos)) >= 0:
+        pos += len(PROBE_TAG)
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            continue
+        records.append(record)
+        pos = end
+    return records
 
 
 def _tail(text: str, n: int = 6) -> list[str]:
@@ -126,8 +133,7 @@ def _tail(text: str, n: int = 6) -> list[str]:
 _MECH_PROBE = r'''
 import json, os, sys
 from neuron import h
-loaded = [bool(h.nrn_load_dll(lib)) for lib in sys.argv[1:] if lib != "-python"
-          and not lib.endswith(".py")]
+loaded = [bool(h.nrn_load_dll(lib)) for lib in sys.argv[1:] if lib.endswith(".so")]
 names = {}
 for kind in (0, 1):
     mt = h.MechanismType(kind)
