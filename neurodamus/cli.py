@@ -139,7 +139,8 @@ def _remove_stale_marker(argv) -> None:
 
 
 def _doctor(argv) -> int:
-    from .tools.doctor import USAGE as DOCTOR_USAGE, run_doctor
+    from .tools.doctor import USAGE as DOCTOR_USAGE
+    from .tools.doctor import run_doctor
 
     if "-h" in argv or "--help" in argv:
         print(DOCTOR_USAGE)
@@ -155,7 +156,9 @@ def _doctor(argv) -> int:
 
 
 def _plot(argv) -> int:
-    from .tools.plot import USAGE as PLOT_USAGE, PlotError, main as plot_main
+    from .tools.plot import USAGE as PLOT_USAGE
+    from .tools.plot import PlotError
+    from .tools.plot import main as plot_main
 
     if "-h" in argv or "--help" in argv:
         print(PLOT_USAGE)

@@ -184,7 +184,7 @@ def _cached_build(mechanisms_dir, comm, log, coreneuron=False):
             result = build_mechanisms(dirs, coreneuron=coreneuron, log=log)
         except MechanismError as exc:
             error = str(exc)
-        except Exception as exc:  # never leave the other ranks waiting in the bcast below
+        except Exception as exc:  # noqa: BLE001 - never leave the other ranks in the bcast
             error = f"building the mechanisms of {mechanisms_dir or 'core/mod'} failed: " \
                     f"{type(exc).__name__}: {exc}"
     if comm is not None and comm.Get_size() > 1:

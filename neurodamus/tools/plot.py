@@ -275,4 +275,4 @@ def main(args: dict, log=print) -> int:
     return 0
 
 
-__all__ = ["PlotError", "USAGE", "find_outputs", "main", "make_plots", "read_spikes"]
+__all__ = ["USAGE", "PlotError", "find_outputs", "main", "make_plots", "read_spikes"]

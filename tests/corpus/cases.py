@@ -9,8 +9,8 @@ Patterns are regular expressions searched in the run's combined output (case-sen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -79,8 +79,7 @@ def corpus_base(tmp_path_factory):
     # one reduced build serves both 'library lacks a mechanism' cases
     libraries = {"reduced": _reduced_library(base, root / "mod_reduced",
                                              {"KmHH", "ProbAMPANMDA_EMS", "ProbGABAAB_EMS"})}
-    code, out, elapsed, hung = run_bounded(NEURODAMUS + [str(config)], base, base_env(),
-                                           bound=120)
+    code, out, _, _ = run_bounded(NEURODAMUS + [str(config)], base, base_env(), bound=120)
     assert code == 0, f"the unmutated example does not run:\n{out[-3000:]}"
     shutil.rmtree(base / "output")
     Path(str(config) + ".SUCCESS").unlink()
