@@ -135,9 +135,10 @@ def main():
             rows += overhead(tmp, args)
         if not args.skip_memory:
             rows += memory(tmp, args)
-    print(f"\nneurodamus report benchmark: {args.cells} cells (overhead), "
-          f"{args.memory_cells} cells (memory), {args.ranks} rank(s), {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    parts = ([] if args.skip_overhead else [f"{args.cells} cells x {args.tstop:g} ms (overhead)"]) \
+        + ([] if args.skip_memory else [f"{args.memory_cells} cells (memory)"])
+    print(f"\nneurodamus report benchmark: {', '.join(parts)}, {args.ranks} rank(s), "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"{'measure':<46}{'value':>28}  target/notes")
     for name, value, target in rows:
         print(f"{name:<46}{value:>28}  {target}")
