@@ -261,6 +261,34 @@ def last_report_values(reports) -> dict:
     return out
 
 
+def detach_reports(reports) -> None:
+    """Stop the reports' recordings (per-step vectors and the step clock).
+
+    ``SaveState`` names every play/record by its position in NEURON's list, and the reports'
+    entries depend on the run (a report stops recording once complete, reports may differ
+    between the saving and the restoring run). Without them only the inputs' plays are saved,
+    and they are the same in both runs."""
+    for rep in getattr(reports, "reports", None) or []:
+        if getattr(rep, "vectors", None):
+            rep.detach()
+    clock = getattr(reports, "_clock", None)
+    if clock is not None:
+        clock.play_remove()
+
+
+def reattach_reports(h, reports) -> None:
+    """Recordings again, after every saved entry of the list (they start recording at the
+    next initialisation)."""
+    if not getattr(reports, "reports", None):
+        return
+    capacity = getattr(reports, "_capacity", None) or 1024
+    for rep in reports.reports:
+        rep.attach(h, capacity)
+    clock = getattr(reports, "_clock", None)
+    if clock is not None:
+        clock.record(h._ref_t)
+
+
 def resume_reports(reports, step: int, t: float, values: dict, warn) -> None:
     """The recordings continue at ``step``: each vector starts with that step's value."""
     if not getattr(reports, "reports", None):
@@ -347,6 +375,11 @@ class Checkpointing:
         """After initialisation: the saved state, spikes and report steps."""
         sim, rank = self.sim, self.sim.rank
         folder = self.restore_dir
+        # the reports' recordings go after the saved plays of the list; a second
+        # initialisation makes them record (a record made after one never does)
+        detach_reports(sim.reports)
+        reattach_reports(h, sim.reports)
+        h.stdinit()
         ss = h.SaveState()
         f = h.File(str(_state_file(folder, rank)))
         f.ropen()
@@ -423,6 +456,7 @@ class Checkpointing:
                     old.unlink()
         if sim.size > 1:
             sim.comm.Barrier()
+        detach_reports(sim.reports)   # complete at the end of the run in any case
         ss = h.SaveState()
         shown_t = h.t
         h.t = self._solver_t   # SaveState wants the threads' own time

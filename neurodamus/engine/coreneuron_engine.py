@@ -319,7 +319,6 @@ class CoreNeuronEngine:
         self.placeholder = None
         self.scratch = settings.output_dir / _SCRATCH
         self.build_model = True
-        self.start_from_written = True   # file mode: the model written at t=0
 
     # -- set-up ----------------------------------------------------------------------------
     def locate_library(self) -> Path:
@@ -409,18 +408,13 @@ class CoreNeuronEngine:
         h.t = tstop
 
     def _file_mode_chunk(self, core):
-        """File mode: the first chunk reads the model written at t=0 (the one --keep-build
-        keeps); later chunks, and runs restored from a checkpoint, write the current state
-        to a scratch folder first."""
-        if not self.plan.file_mode:
-            return
-        if self.start_from_written and (self.plan.datpath / MODEL_MARKER).exists():
-            core.model_path = str(self.plan.datpath)
-            core.skip_write_model_to_disk = True
-        else:
+        """File mode: every chunk goes through files NEURON writes with the current state
+        (``.chunks`` of the input folder, removed at the end). The model at t=0, the one
+        ``--keep-build`` keeps, is written once after initialisation. (Reading that one with
+        ``skip_write_model_to_disk`` would save a write, but then NEURON 9.0.2 gets no spikes
+        back.)"""
+        if self.plan.file_mode:
             core.model_path = str(self.plan.datpath / ".chunks")
-            core.skip_write_model_to_disk = False
-        self.start_from_written = False
 
     # -- simulate a model written earlier (no NEURON model) ----------------------------------
     def simulate_files(self, tstop: float) -> tuple[np.ndarray, np.ndarray]:
@@ -434,7 +428,7 @@ class CoreNeuronEngine:
                 "--voltage", "1000", "--verbose", "2" if self.verbose else "0",
                 "--skip-mpi-finalize"]
         if self.size > 1:
-            args += ["--mpi", "--mpi-lib", str(_corenrn_mpi_library())]
+            args += ["--mpi"]
         argv = (ctypes.c_char_p * (len(args) + 1))(*[a.encode() for a in args], None)
         lib.solve_core.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
         lib.solve_core.restype = ctypes.c_int
@@ -448,19 +442,9 @@ class CoreNeuronEngine:
         return read_out_dat(self.scratch / "out.dat", run.dt)
 
 
-def _corenrn_mpi_library() -> Path:
-    """CoreNEURON's MPI shim of the wheel matching the MPI mpi4py uses."""
-    import neuron
-    from mpi4py import MPI
-
-    vendor = MPI.get_vendor()[0].lower()
-    flavour = "mpich" if "mpich" in vendor or "intel" in vendor else "ompi"
-    lib_dir = Path(neuron.__file__).resolve().parent / ".data" / "lib"
-    path = lib_dir / f"libcorenrnmpi_{flavour}.so"
-    if not path.is_file():
-        raise MechanismError(f"CoreNEURON's MPI library {path} not found (needed to simulate "
-                             f"a written model on several ranks)")
-    return path
+#: fixed step: a spike detected at the end of a step is recorded at that step's time + 1e-10 ms
+#: (NEURON and CoreNEURON alike; checked bit for bit against the NEURON engine's spikes)
+SPIKE_TIME_OFFSET = 1e-10
 
 
 def step_times(n_steps: int, dt: float) -> np.ndarray:
@@ -471,7 +455,8 @@ def step_times(n_steps: int, dt: float) -> np.ndarray:
 
 
 def read_out_dat(path: Path, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """CoreNEURON's ``out.dat`` (time<TAB>gid, 8 digits) with exact step times."""
+    """CoreNEURON's ``out.dat`` (time<TAB>gid, 8 digits) with the exact doubles of the spike
+    times (step time + ``SPIKE_TIME_OFFSET``)."""
     try:
         data = np.loadtxt(path, ndmin=2)
     except (OSError, ValueError) as exc:
@@ -480,7 +465,7 @@ def read_out_dat(path: Path, dt: float) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0), np.zeros(0, np.int64)
     times, gids = data[:, 0], data[:, 1].astype(np.int64)
     steps = np.rint(times / dt).astype(np.int64)
-    exact = step_times(int(steps.max()) + 1, dt)[steps]
+    exact = step_times(int(steps.max()) + 1, dt)[steps] + SPIKE_TIME_OFFSET
     if np.any(np.abs(exact - times) > 1e-6 * np.maximum(1.0, np.abs(times))):
         exact = times   # not on the step grid (should not happen in fixed step): keep as read
     return exact, gids
@@ -511,8 +496,7 @@ def after_init(sim) -> bool:
     if not core.plan.file_mode:
         return False
     if getattr(sim, "checkpoints", None) is not None and sim.checkpoints.restore_dir:
-        core.start_from_written = False    # the written model would be t=0, not the restored t
-        return False
+        return False   # the input folder would hold the restored state, not a model at t=0
     identity = dict(model_identity(sim.settings, sim.populations, sim.size),
                     library=str(core.library))
     seconds = core.write_model(sim.h, sim.pc, identity)

@@ -125,10 +125,31 @@ def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -
     proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     (folder / "nrnivmodl.log").write_text(proc.stdout + proc.stderr)
     built = MechanismBuild(folder, coreneuron)
-    if proc.returncode != 0 or not built.library.exists():
+    if proc.returncode != 0 or not built.library.exists() or (
+            coreneuron and not built.coreneuron_library.exists()):
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise MechanismError(f"nrnivmodl failed in {folder} (log: {folder}/nrnivmodl.log):\n"
-                             f"{tail}")
+        cannot = _coreneuron_failures(proc.stdout + proc.stderr, mods) if coreneuron else ""
+        raise MechanismError(f"{cannot}nrnivmodl failed in {folder} (log: "
+                             f"{folder}/nrnivmodl.log):\n{tail}")
+
+
+_CORENRN_ERROR_RE = re.compile(r"corenrn/mod2c/(\w+)\.cpp:\d+:\d+: error: (.*)")
+
+
+def _coreneuron_failures(output: str, mods: dict[str, Path]) -> str:
+    """'CoreNEURON cannot compile X.mod (mechanism Y): <first error>' per failing mod file
+    (issue 5: say which mechanism CoreNEURON cannot run)."""
+    by_stem = {mod.stem: name for name, mod in mods.items()}
+    found = {}
+    for stem, error in _CORENRN_ERROR_RE.findall(output):
+        if stem in by_stem and stem not in found:
+            found[stem] = error.strip()
+    lines = [f"CoreNEURON cannot compile {stem}.mod (mechanism {by_stem[stem]}): {error}"
+             for stem, error in found.items()]
+    if not lines:
+        return ""
+    return "\n".join(lines) + "\n(these mechanisms run under NEURON only: build without " \
+        "--coreneuron and use --simulator=NEURON, or port them to CoreNEURON)\n"
 
 
 def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print) -> MechanismBuild:
