@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from neurodamus.tools import example  # noqa: E402
-from neurodamus.tools.mechanisms import build_mechanisms, cache_root  # noqa: E402
+from neurodamus.tools import example
+from neurodamus.tools.mechanisms import build_mechanisms, cache_root
 
 
 def _generator_hash() -> str:

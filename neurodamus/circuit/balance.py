@@ -69,7 +69,7 @@ class CellTable:
 
 def _template_name(value) -> str:
     value = str(value)
-    return value[4:] if value.startswith("hoc:") else value
+    return value.removeprefix("hoc:")
 
 
 def afferent_counts(edges_file: str, name: str, n_target_nodes: int) -> np.ndarray:
@@ -500,8 +500,26 @@ def load_memory_estimates(path: Path) -> dict | None:
     return data
 
 
-__all__ = ["BALANCE_FOLDER", "BalanceResult", "CellTable", "SYNAPSE_COST", "afferent_counts",
-           "allocation_path", "assign", "balance_dir", "build_slices", "cell_complexity", "cell_table",
-           "circuit_key", "costs_path", "load_allocation", "load_costs",
-           "load_memory_estimates", "memory_costs", "memory_path", "save_allocation",
-           "save_memory_estimates", "wholecell_costs"]
+__all__ = [
+    "BALANCE_FOLDER",
+    "SYNAPSE_COST",
+    "BalanceResult",
+    "CellTable",
+    "afferent_counts",
+    "allocation_path",
+    "assign",
+    "balance_dir",
+    "build_slices",
+    "cell_complexity",
+    "cell_table",
+    "circuit_key",
+    "costs_path",
+    "load_allocation",
+    "load_costs",
+    "load_memory_estimates",
+    "memory_costs",
+    "memory_path",
+    "save_allocation",
+    "save_memory_estimates",
+    "wholecell_costs",
+]

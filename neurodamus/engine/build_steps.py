@@ -208,7 +208,7 @@ def _spike_counts(path) -> dict:
 
     try:
         with h5py.File(path, "r") as fd:
-            return {pop: int(len(fd[f"spikes/{pop}/node_ids"])) for pop in fd.get("spikes", {})}
+            return {pop: len(fd[f"spikes/{pop}/node_ids"]) for pop in fd.get("spikes", {})}
     except OSError:
         return {}
 

@@ -220,10 +220,10 @@ def suggest_ranks(costs_mb: np.ndarray, base_mb: float, budget_mb: float) -> int
 
 def format_table(estimates: dict, costs_mb: np.ndarray, n_ranks: int, budget_mb: float,
                  suggested: int | None, target: int | None) -> str:
-    lines = ["", f"Dry run: estimated memory (up to {estimates['sample_per_type']} sample cells "
-                 f"per cell type, measured in NEURON)",
-             f"{'cell type (template x class)':<34}{'cells':>8}{'sampled':>9}{'comp./cell':>11}"
-             f"{'syn./cell':>10}{'MB/cell':>9}{'total MB':>10}"]
+    lines = ["", (f"Dry run: estimated memory (up to {estimates['sample_per_type']} sample "
+                  f"cells per cell type, measured in NEURON)"),
+             (f"{'cell type (template x class)':<34}{'cells':>8}{'sampled':>9}"
+              f"{'comp./cell':>11}{'syn./cell':>10}{'MB/cell':>9}{'total MB':>10}")]
     syn_kb = estimates["synapse_kb"]
     total_cells_mb = 0.0
     for r in estimates["types"]:
@@ -233,9 +233,9 @@ def format_table(estimates: dict, costs_mb: np.ndarray, n_ranks: int, budget_mb:
         lines.append(f"{r['type']:<34}{r['cells']:>8}{r['sampled']:>9}{r['compartments']:>11.0f}"
                      f"{r['synapses'] / max(1, r['cells']):>10.0f}{per_cell:>9.3f}{total:>10.1f}")
     base = estimates["base_mb"]
-    lines += [f"{'all cells (synapses included)':<34}{estimates['cells']:>8}{'':>9}{'':>11}"
-              f"{estimates['synapses'] / max(1, estimates['cells']):>10.0f}{'':>9}"
-              f"{total_cells_mb:>10.1f}",
+    lines += [(f"{'all cells (synapses included)':<34}{estimates['cells']:>8}{'':>9}{'':>11}"
+               f"{estimates['synapses'] / max(1, estimates['cells']):>10.0f}{'':>9}"
+               f"{total_cells_mb:>10.1f}"),
               f"synapses: {estimates['synapses']} x {syn_kb:.2f} kB",
               f"base memory per rank (Python, NEURON, MPI, mechanisms): {base:.0f} MB",
               f"estimated total: {base + total_cells_mb:.0f} MB on 1 rank"]

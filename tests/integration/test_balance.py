@@ -93,7 +93,7 @@ def test_wholecell_balances_better_than_round_robin(mixed):
 
 
 def test_balance_files_are_cached_next_to_the_output(mixed):
-    config, cwd, out = mixed
+    _, cwd, out = mixed
     assert os.listdir(cwd) == []                       # nothing in the working directory
     wc_dir = out["wc"][1] / "load_balance"
     names = sorted(p.name for p in wc_dir.iterdir())

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from neurodamus.circuit import balance
-from neurodamus.circuit.distribution import (LB_MODES, distribute, greedy_partition, imbalance,
-                                             model_slices, rank_loads, round_robin_ranks)
+from neurodamus.circuit.distribution import (
+    LB_MODES,
+    distribute,
+    greedy_partition,
+    imbalance,
+    model_slices,
+    rank_loads,
+    round_robin_ranks,
+)
 from neurodamus.tools import dryrun
 
 
@@ -96,8 +103,8 @@ def circuit(tmp_path_factory):
 
 
 def _settings(config, output):
-    from neurodamus.config import RunOptions, load_settings
     from neurodamus.circuit.nodes import select_nodes
+    from neurodamus.config import RunOptions, load_settings
 
     settings = load_settings(config, RunOptions(output_path=str(output)))
     return settings, select_nodes(settings)
@@ -134,7 +141,7 @@ def test_allocation_file_round_trip(tmp_path):
     gids = np.arange(10)
     path = tmp_path / "load_balance" / "alloc.npz"
     balance.save_allocation(path, gids, gids % 2, np.ones(10), "WholeCell")
-    ranks, costs = balance.load_allocation(path, gids, 2)
+    ranks, _ = balance.load_allocation(path, gids, 2)
     assert np.array_equal(ranks, gids % 2)
     assert balance.load_allocation(path, gids[:5], 2) is None      # another circuit
     assert balance.load_allocation(path, gids, 1) is None          # another rank count
@@ -188,16 +195,18 @@ def test_reads_are_per_column_not_per_cell(circuit, tmp_path, monkeypatch, strid
         ids = cortex.selected[::stride][:n_local]
         cortex.local_raw = ids
         node_calls, edge_calls = [], []
-        real_open = nodes.open_population
-        monkeypatch.setattr(nodes, "open_population",
-                            lambda info: _Counting(real_open(info), node_calls))
+
+        def counting_open(info, real_open=nodes.open_population, calls=node_calls):
+            return _Counting(real_open(info), calls)
+
+        monkeypatch.setattr(nodes, "open_population", counting_open)
 
         class Storage:
-            def __init__(self, path):
-                self._s = real_storage(path)
+            def __init__(self, path, calls=edge_calls):
+                self._s, self._calls = real_storage(path), calls
 
             def open_population(self, name):
-                return _Counting(self._s.open_population(name), edge_calls)
+                return _Counting(self._s.open_population(name), self._calls)
 
         monkeypatch.setattr(edges.libsonata, "EdgeStorage", Storage)
         nodes.read_local_attributes(cortex)
