@@ -55,6 +55,38 @@ def make_circuit(n_cells: int, tstop: float = 1000.0, seed: int = 1, log=print) 
     return config
 
 
+def make_mixed_circuit(directory, n_cells: int = 60, tstop: float = 300.0, seed: int = 7,
+                       scale: float = 3.0) -> Path:
+    """The example circuit where every even node gets a ``scale`` x longer copy of its
+    morphology (same sections, ~``scale`` x the compartments): small and large cells mixed.
+
+    Round robin on 2 ranks puts every large cell on rank 0, the worst case for it. Section
+    ids are unchanged, so the edges stay valid.
+    """
+    import h5py
+    import numpy as np
+
+    config = example.write_example(directory, n_cells=n_cells, tstop=tstop, seed=seed)
+    morph_dir = config.parent / "morphologies"
+    for swc in sorted(morph_dir.glob("*.swc")):
+        if swc.stem.endswith("_big"):
+            continue
+        rows = [line.split() for line in swc.read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+        with open(morph_dir / f"{swc.stem}_big.swc", "w") as fd:
+            for r in rows:
+                x, y, z = (float(v) * (scale if int(r[1]) != 1 else 1.0) for v in r[2:5])
+                fd.write(f"{r[0]} {r[1]} {x:.3f} {y:.3f} {z:.3f} {r[5]} {r[6]}\n")
+    with h5py.File(config.parent / "nodes.h5", "r+") as fd:
+        grp = fd["nodes/cortex/0"]
+        names = [m.decode() if isinstance(m, bytes) else m for m in grp["morphology"][:]]
+        names = [m + "_big" if i % 2 == 0 else m for i, m in enumerate(names)]
+        del grp["morphology"]
+        grp.create_dataset("morphology", data=np.array(names, dtype=object),
+                           dtype=h5py.string_dtype())
+    return config
+
+
 def mechanisms(config: Path, coreneuron: bool = True, log=print):
     """The circuit's mechanism build (cached by content), with CoreNEURON's library."""
     return build_mechanisms([config.parent / "mechanisms"], coreneuron=coreneuron,

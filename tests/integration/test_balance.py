@@ -3,43 +3,13 @@
 import json
 import os
 
-import h5py
-import numpy as np
 import pytest
 
-from neurodamus.tools.example import write_example
+from benchmarks.circuits import make_mixed_circuit
 from neurodamus.tools.mechanisms import build_mechanisms
 from tests.helpers import read_spikes, run_neurodamus, spikes_equal
 
 pytestmark = pytest.mark.mpi
-
-#: large cells: every length scaled by this factor (same sections, ~3x the compartments)
-SCALE = 3.0
-
-
-def make_mixed_circuit(directory, n_cells=60, tstop=300.0, seed=7):
-    """The example circuit where every even node gets a 3x larger copy of its morphology.
-
-    Round robin on 2 ranks then puts every large cell on rank 0: the worst case for it.
-    Section ids are unchanged, so the edges stay valid.
-    """
-    config = write_example(directory, n_cells=n_cells, tstop=tstop, seed=seed)
-    morph_dir = config.parent / "morphologies"
-    for swc in sorted(morph_dir.glob("*.swc")):
-        rows = [line.split() for line in swc.read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-        with open(morph_dir / f"{swc.stem}_big.swc", "w") as fd:
-            for r in rows:
-                x, y, z = (float(v) * (SCALE if int(r[1]) != 1 else 1.0) for v in r[2:5])
-                fd.write(f"{r[0]} {r[1]} {x:.3f} {y:.3f} {z:.3f} {r[5]} {r[6]}\n")
-    with h5py.File(config.parent / "nodes.h5", "r+") as fd:
-        grp = fd["nodes/cortex/0"]
-        names = [m.decode() if isinstance(m, bytes) else m for m in grp["morphology"][:]]
-        names = [m + "_big" if i % 2 == 0 else m for i, m in enumerate(names)]
-        del grp["morphology"]
-        grp.create_dataset("morphology", data=np.array(names, dtype=object),
-                           dtype=h5py.string_dtype())
-    return config
 
 
 def _run(args, ranks, cwd=None):
