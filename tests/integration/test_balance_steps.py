@@ -23,10 +23,11 @@ def circuit(tmp_path_factory):
     return config, read_spikes(ref / "out.h5")
 
 
-def test_steps_give_the_one_step_spikes(circuit, tmp_path):
+@pytest.mark.parametrize("ranks,extra", [(1, []), (2, ["--lb-mode=WholeCell"])])
+def test_steps_give_the_one_step_spikes(circuit, tmp_path, ranks, extra):
     config, reference = circuit
     res = run_neurodamus([config, f"--output-path={tmp_path}", "--simulator=CORENEURON",
-                          "--modelbuilding-steps=3"])
+                          "--modelbuilding-steps=3", *extra], ranks=ranks)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for k in (1, 2, 3):
         assert f"Model building step {k}/3" in res.stdout
