@@ -2,10 +2,12 @@
 and CoreNEURON, printed as one table with the 1 -> 2 rank ratios.
 
     python benchmarks/scale.py [--sizes 1000,4000,16000] [--ranks 1,2]
-                               [--engines NEURON,CORENEURON] [--tstop 1000[,1000,250]]
+                               [--engines NEURON,CORENEURON[,CORENEURON:4]]
+                               [--tstop 1000[,1000,250]]
                                [--lb-mode RoundRobin] [--json results.json]
 
-Every figure except the wall time comes from ``<output>/run_summary.json``, which the driver
+``CORENEURON:4`` is CoreNEURON with ``--modelbuilding-steps=4`` (the model built and written
+in 4 slices, then simulated from the files). Every figure except the wall time comes from ``<output>/run_summary.json``, which the driver
 writes: cells, synapses, the slowest rank's phase times (build = cells + synapses + inputs;
 solver = the ``run`` phase, for CoreNEURON including the model transfer), peak RSS per rank.
 "wall" is the whole command as the user sees it (``mpirun`` and the Python start-up included),
@@ -57,8 +59,11 @@ def spike_digest(path: Path) -> str:
 
 def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env: dict,
             timeout: float) -> dict:
+    simulator, _, steps = engine.partition(":")
     cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}",
-           f"--simulator={engine}", f"--lb-mode={lb_mode}"]
+           f"--simulator={simulator}", f"--lb-mode={lb_mode}"]
+    if steps:
+        cmd.append(f"--modelbuilding-steps={steps}")
     if ranks > 1:
         cmd = mpirun_prefix(ranks) + cmd
     load_before = os.getloadavg()[0]
@@ -91,18 +96,18 @@ def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env:
 
 
 def print_table(rows, out=print):
-    head = (f"{'cells':>6} {'synapses':>9} {'engine':<11}{'ranks':>5} {'build s':>8} "
+    head = (f"{'cells':>6} {'synapses':>9} {'engine':<13}{'ranks':>5} {'build s':>8} "
             f"{'solver s':>9} {'wall s':>8} {'overhead':>9} {'peak RSS/rank MB':>18} "
             f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5}")
     out(head)
     out("-" * len(head))
     for r in rows:
         if "error" in r:
-            out(f"{r.get('size', ''):>6} {'':>9} {r['engine']:<11}{r['ranks']:>5}  "
+            out(f"{r.get('size', ''):>6} {'':>9} {r['engine']:<13}{r['ranks']:>5}  "
                 f"not run: {r['error']}")
             continue
         rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mb"])
-        out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<11}{r['ranks']:>5} "
+        out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<13}{r['ranks']:>5} "
             f"{r['build_s']:>8.2f} {r['solver_s']:>9.2f} {r['wall_s']:>8.2f} "
             f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
             f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f}")
@@ -130,10 +135,10 @@ def ratios(rows) -> list[dict]:
 
 
 def print_ratios(result, out=print):
-    out(f"\n{'cells':>6} {'engine':<11}{'solver 1->2':>12}{'efficiency':>11}{'build 1->2':>11}"
+    out(f"\n{'cells':>6} {'engine':<13}{'solver 1->2':>12}{'efficiency':>11}{'build 1->2':>11}"
         f"{'wall 1->2':>10}")
     for r in result:
-        out(f"{r['cells']:>6} {r['engine']:<11}{r['solver_speedup']:>11.2f}x"
+        out(f"{r['cells']:>6} {r['engine']:<13}{r['solver_speedup']:>11.2f}x"
             f"{100 * r['efficiency']:>10.1f}%{r['build_speedup']:>10.2f}x"
             f"{r['wall_speedup']:>9.2f}x")
     for r in result:
