@@ -157,8 +157,8 @@ def _random_variables(obj) -> list[str]:
             continue
         try:
             value = getattr(obj, attr)
-        except Exception:   # pointers without a target raise ValueError
-            continue
+        except (ValueError, TypeError, RuntimeError, AttributeError):
+            value = None   # a POINTER/BBCOREPOINTER without a target raises ValueError
         if type(value).__name__ == "NMODLRandom":
             names.append(attr)
     return names
@@ -316,7 +316,7 @@ def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
     """Rows of ``spec``'s final file before ``step`` from the checkpoint's copy (rank 0)."""
     import h5py
 
-    a, b = spec.grid.rows_in(0, step)
+    _, b = spec.grid.rows_in(0, step)
     if b <= 0:
         return
     if not saved_file.is_file():
@@ -401,7 +401,7 @@ class Checkpointing:
                       if k.startswith("report/")}
         t = float(self.meta["t"])
         self.restored_t = t
-        step = int(round(t / sim.settings.run.dt))
+        step = round(t / sim.settings.run.dt)
         resume_reports(sim.reports, step, h.t, values, sim.say)
         if rank == 0:
             self._restore_spikes(folder)
@@ -483,7 +483,7 @@ class Checkpointing:
             return
         settings = sim.settings
         if self.restore_dir is not None and sim.reports is not None:
-            step = int(round(self.restored_t / settings.run.dt))
+            step = round(self.restored_t / settings.run.dt)
             for rep in getattr(sim.reports, "reports", []) or []:
                 copy_report_rows(rep.spec, self.restore_dir / OUTPUTS / rep.spec.path.name,
                                  step, sim.say)
@@ -509,5 +509,14 @@ class Checkpointing:
         sim.say(f"Checkpoint at t = {settings.run.tstop:g} ms written to {self.save_dir}")
 
 
-__all__ = ["Checkpointing", "CheckpointError", "check_restore", "read_meta", "collect_extras",
-           "apply_extras", "open_minis", "FORMAT", "META"]
+__all__ = [
+    "FORMAT",
+    "META",
+    "CheckpointError",
+    "Checkpointing",
+    "apply_extras",
+    "check_restore",
+    "collect_extras",
+    "open_minis",
+    "read_meta",
+]

@@ -79,9 +79,9 @@ def plan_run(settings, options) -> CoreNeuronPlan | None:
                                             (f"--build-model={build}", build != "AUTO"),
                                             ("--simulate-model=OFF", not simulate)) if used]
     if settings.target_simulator != "CORENEURON":
-        if file_options or direct:
-            raise ConfigError(f"{', '.join(file_options + (['--coreneuron-direct-mode'] if direct else []))}"
-                              f": CoreNEURON options, but the simulator is "
+        named = file_options + (["--coreneuron-direct-mode"] if direct else [])
+        if named:
+            raise ConfigError(f"{', '.join(named)}: CoreNEURON options, but the simulator is "
                               f"{settings.target_simulator} (use --simulator=CORENEURON)")
         return None
     if direct and file_options:
@@ -104,7 +104,7 @@ def model_identity(settings, populations, n_ranks: int) -> dict:
     return {"circuit": str(Path(settings.circuit_path).resolve()),
             "node_set": settings.sim.node_set or "",
             "ranks": int(n_ranks), "dt": float(settings.run.dt),
-            "populations": {n: [int(p.offset), int(len(p.selected)), bool(p.is_virtual)]
+            "populations": {n: [int(p.offset), len(p.selected), bool(p.is_virtual)]
                             for n, p in populations.items()}}
 
 
@@ -140,10 +140,10 @@ def decide_build(plan: CoreNeuronPlan, settings, populations, n_ranks, has_repor
             raise ConfigError(f"--build-model=OFF: cannot simulate {plan.datpath}: {why}; "
                               f"run with --build-model=ON (or AUTO) first")
         if has_reports:
-            raise ConfigError(f"--build-model=OFF: the config has reports, which need the "
-                              f"model built in NEURON (CoreNEURON of the NEURON wheel cannot "
-                              f"write reports itself); run with --build-model=AUTO or ON, or "
-                              f"with --disable-reports")
+            raise ConfigError("--build-model=OFF: the config has reports, which need the "
+                              "model built in NEURON (CoreNEURON of the NEURON wheel cannot "
+                              "write reports itself); run with --build-model=AUTO or ON, or "
+                              "with --disable-reports")
         return False
     if why is None and not has_reports and plan.simulate:
         say(f"CoreNEURON: simulating the model already in {plan.datpath} (--build-model=AUTO)")
@@ -160,9 +160,9 @@ def loaded_mechanism_libraries() -> list[Path]:
             for line in fd:
                 path = line.split()[-1] if "/" in line else ""
                 name = os.path.basename(path)
-                if name == "libnrnmech.so" or name.startswith("special"):
-                    if Path(path) not in found:
-                        found.append(Path(path))
+                if (name == "libnrnmech.so" or name.startswith("special")) and \
+                        Path(path) not in found:
+                    found.append(Path(path))
     except OSError:
         pass
     return found
@@ -382,8 +382,9 @@ class CoreNeuronEngine:
 
             per_step = self.comm.allreduce(per_step, op=MPI.MAX)
         buffer_mb = getattr(self.settings.options, "report_buffer_size", None) or 8.0
-        steps = int(buffer_mb * 2**20 // per_step) if per_step else int(remaining / self.settings.run.dt) + 1
-        return max(CHUNK_MS, steps * self.settings.run.dt)
+        if not per_step:
+            return max(remaining, CHUNK_MS)
+        return max(CHUNK_MS, int(buffer_mb * 2**20 // per_step) * self.settings.run.dt)
 
     def _settings(self) -> dict:
         values = {"enable": True, "verbose": 2 if self.verbose else 0,
@@ -471,9 +472,21 @@ def read_out_dat(path: Path, dt: float) -> tuple[np.ndarray, np.ndarray]:
     return exact, gids
 
 
-__all__ = ["CoreNeuronEngine", "CoreNeuronPlan", "plan_run", "decide_build", "find_library",
-           "check_mechanisms", "placeholder_gid", "add_placeholder_cell", "model_identity",
-           "read_out_dat", "step_times", "CORENEURON_INPUT", "PLACEHOLDER_POPULATION"]
+__all__ = [
+    "CORENEURON_INPUT",
+    "PLACEHOLDER_POPULATION",
+    "CoreNeuronEngine",
+    "CoreNeuronPlan",
+    "add_placeholder_cell",
+    "check_mechanisms",
+    "decide_build",
+    "find_library",
+    "model_identity",
+    "placeholder_gid",
+    "plan_run",
+    "read_out_dat",
+    "step_times",
+]
 
 
 # ---- the run's side (called by Simulation; every rank calls every function) -------------------

@@ -4,20 +4,30 @@ run, on both engines; a folder that does not fit is refused with the reason, nev
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from tests.helpers import read_spikes, spikes_equal
-from tests.integration.test_coreneuron import (  # noqa: F401  (fixtures)
+from tests.integration.test_coreneuron import (
     assert_reports_equal,
-    circuit,
-    mechanism_builds,
+    build_both_flavours,
     run_fails,
     run_ok,
     write_circuit,
 )
 
 pytestmark = pytest.mark.mpi
+
+
+@pytest.fixture(scope="module")
+def mechanism_builds(tmp_path_factory):
+    return build_both_flavours(tmp_path_factory.mktemp("mechs"))
+
+
+@pytest.fixture(scope="module")
+def circuit(tmp_path_factory, mechanism_builds):
+    return write_circuit(tmp_path_factory.mktemp("ckpt_circuit"))
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +109,6 @@ def test_restore_into_another_circuit(checkpoint_1rank, tmp_path, mechanism_buil
 
 
 def test_incomplete_checkpoint(circuit, checkpoint_1rank, tmp_path):
-    import shutil
-
     broken = tmp_path / "broken"
     shutil.copytree(checkpoint_1rank, broken)
     (broken / "rank0.savestate").unlink()

@@ -23,24 +23,25 @@ pytestmark = pytest.mark.mpi
 
 TSTOP = 200.0
 REPORTS = {
-    "soma": dict(type="compartment", variable_name="v", sections="soma", dt=0.1),
-    "allv": dict(type="compartment", variable_name="v", sections="all", compartments="all",
-                 dt=0.5),
-    "imem": dict(type="summation", variable_name="i_membrane", sections="all",
-                 compartments="all", dt=0.5, unit="nA"),
-    "isoma": dict(type="summation", variable_name="ina,ik", sections="soma", dt=0.1,
-                  unit="nA"),
-    "syn": dict(type="synapse", variable_name="ProbAMPANMDA_EMS.g", sections="dend",
-                compartments="all", cells="Excitatory", dt=0.1, unit="uS"),
+    "soma": {"type": "compartment", "variable_name": "v", "sections": "soma", "dt": 0.1},
+    "allv": {"type": "compartment", "variable_name": "v", "sections": "all",
+             "compartments": "all", "dt": 0.5},
+    "imem": {"type": "summation", "variable_name": "i_membrane", "sections": "all",
+             "compartments": "all", "dt": 0.5, "unit": "nA"},
+    "isoma": {"type": "summation", "variable_name": "ina,ik", "sections": "soma", "dt": 0.1,
+              "unit": "nA"},
+    "syn": {"type": "synapse", "variable_name": "ProbAMPANMDA_EMS.g", "sections": "dend",
+            "compartments": "all", "cells": "Excitatory", "dt": 0.1, "unit": "uS"},
 }
+CLAMP = {"input_type": "current_clamp"}
 INPUTS = {
-    "pulse": dict(module="pulse", input_type="current_clamp", delay=20.0, duration=150.0,
-                  amp_start=0.3, width=5.0, frequency=20.0, node_set="Inhibitory"),
-    "noise": dict(module="noise", input_type="current_clamp", delay=40.0, duration=140.0,
-                  mean_percent=30.0, variance=0.3, node_set="Excitatory"),
-    "ou": dict(module="relative_ornstein_uhlenbeck", input_type="current_clamp", delay=10.0,
-               duration=170.0, tau=5.0, mean_percent=10.0, sd_percent=10.0, random_seed=5,
-               node_set="Cortex"),
+    "pulse": {**CLAMP, "module": "pulse", "delay": 20.0, "duration": 150.0, "amp_start": 0.3,
+              "width": 5.0, "frequency": 20.0, "node_set": "Inhibitory"},
+    "noise": {**CLAMP, "module": "noise", "delay": 40.0, "duration": 140.0,
+              "mean_percent": 30.0, "variance": 0.3, "node_set": "Excitatory"},
+    "ou": {**CLAMP, "module": "relative_ornstein_uhlenbeck", "delay": 10.0, "duration": 170.0,
+           "tau": 5.0, "mean_percent": 10.0, "sd_percent": 10.0, "random_seed": 5,
+           "node_set": "Cortex"},
 }
 
 
@@ -60,13 +61,17 @@ def write_circuit(directory: Path, n_cells=24, tstop=TSTOP, seed=7, reports=True
     return config
 
 
-@pytest.fixture(scope="session")
+def build_both_flavours(folder: Path) -> dict:
+    """Both flavours of the example's mechanisms (cached across sessions by content)."""
+    mods = write_example(folder, n_cells=2, tstop=10).parent / "mechanisms"
+    quiet = {"log": lambda *_: None}
+    return {"NEURON": build_mechanisms([mods], **quiet),
+            "CORENEURON": build_mechanisms([mods], coreneuron=True, **quiet)}
+
+
+@pytest.fixture(scope="module")
 def mechanism_builds(tmp_path_factory):
-    """Both flavours of the example's mechanisms (cached across sessions)."""
-    folder = write_example(tmp_path_factory.mktemp("mechs"), n_cells=2, tstop=10).parent
-    quiet = dict(log=lambda *_: None)
-    return {"NEURON": build_mechanisms([folder / "mechanisms"], **quiet),
-            "CORENEURON": build_mechanisms([folder / "mechanisms"], coreneuron=True, **quiet)}
+    return build_both_flavours(tmp_path_factory.mktemp("mechs"))
 
 
 @pytest.fixture(scope="module")
