@@ -4,7 +4,9 @@ Needs Spack: found through $SPACK_ROOT, then `spack` on PATH, then /opt/spack/bi
 test here is skipped with that reason when there is none. Select them with `pytest -k spack`.
 
 Spack works in folders these tests own, kept between runs to save time (see pkg_helpers.CACHE):
-  <cache>/spack-<version>/config    SPACK_USER_CONFIG_PATH
+  <cache>/spack-<version>/config    SPACK_USER_CONFIG_PATH (config-dev: the same plus externals,
+                                    for the development environment; system: an empty
+                                    SPACK_SYSTEM_CONFIG_PATH)
   <cache>/spack-<version>/cache     SPACK_USER_CACHE_PATH: index, install tree, lmod modules
   <cache>/spack-<version>/checkout  a copy of this checkout, synced at the start: the offline
                                     environment builds it through its `develop:` section, and
@@ -16,12 +18,13 @@ repository configured in its site scope (docs/development.md).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -48,15 +51,23 @@ OFFLINE = Path("spack") / "environments" / "neurodamus-offline"
 
 @dataclass
 class Spack:
+    """One Spack, its test-owned scopes, and the environment (of the synced copy) it acts on."""
+
     exe: Path
     version: str
     env: dict[str, str]
     base: Path
     checkout: Path
+    env_name: str = "neurodamus-offline"
 
     @property
     def env_dir(self) -> Path:
-        return self.checkout / OFFLINE
+        return self.checkout / "spack" / "environments" / self.env_name
+
+    @property
+    def store(self) -> Path:
+        """Install tree of the offline environment (shared with the development one here)."""
+        return self.base / "cache" / "neurodamus-offline" / "store"
 
     def __call__(self, *args: str, timeout=1800, check=True) -> subprocess.CompletedProcess:
         proc = subprocess.run([str(self.exe), "-e", str(self.env_dir), *args], env=self.env,
@@ -69,7 +80,7 @@ class Spack:
     def shell_env(self, **extra) -> dict[str, str]:
         """A clean environment that still finds this Spack and its test-owned scopes."""
         keep = ("SPACK_PYTHON", "SPACK_USER_CONFIG_PATH", "SPACK_USER_CACHE_PATH",
-                "SPACK_DISABLE_LOCAL_CONFIG")
+                "SPACK_SYSTEM_CONFIG_PATH")
         return clean_env(SPACK_ROOT=str(self.exe.parent.parent),
                          **{k: self.env[k] for k in keep if k in self.env}, **extra)
 
@@ -128,8 +139,13 @@ def spack() -> Spack:
         pytest.skip(f"{exe} does not run: {probe.stderr.strip()[-300:]}")
     version = probe.stdout.split()[0]
     base = CACHE / f"spack-{version}"
+    # Test-owned user and system scopes (SPACK_DISABLE_LOCAL_CONFIG would drop the user scope,
+    # which the development environment's test needs).
+    (base / "system").mkdir(parents=True, exist_ok=True)
+    env.pop("SPACK_DISABLE_LOCAL_CONFIG", None)
     env.update(SPACK_USER_CONFIG_PATH=str(base / "config"),
-               SPACK_USER_CACHE_PATH=str(base / "cache"), SPACK_DISABLE_LOCAL_CONFIG="1")
+               SPACK_USER_CACHE_PATH=str(base / "cache"),
+               SPACK_SYSTEM_CONFIG_PATH=str(base / "system"))
     env.pop("PYTHONPATH", None)
     checkout = base / "checkout"
     _sync_checkout(checkout)
@@ -140,9 +156,68 @@ def spack() -> Spack:
     return Spack(exe=exe, version=version, env=env, base=base, checkout=checkout)
 
 
+def _inputs_digest(spack: Spack) -> str:
+    """Hash of what a concretization of spack.env_dir depends on: recipes, env files, scope."""
+    digest = hashlib.sha256()
+    scope = Path(spack.env["SPACK_USER_CONFIG_PATH"])
+    inputs = [*sorted((spack.checkout / "spack").rglob("*.py")),
+              *sorted((spack.checkout / "spack").rglob("*.yaml")), *sorted(scope.glob("*.yaml"))]
+    for path in inputs:
+        if ".spack-env" not in path.parts and path.name != "spack.lock":
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _concretized(spack: Spack) -> None:
+    """Record that spack.env_dir was just concretized from the current inputs."""
+    stamp = spack.base / "stamps" / spack.env_name
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(_inputs_digest(spack))
+
+
+def _concretize_if_inputs_changed(spack: Spack) -> None:
+    """`concretize -f` unless the last one used the current recipes, env files and scopes.
+
+    `spack install` alone keeps an existing spack.lock, even one made from older recipes.
+    """
+    stamp = spack.base / "stamps" / spack.env_name
+    if not (spack.env_dir / "spack.lock").is_file() or not stamp.is_file() \
+            or stamp.read_text() != _inputs_digest(spack):
+        spack("concretize", "-f")
+        _concretized(spack)
+
+
 @pytest.fixture(scope="module")
 def installed(spack) -> Spack:
-    """The offline environment installed (`spack install` concretizes what is not yet)."""
+    """The offline environment installed."""
+    _concretize_if_inputs_changed(spack)
+    spack("install")
+    return spack
+
+
+@pytest.fixture(scope="module")
+def dev(installed) -> Spack:
+    """spack/environments/neurodamus-dev of the copy, as committed, installed.
+
+    It names no externals, so here a user scope of its own holds what a site's configuration
+    would: the generated externals and the offline environment's install tree, whose builds of
+    the same specs it then reuses.
+    """
+    yaml = pytest.importorskip("yaml", reason="PyYAML splits the generated externals")
+    generated = yaml.safe_load((installed.checkout / OFFLINE / "externals.yaml").read_text())
+    scope = installed.base / "config-dev"
+    scope.mkdir(parents=True, exist_ok=True)
+    for section in ("packages", "compilers"):
+        path = scope / f"{section}.yaml"
+        if section in generated:
+            path.write_text(yaml.safe_dump({section: generated[section]}))
+        elif path.exists():
+            path.unlink()
+    config = {"config": {"install_tree": {"root": str(installed.store)}}}
+    (scope / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {**installed.env, "SPACK_USER_CONFIG_PATH": str(scope)}
+    spack = replace(installed, env_name="neurodamus-dev", env=env)
+    _concretize_if_inputs_changed(spack)
     spack("install")
     return spack
 
@@ -186,6 +261,7 @@ def test_spack_loads_the_other_environments(spack, name):
 
 def test_spack_concretize_builds_only_our_packages(spack):
     proc = spack("concretize", "-f", timeout=1800)
+    _concretized(spack)
     node = re.compile(r"^(\[e\]|\[\+\]| - |\[\^\])")
     lines = [line for line in proc.stdout.splitlines() if node.match(line)]
     built = set()
@@ -244,22 +320,35 @@ def test_spack_env_activate_runs_example_on_2_ranks(installed, tmp_path):
     assert f"{view}/share/neurodamus-models/hoc" in values["HOC_LIBRARY_PATH"].split(":")
 
 
-def test_spack_activate_script_puts_the_checkout_first(installed):
+def test_spack_dev_env_builds_this_checkout(dev, installed):
+    """The committed development environment concretizes to the same builds of the copy."""
+    for name in ("py-neurodamus", "neurodamus-models"):
+        prefix = dev.location(name)
+        assert prefix == installed.location(name), "same specs, same builds"
+        spec = dev("find", "--format", "{name} {variants.dev_path}", name).stdout
+        assert f"dev_path={dev.checkout}" in spec
+
+
+def test_spack_activate_script_puts_the_checkout_first(dev):
+    """`source scripts/activate.sh --spack` (the development environment by default)."""
     script = f"""
-        source {installed.checkout}/scripts/activate.sh --spack {installed.env_dir} || exit 9
+        source {dev.checkout}/scripts/activate.sh --spack || exit 9
         {PRINT_VARS}
         neurodamus --version
     """
-    proc = run_bash(script, env=installed.shell_env(), timeout=300)
+    proc = run_bash(script, env=dev.shell_env(), timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Spack environment {dev.env_dir}" in proc.stdout
     values = shell_vars(proc.stdout)
-    view = installed.env_dir / ".spack-env" / "view"
+    view = dev.env_dir / ".spack-env" / "view"
     assert values["PATH"].split(":")[0] == f"{view}/bin"
-    assert values["PYTHONPATH"].split(":")[0] == str(installed.checkout)
+    assert values["PYTHONPATH"].split(":")[0] == str(dev.checkout)
+    assert f"{view}/lib/python" in values["PYTHONPATH"]
     hoc = values["HOC_LIBRARY_PATH"].split(":")
-    assert hoc[0] == f"{installed.checkout}/core/hoc"
+    assert hoc[0] == f"{dev.checkout}/core/hoc"
     assert f"{view}/share/neurodamus-models/hoc" in hoc[1:]
-    assert f"({installed.checkout}/neurodamus)" in proc.stdout
+    assert values["NRNMECH_LIB_PATH"] == f"{view}/lib/libnrnmech.so"
+    assert f"({dev.checkout}/neurodamus)" in proc.stdout
 
 
 @pytest.mark.skipif(lmod_init() is None, reason="Lmod is not installed (apt-get install lmod)")
@@ -286,14 +375,15 @@ def test_spack_lmod_modules_load_and_run(installed, tmp_path):
         assert autoloaded in proc.stdout, f"{autoloaded} not autoloaded"
 
 
-def test_spack_develop_env_picks_up_edits(installed):
-    """Edit Python, HOC and mod files of the (copied) checkout; `spack install` takes them in."""
-    copy = installed.checkout
+def test_spack_develop_env_picks_up_edits(dev):
+    """Edit Python, HOC and mod files of the (copied) checkout; `spack install` of the
+    development environment takes them in."""
+    copy = dev.checkout
     init = copy / "neurodamus" / "__init__.py"
     marker_hoc = copy / "core" / "hoc" / "SpackEditMarker.hoc"
     mod = min((copy / "core" / "mod").glob("*.mod"))
     original_init, original_mod = init.read_text(), mod.read_text()
-    models = installed.location("neurodamus-models")
+    models = dev.location("neurodamus-models")
     lib_before = (models / "lib" / "libnrnmech.so").stat().st_mtime
     stamp = str(int(time.time()))
     try:
@@ -302,20 +392,20 @@ def test_spack_develop_env_picks_up_edits(installed):
                                original_init))
         marker_hoc.write_text(f"// edited by the packaging tests {stamp}\n")
         mod.write_text(original_mod + f"\n: edited by the packaging tests {stamp}\n")
-        proc = installed("install")
+        proc = dev("install")
         assert "py-neurodamus: Successfully installed" in proc.stdout
         assert "neurodamus-models: Successfully installed" in proc.stdout
 
-        models = installed.location("neurodamus-models")
+        models = dev.location("neurodamus-models")
         share = models / "share" / "neurodamus-models"
         assert (share / "hoc" / marker_hoc.name).is_file()
         assert stamp in (share / "mod" / mod.name).read_text()
         assert (models / "lib" / "libnrnmech.so").stat().st_mtime > lib_before
-        driver = installed.location("py-neurodamus")
+        driver = dev.location("py-neurodamus")
         data = "lib/python3*/site-packages/neurodamus/data"
         assert list(driver.glob(f"{data}/hoc/{marker_hoc.name}"))
-        run = run_bash(f"{installed.activate_code()}\nneurodamus --version",
-                       env=installed.shell_env(), timeout=300)
+        run = run_bash(f"{dev.activate_code()}\nneurodamus --version",
+                       env=dev.shell_env(), timeout=300)
         assert f"+edit{stamp}" in run.stdout, run.stdout + run.stderr
     finally:
         init.write_text(original_init)
