@@ -11,6 +11,11 @@ need_apt=()
 command -v mpirun >/dev/null 2>&1 || need_apt+=(openmpi-bin)
 ls /usr/lib/*/libmpi.so >/dev/null 2>&1 || ls /usr/lib/*/openmpi/lib/libmpi.so >/dev/null 2>&1 \
     || need_apt+=(libopenmpi-dev)
+# optional: MPICH's runtime library only (no libmpi.so link), so that the tests can build a
+# real NEURON/mpi4py MPI mismatch; installed when we are root anyway, never required
+if [ "$(id -u)" = 0 ] && ! ls /usr/lib/*/libmpich.so.12 >/dev/null 2>&1; then
+    need_apt+=(libmpich12)
+fi
 command -v gcc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
 "$python" -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

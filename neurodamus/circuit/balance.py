@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .distribution import greedy_partition, imbalance, rank_loads, round_robin_ranks
+from .nodes import template_name
 
 COST_MODEL_VERSION = 1
 #: cost of one synapse relative to one segment of one density mechanism. Measured on the
@@ -65,11 +66,6 @@ class CellTable:
         """The dry-run's cell type: ``template x morphology class``."""
         return np.char.add(np.char.add(self.template.astype(str), " x "),
                            self.mclass.astype(str))
-
-
-def _template_name(value) -> str:
-    value = str(value)
-    return value.removeprefix("hoc:")
 
 
 def afferent_counts(edges_file: str, name: str, n_target_nodes: int) -> np.ndarray:
@@ -116,7 +112,7 @@ def cell_table(settings, populations: dict) -> CellTable:
             if name in pop.attribute_names:
                 return np.asarray(pop.get_attribute(name, whole))[ids - lo]
             return default
-        template = np.array([_template_name(t) for t in column("model_template")], dtype=object)
+        template = np.array([template_name(t) for t in column("model_template")], dtype=object)
         morph = column("morphology")
         if morph is None:   # point neurons (no morphology): the template names the cell
             morph = template

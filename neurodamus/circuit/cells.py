@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import CircuitError, MechanismError
 from . import morphology
-from .nodes import PopulationNodes, open_population
+from .nodes import PopulationNodes, open_population, template_name
 
 _INSERT_RE = re.compile(r"\binsert\s+(\w+)")
 _NEW_RE = re.compile(r"\bnew\s+(\w+)\s*\(")
@@ -96,8 +96,21 @@ class TemplateLoader:
                                      f"which the loaded mechanism library does not provide")
 
 
-def _template_name(model_template: str) -> str:
-    return model_template[4:] if model_template.startswith("hoc:") else model_template
+def _template_names(pop_nodes: PopulationNodes) -> list[str]:
+    """Template name per local node from ``model_template`` (``hoc:T`` or plain ``T``)."""
+    info = pop_nodes.info
+    values = pop_nodes.attrs["model_template"]
+    where = f"{info.nodes_file}: population '{info.name}': column model_template"
+    if np.asarray(values).dtype.kind not in "OSU":
+        raise CircuitError(f"{where} must hold strings such as 'hoc:MyTemplate', got "
+                           f"{np.asarray(values).dtype}")
+    names = []
+    for raw, value in zip(pop_nodes.local_raw, values):
+        try:
+            names.append(template_name(value))
+        except ValueError as exc:
+            raise CircuitError(f"{where}: node {raw}: {exc}") from None
+    return names
 
 
 def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
@@ -111,7 +124,7 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
     ids = pop_nodes.local_raw
     if len(ids) == 0:
         return []
-    templates = [_template_name(str(t)) for t in attrs["model_template"]]
+    templates = _template_names(pop_nodes)
     for name in sorted(set(templates)):
         loader.load(info.emodels_dir, name)
     needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})

@@ -48,10 +48,22 @@ class PopulationNodes:
         return int(self.selected.max()) if len(self.selected) else 0
 
 
+def template_name(value) -> str:
+    """The hoc template named by a ``model_template`` value (``hoc:T`` or ``T``).
+
+    Raises ValueError for another kind of model (``nml:...``) or a name hoc cannot have.
+    """
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    kind, _, name = text.rpartition(":")
+    if kind not in ("", "hoc") or not name.isidentifier():
+        raise ValueError(f"'{text}' is not a hoc template ('hoc:<name>')")
+    return name
+
+
 def open_population(info: NodePopulationInfo) -> libsonata.NodePopulation:
     try:
         return libsonata.NodeStorage(info.nodes_file).open_population(info.name)
-    except libsonata.SonataError as exc:
+    except (libsonata.SonataError, RuntimeError) as exc:
         raise CircuitError(f"{info.nodes_file}: cannot open node population '{info.name}': "
                            f"{exc}") from exc
 

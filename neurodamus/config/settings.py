@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import h5py
 import libsonata
 
 from ..errors import ConfigError
@@ -75,6 +76,7 @@ class EdgePopulationInfo:
     type: str
     source: str
     target: str
+    source_size: int = -1   # node count of the source population (-1: unknown)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,38 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
+#: keys whose JSON type libsonata checks without naming them: (section, key) -> expected
+_TYPED_KEYS = {
+    **{("run", k): (int, float) for k in ("tstop", "dt", "spike_threshold")},
+    **{("run", k): int for k in ("random_seed", "ionchannel_seed", "minis_seed",
+                                  "stimulus_seed", "synapse_seed")},
+    **{("conditions", k): (int, float) for k in ("celsius", "v_init",
+                                                  "extracellular_calcium")},
+    ("conditions", "randomize_gaba_rise_time"): bool,
+    ("output", "output_dir"): str, ("output", "spikes_file"): str,
+    (None, "node_set"): str, (None, "network"): str, (None, "target_simulator"): str,
+}
+
+
+def _mistyped_key(config_path) -> str | None:
+    """'run.tstop: must be a number, got "fifty"' for the first key of the wrong JSON type."""
+    with open(config_path) as fd:
+        data = json.load(fd)
+    for (section, key), expected in _TYPED_KEYS.items():
+        block = data if section is None else data.get(section)
+        if not isinstance(block, dict) or key not in block:
+            continue
+        value = block[key]
+        ok = isinstance(value, expected) and not (expected is not bool and
+                                                  isinstance(value, bool))
+        if not ok:
+            kind = "a number" if expected in ((int, float), int) else \
+                "true or false" if expected is bool else "a string"
+            name = key if section is None else f"{section}.{key}"
+            return f"{name}: must be {kind}, got {json.dumps(value)}"
+    return None
+
+
 def _sonata_error(path, exc) -> ConfigError:
     return ConfigError(f"{path}: {str(exc).strip()}")
 
@@ -148,6 +182,9 @@ def load_settings(config_path: str | os.PathLike, options: RunOptions = RunOptio
         sim = libsonata.SimulationConfig.from_file(str(config_path))
     except libsonata.SonataError as exc:
         raise _sonata_error(config_path, exc) from exc
+    except RuntimeError as exc:  # libsonata's JSON type errors name no key: find it
+        raise ConfigError(f"{config_path}: {_mistyped_key(config_path) or str(exc).strip()}"
+                          ) from exc
 
     circuit_path = Path(sim.network) if sim.network else config_path.parent / "circuit_config.json"
     if not circuit_path.is_absolute():
@@ -155,7 +192,7 @@ def load_settings(config_path: str | os.PathLike, options: RunOptions = RunOptio
     _read_json(circuit_path, f"Circuit config (from {config_path}: network)")
     try:
         circuit = libsonata.CircuitConfig.from_file(str(circuit_path))
-    except libsonata.SonataError as exc:
+    except (libsonata.SonataError, RuntimeError) as exc:
         raise _sonata_error(circuit_path, exc) from exc
     circuit_json = json.loads(circuit.expanded_json)
 
@@ -192,6 +229,11 @@ def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
         if not os.path.isfile(props.elements_path):
             issues.fatal(circuit_path, f"{key}.nodes_file",
                          f"nodes file of population '{name}' not found: {props.elements_path}")
+            continue
+        if not h5py.is_hdf5(props.elements_path):
+            issues.fatal(circuit_path, f"{key}.nodes_file",
+                         f"nodes file of population '{name}' is not an HDF5 file: "
+                         f"{props.elements_path}")
             continue
         if ptype not in SUPPORTED_NODE_TYPES:
             issues.fatal(circuit_path, f"{key}.populations.{name}.type",
@@ -237,9 +279,12 @@ def _edge_populations(circuit_json, circuit_path, node_pops, issues) -> list:
         if not path.is_file():
             issues.fatal(circuit_path, key, f"edges file not found: {path}")
             continue
+        if not h5py.is_hdf5(path):
+            issues.fatal(circuit_path, key, f"edges file is not an HDF5 file: {path}")
+            continue
         try:
             storage = libsonata.EdgeStorage(str(path))
-        except libsonata.SonataError as exc:
+        except (libsonata.SonataError, RuntimeError) as exc:
             issues.fatal(circuit_path, key, f"cannot open edges file {path}: {exc}")
             continue
         for name, props in entry.get("populations", {}).items():
@@ -253,7 +298,11 @@ def _edge_populations(circuit_json, circuit_path, node_pops, issues) -> list:
                              f"population '{name}' not found in {path}")
                 continue
             pop = storage.open_population(name)
-            result.append(EdgePopulationInfo(name, str(path), etype, pop.source, pop.target))
+            source = node_pops.get(pop.source)
+            size = libsonata.NodeStorage(source.nodes_file).open_population(source.name).size \
+                if source is not None else -1
+            result.append(EdgePopulationInfo(name, str(path), etype, pop.source, pop.target,
+                                             size))
     return result
 
 

@@ -124,10 +124,19 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
 
     tgt = np.asarray(pop.target_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
     src = np.asarray(pop.source_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
+    if n and 0 <= edge_pop.source_size <= src.max():
+        bad = int(np.flatnonzero(src >= edge_pop.source_size)[0])
+        raise CircuitError(f"{where}: source_node_id {int(src[bad])} of edge "
+                           f"{int(edge_ids[bad])} is out of range (source population "
+                           f"'{edge_pop.source}' has {edge_pop.source_size} nodes)")
     params = {}
     for field_name, (column, default) in columns.items():
         if column in names and n:
-            params[field_name] = np.asarray(pop.get_attribute(column, sel))
+            values = np.asarray(pop.get_attribute(column, sel))
+            if values.dtype.kind not in "iufb":
+                raise CircuitError(f"{where}: column '{column}' must be numeric, got "
+                                   f"{'strings' if values.dtype.kind in 'OSU' else values.dtype}")
+            params[field_name] = values
         else:
             params[field_name] = np.full(n, default if default is not None else 0.0)
     has_location = names & {"afferent_section_id", "morpho_section_id_post"}

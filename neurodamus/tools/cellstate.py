@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ..errors import ConfigError
+
 _SKIP = {"v", "node_index"}
 
 
@@ -78,6 +80,16 @@ def cell_state(sim, gid: int) -> dict:
 
 
 def dump_cells(sim, gids) -> None:
+    """Write cellstate_<gid>.json for the local ones; every rank checks every gid the same way."""
+    simulated = set()
+    for pop in sim.populations.values():
+        if not pop.is_virtual:
+            simulated.update((pop.selected + pop.offset).tolist())
+    unknown = [g for g in gids if g not in simulated]
+    if unknown:
+        raise ConfigError(f"{sim.settings.config_path}: --dump-cell-state: gid(s) "
+                          f"{', '.join(map(str, unknown[:10]))} are not simulated (gids are "
+                          f"population offset + node id; see populations_offset.dat)")
     for gid in gids:
         if gid not in sim.cells:
             continue
