@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import CircuitError, MechanismError
 from . import morphology
 from .nodes import PopulationNodes, open_population, template_name
+from .section_ids import SectionIds
 
 _INSERT_RE = re.compile(r"\binsert\s+(\w+)")
 _NEW_RE = re.compile(r"\bnew\s+(\w+)\s*\(")
@@ -27,6 +28,14 @@ class Cell:
     attrs: dict
     spike_detector: object = None
     _section_table: list | None = field(default=None, repr=False)
+    _section_ids: SectionIds | None = field(default=None, repr=False)
+
+    @property
+    def section_ids(self) -> SectionIds:
+        """Report / compartment-set section ids of this cell (§2.1(2)), built once."""
+        if self._section_ids is None:
+            self._section_ids = SectionIds(self.hoc)
+        return self._section_ids
 
     def section_by_id(self, section_id: int):
         """Section for a SONATA ``afferent_section_id`` via the v(0.0001) index (§2.1(1))."""

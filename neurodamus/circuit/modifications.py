@@ -189,10 +189,6 @@ def has_number(obj, attr: str) -> bool:
 
 SECTION_LISTS = ("all", "somatic", "axonal", "basal", "apical", "AIS", "nodal", "myelinated")
 SECTION_ARRAYS = ("soma", "axon", "dend", "apic", "ais", "node", "myelin")
-#: §2.1(2): section-id blocks in this order, each counted from a SectionList (axon: the count
-#: before axon replacement)
-_ID_BLOCKS = (("soma", "somatic"), ("axon", None), ("dend", "basal"), ("apic", "apical"),
-              ("ais", "AIS"), ("node", "nodal"), ("myelin", "myelinated"))
 _SECTION_RE = re.compile(r"^(\w+)\[(\d+)\]$")
 _TYPES = ("ttx", "configure_all_sections", "section_list", "section", "compartment_set")
 
@@ -282,24 +278,6 @@ def _parse_configure(mtype, text):
 
 
 # ---- NEURON side ----------------------------------------------------------------------------
-
-def section_by_id(h, hoc_cell, section_id: int):
-    """The section with id ``section_id`` numbered as in §2.1(2), or None."""
-    start = 0
-    for sec_type, list_name in _ID_BLOCKS:
-        if list_name is None:
-            count = int(getattr(hoc_cell, "nSecAxonalOrig", 0) or 0)
-        else:
-            lst = getattr(hoc_cell, list_name, None) if hasattr(hoc_cell, list_name) else None
-            count = 0 if lst is None else sum(1 for _ in lst)
-        if start <= section_id < start + count:
-            local = section_id - start
-            if hasattr(hoc_cell, sec_type) and h.section_exists(sec_type, local, hoc_cell):
-                return getattr(hoc_cell, sec_type)[local]
-            return None
-        start += count
-    return None
-
 
 class _Counter:
     def __init__(self):
@@ -420,7 +398,7 @@ def _apply_compartment_set(h, mod, cells, settings, populations, counter):
         cell = cells.get(gid)
         if cell is None:
             continue
-        sec = section_by_id(h, cell.hoc, section_id)
+        sec = cell.section_ids.section(section_id)
         if sec is None:
             raise CircuitError(f"{mod.where}.compartment_set: section id {section_id} does not "
                                f"exist in gid {gid} (template '{cell.template}')")
@@ -475,5 +453,4 @@ __all__ = [
     "parse_assignments",
     "parse_modifications",
     "report_modifications",
-    "section_by_id",
 ]

@@ -13,8 +13,6 @@ from .targets import (
     compartment_set_entries,
     load_compartment_sets,
     node_set_gids,
-    section_by_report_id,
-    section_id_offsets,
     soma_points,
 )
 
@@ -68,7 +66,6 @@ class InputRun:
         self.settings = ctx.settings
         self.counters = {"noise": 0, "shot_noise": 0, "ornstein_uhlenbeck": 0}
         self._compartment_sets = False
-        self._offsets = {}
         self._node_sets: dict[str, np.ndarray] = {}    # node set -> local gids (ascending)
         self._local_gids = np.fromiter(ctx.cells, dtype=np.int64, count=len(ctx.cells))
 
@@ -108,14 +105,13 @@ class InputRun:
             result = []
             for gid in sorted(by_gid):
                 cell = self.cells[gid]
-                offsets = self._offsets.setdefault(gid, section_id_offsets(cell.hoc))
                 points = []
                 for section_id, offset in by_gid[gid]:
-                    try:
-                        sec = section_by_report_id(cell.hoc, section_id, offsets)
-                    except ValueError as exc:
+                    sec = cell.section_ids.section(section_id)
+                    if sec is None:
                         raise block.error("compartment_set", f"compartment set "
-                                          f"'{stim.compartment_set}', gid {gid}: {exc}") from None
+                                          f"'{stim.compartment_set}', gid {gid}: "
+                                          f"{cell.section_ids.describe_missing(section_id)}")
                     points.append((sec, offset))
                 result.append(Target(cell, points))
             return result

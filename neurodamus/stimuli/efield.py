@@ -79,7 +79,7 @@ def soma_centre(hoc) -> np.ndarray:
 
 def segment_offsets(hoc, warn=None) -> tuple[list, np.ndarray]:
     """Every segment of the cell and its start point minus the soma centre (local, µm)."""
-    from .targets import section_type_and_index
+    from ..circuit.section_ids import section_type_and_index
 
     centre = soma_centre(hoc)
     segments, offsets = [], []
@@ -94,7 +94,10 @@ def segment_offsets(hoc, warn=None) -> tuple[list, np.ndarray]:
             if arc is not None and len(arc) > 1:
                 d = interpolate_points(arc, xyz, fractions) - centre
             else:
-                key = section_type_and_index(sec)
+                try:
+                    key = section_type_and_index(sec)
+                except ValueError:
+                    key = None
                 extent = STUB_EXTENT.get(key)
                 d = np.zeros((nseg, 3))
                 if extent is not None:

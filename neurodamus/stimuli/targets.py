@@ -8,18 +8,11 @@ compatibility §2.1(2). Only local cells are returned, in ascending gid.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import ConfigError
-
-#: section types in the order their counts accumulate into section ids (§2.1(2)), with the
-#: SectionList that gives each count (axon: nSecAxonalOrig, the count before axon replacement)
-SECTION_TYPES = (("soma", "somatic"), ("axon", None), ("dend", "basal"), ("apic", "apical"),
-                 ("ais", "AIS"), ("node", "nodal"), ("myelin", "myelinated"))
-_NAME_RE = re.compile(r"(\w+)\[(\d+)\]$")
 
 
 @dataclass
@@ -28,53 +21,6 @@ class Target:
 
     cell: object
     points: list
-
-
-def _list_count(hoc, name) -> int:
-    lst = getattr(hoc, name, None)
-    return 0 if lst is None else sum(1 for _ in lst)
-
-
-def section_id_offsets(hoc) -> dict[str, int]:
-    """First section id of every type (§2.1(2))."""
-    offsets, total = {}, 0
-    for sec_type, list_name in SECTION_TYPES:
-        offsets[sec_type] = total
-        if list_name is None:
-            count = int(getattr(hoc, "nSecAxonalOrig", 0) or 0)
-        else:
-            count = _list_count(hoc, list_name)
-        total += count
-    offsets["_end"] = total
-    return offsets
-
-
-def section_by_report_id(hoc, section_id: int, offsets: dict | None = None):
-    """The section with report/compartment-set id ``section_id``, or raise ValueError."""
-    offsets = offsets or section_id_offsets(hoc)
-    if not 0 <= section_id < offsets["_end"]:
-        raise ValueError(f"section id {section_id} is out of range (the cell has "
-                         f"{offsets['_end']} sections)")
-    types = [t for t, _ in SECTION_TYPES]
-    for i, sec_type in enumerate(types):
-        nxt = offsets[types[i + 1]] if i + 1 < len(types) else offsets["_end"]
-        if offsets[sec_type] <= section_id < nxt:
-            local = section_id - offsets[sec_type]
-            array = getattr(hoc, sec_type, None)
-            try:
-                return array[local]
-            except (IndexError, TypeError, RuntimeError):
-                raise ValueError(f"section id {section_id} ({sec_type}[{local}]) does not exist "
-                                 f"(removed by axon replacement?)") from None
-    raise ValueError(f"section id {section_id} is out of range")
-
-
-def section_type_and_index(sec) -> tuple[str, int]:
-    """('dend', 3) from a section named 'Cell[0].dend[3]'."""
-    match = _NAME_RE.search(sec.name())
-    if not match:
-        return sec.name(), 0
-    return match.group(1), int(match.group(2))
 
 
 def soma_points(cell) -> list:
@@ -152,14 +98,10 @@ def compartment_set_entries(settings, populations, compartment_sets, name, where
 
 
 __all__ = [
-    "SECTION_TYPES",
     "Target",
     "compartment_set_entries",
     "instantiated_gids",
     "load_compartment_sets",
     "node_set_gids",
-    "section_by_report_id",
-    "section_id_offsets",
-    "section_type_and_index",
     "soma_points",
 ]

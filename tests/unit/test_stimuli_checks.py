@@ -5,9 +5,9 @@ import json
 import libsonata
 import pytest
 
+from neurodamus.circuit.section_ids import SectionIds
 from neurodamus.errors import ConfigError
 from neurodamus.stimuli.base import InputBlock
-from neurodamus.stimuli.targets import section_by_report_id, section_id_offsets
 from neurodamus.stimuli.validation import check_block, check_raw_inputs, explain_input_error
 
 
@@ -79,23 +79,30 @@ def test_load_error_is_translated_only_for_inputs(tmp_path):
     assert explain_input_error(good, ConfigError("run: dt missing")) is None
 
 
+class _Sec:
+    def __init__(self, name):
+        self._name = f"Cell[0].{name}"
+
+    def name(self):
+        return self._name
+
+
 class _Hoc:
     """Sections of a cell whose 3-section axon was replaced by 2 stubs."""
 
     def __init__(self):
-        self.soma, self.axon = ["S0"], ["A0", "A1"]
-        self.dend, self.apic = ["D0", "D1"], ["P0"]
-        self.somatic, self.basal, self.apical = ["S0"], ["D0", "D1"], ["P0"]
+        self.soma, self.axon = [_Sec("soma[0]")], [_Sec("axon[0]"), _Sec("axon[1]")]
+        self.dend, self.apic = [_Sec("dend[0]"), _Sec("dend[1]")], [_Sec("apic[0]")]
+        self.somatic, self.basal, self.apical = self.soma, self.dend, self.apic
+        self.all = self.soma + self.axon + self.dend + self.apic
         self.nSecAxonalOrig = 3
 
 
 def test_section_ids_follow_the_type_order_with_the_original_axon_count():
     hoc = _Hoc()
-    offsets = section_id_offsets(hoc)
-    assert offsets["soma"] == 0 and offsets["axon"] == 1 and offsets["dend"] == 4
-    assert [section_by_report_id(hoc, i) for i in (0, 1, 2, 4, 5, 6)] == \
-        ["S0", "A0", "A1", "D0", "D1", "P0"]
-    with pytest.raises(ValueError, match="axon\\[2\\]"):
-        section_by_report_id(hoc, 3)
-    with pytest.raises(ValueError, match="out of range"):
-        section_by_report_id(hoc, 7)
+    ids = SectionIds(hoc)
+    assert ids.offsets["soma"] == 0 and ids.offsets["axon"] == 1 and ids.offsets["dend"] == 4
+    assert [ids.section(i).name()[8:] for i in (0, 1, 2, 4, 5, 6)] == \
+        ["soma[0]", "axon[0]", "axon[1]", "dend[0]", "dend[1]", "apic[0]"]
+    assert ids.section(3) is None and "does not exist" in ids.describe_missing(3)
+    assert ids.section(7) is None and "out of range" in ids.describe_missing(7)
