@@ -49,6 +49,10 @@ BUILD_MODES = ("AUTO", "ON", "OFF")
 _SCRATCH = ".coreneuron-output"
 _MECH_INFO_RE = re.compile(r"mechanism_info\[\]\s*=\s*\{\s*\"[^\"]*\"\s*,\s*\"(\w+)\"")
 _BUILTIN_MECHANISMS = {"morphology", "capacitance", "extracellular"}
+#: mechanisms NEURON has built in and CoreNEURON 9.0.2 does not (its built-ins are hh, pas,
+#: IClamp, SEClamp, ExpSyn, Exp2Syn, NetStim, PatternStim)
+NEURON_ONLY_BUILTINS = {"IntFire1", "IntFire2", "IntFire4", "AlphaSynapse", "VClamp",
+                        "OClamp", "APCount", "PointProcessMark", "fastpas"}
 
 
 # ---- options -----------------------------------------------------------------------------------
@@ -242,13 +246,22 @@ def check_mechanisms(h, library: Path) -> None:
     if available is None:
         return   # a library without its build folder: CoreNEURON itself names what it lacks
     missing = used_mechanisms_missing(h, available)
+    builtin = sorted(m for m in missing if m in NEURON_ONLY_BUILTINS)
+    compiled = sorted(m for m in missing if m not in NEURON_ONLY_BUILTINS)
+    reasons = []
+    if builtin:
+        reasons.append(f"{', '.join(builtin)}: built into NEURON, CoreNEURON has no version of "
+                       f"them (use a mod-file model instead, e.g. PointLIF for IntFire1)")
+    if compiled:
+        reasons.append(f"{', '.join(compiled)}: {library} has no CoreNEURON version of them "
+                       f"(their mod files were not compiled with 'nrnivmodl -coreneuron', or "
+                       f"the library comes from other mod files than the NEURON library; "
+                       f"rebuild both from the same folders with 'neurodamus build-mechanisms "
+                       f"--coreneuron')")
     if missing:
-        raise MechanismError(
-            f"CoreNEURON cannot run mechanism(s) {', '.join(sorted(missing))} used by the "
-            f"model: {library} has no CoreNEURON version of them (their mod files were not "
-            f"compiled with 'nrnivmodl -coreneuron', or the library comes from other mod files "
-            f"than the NEURON library). Rebuild both from the same folders with 'neurodamus "
-            f"build-mechanisms --coreneuron', or run with --simulator=NEURON")
+        raise MechanismError(f"CoreNEURON cannot run mechanism(s) {', '.join(sorted(missing))} "
+                             f"used by the model: {'; '.join(reasons)}. Or run with "
+                             f"--simulator=NEURON")
 
 
 # ---- empty ranks -----------------------------------------------------------------------------
@@ -490,11 +503,27 @@ __all__ = [
 
 
 # ---- the run's side (called by Simulation; every rank calls every function) -------------------
+#: input modules whose NEURON objects CoreNEURON cannot take over (NEURON 9.0.2 aborts in
+#: nrnthread_dat2_vecplay): seclamp plays its levels with a discrete (step) Vector.play
+_DISCRETE_PLAY_MODULES = {"seclamp"}
+
+
+def check_inputs_supported(settings) -> None:
+    sim = settings.sim
+    for name in sim.list_input_names:
+        module = sim.input(name).module.name
+        if module in _DISCRETE_PLAY_MODULES:
+            raise ConfigError(f"{settings.config_path}: inputs.{name}: module '{module}' plays "
+                              f"its levels with a step Vector.play, which CoreNEURON cannot "
+                              f"take over (NEURON 9.0.2 aborts); use --simulator=NEURON")
+
+
 def setup(sim):
     """Load phase: the CoreNEURON engine of this run (None for NEURON), build decided."""
     plan = plan_run(sim.settings, sim.options)
     if plan is None:
         return None
+    check_inputs_supported(sim.settings)
     core = CoreNeuronEngine(plan, sim.settings, sim.comm, sim.options.verbose, sim.say)
     has_reports = bool(sim.settings.sim.list_report_names) and not sim.options.disable_reports
     core.build_model = decide_build(plan, sim.settings, sim.populations, sim.size, has_reports,

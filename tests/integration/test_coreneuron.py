@@ -256,3 +256,13 @@ def test_mechanism_coreneuron_cannot_run(circuit, mechanism_builds, tmp_path):
 def test_option_conflicts(circuit, tmp_path, args, words):
     text = run_fails([circuit, f"--output-path={tmp_path}", *args])
     assert words in text
+
+
+def test_input_coreneuron_cannot_take_over(circuit, tmp_path):
+    sim = json.loads(circuit.read_text())
+    sim["inputs"]["clamp"] = {"module": "seclamp", "input_type": "voltage_clamp", "delay": 0.0,
+                              "duration": 50.0, "voltage": -70.0, "node_set": "Inhibitory"}
+    cfg = circuit.parent / "sim_seclamp.json"
+    cfg.write_text(json.dumps(sim))
+    text = run_fails([cfg, f"--output-path={tmp_path}", "--simulator=CORENEURON"], ranks=2)
+    assert "inputs.clamp: module 'seclamp'" in text and "--simulator=NEURON" in text
