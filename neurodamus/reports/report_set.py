@@ -313,7 +313,9 @@ class ReportSet:
         pending = []
         for rep in self.reports:
             grid = rep.spec.grid
-            if rep.done:
+            if rep.done:   # complete: recordings (re-attached by a restore?) are not needed
+                if rep.vectors:
+                    rep.detach()
                 continue
             a, b = grid.rows_in(lo, hi)
             if b > a:
