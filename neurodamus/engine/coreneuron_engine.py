@@ -133,8 +133,9 @@ def model_mismatch(marker: dict | None, identity: dict) -> str | None:
 
 
 def decide_build(plan: CoreNeuronPlan, settings, populations, n_ranks, has_reports: bool,
-                 say=print) -> bool:
-    """True when this run builds the model in NEURON (same answer on every rank)."""
+                 say=print, needs_model: bool = False) -> bool:
+    """True when this run builds the model in NEURON (same answer on every rank).
+    ``needs_model``: the run saves or restores a checkpoint (AUTO then always builds)."""
     identity = model_identity(settings, populations, n_ranks)
     why = model_mismatch(read_model_marker(plan.datpath), identity)
     if plan.build == "ON":
@@ -149,7 +150,7 @@ def decide_build(plan: CoreNeuronPlan, settings, populations, n_ranks, has_repor
                               "write reports itself); run with --build-model=AUTO or ON, or "
                               "with --disable-reports")
         return False
-    if why is None and not has_reports and plan.simulate:
+    if why is None and not has_reports and plan.simulate and not needs_model:
         say(f"CoreNEURON: simulating the model already in {plan.datpath} (--build-model=AUTO)")
         return False
     return True
@@ -472,7 +473,7 @@ def read_out_dat(path: Path, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """CoreNEURON's ``out.dat`` (time<TAB>gid, 8 digits) with the exact doubles of the spike
     times (step time + ``SPIKE_TIME_OFFSET``)."""
     try:
-        data = np.loadtxt(path, ndmin=2)
+        data = np.loadtxt(path, ndmin=2) if path.stat().st_size else np.zeros((0, 2))
     except (OSError, ValueError) as exc:
         raise MechanismError(f"CoreNEURON wrote no readable spike file {path}: {exc}") from exc
     if data.size == 0:
@@ -526,8 +527,9 @@ def setup(sim):
     check_inputs_supported(sim.settings)
     core = CoreNeuronEngine(plan, sim.settings, sim.comm, sim.options.verbose, sim.say)
     has_reports = bool(sim.settings.sim.list_report_names) and not sim.options.disable_reports
+    saving = bool(getattr(sim.options, "save", None) or getattr(sim.options, "restore", None))
     core.build_model = decide_build(plan, sim.settings, sim.populations, sim.size, has_reports,
-                                    say=sim.say)
+                                    say=sim.say, needs_model=saving)
     return core
 
 
