@@ -11,7 +11,8 @@ in 4 slices, then simulated from the files). Every figure except the wall time c
 writes: cells, synapses, the slowest rank's phase times (build = cells + synapses + inputs;
 solver = the ``run`` phase, for CoreNEURON including the model transfer), peak RSS per rank.
 "wall" is the whole command as the user sees it (``mpirun`` and the Python start-up included),
-"overhead" is wall - solver. The spikes of every run are compared with the first run of the
+"overhead" is wall - solver; "load" is the load phase (settings, node selection,
+distribution, attribute reads), which must grow with the circuit and not with the ranks. The spikes of every run are compared with the first run of the
 same circuit: they must not depend on ranks, engine or load-balance mode.
 
 Targets at 4000 cells (issue 9): 2-rank parallel efficiency of the solver >= 85 %, overhead
@@ -96,7 +97,9 @@ def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env:
 
 
 def print_table(rows, out=print):
-    head = (f"{'cells':>6} {'synapses':>9} {'engine':<13}{'ranks':>5} {'build s':>8} "
+    """The table; ``rows`` as ``run_one`` returns them (also re-printable from --json)."""
+    head = (f"{'cells':>6} {'synapses':>9} {'engine':<13}{'ranks':>5} {'load s':>7} "
+            f"{'build s':>8} "
             f"{'solver s':>9} {'wall s':>8} {'overhead':>9} {'peak RSS/rank MB':>18} "
             f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5}")
     out(head)
@@ -108,7 +111,7 @@ def print_table(rows, out=print):
             continue
         rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mb"])
         out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<13}{r['ranks']:>5} "
-            f"{r['build_s']:>8.2f} {r['solver_s']:>9.2f} {r['wall_s']:>8.2f} "
+            f"{r['phases'].get('load', 0.0):>7.2f} {r['build_s']:>8.2f} {r['solver_s']:>9.2f} {r['wall_s']:>8.2f} "
             f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
             f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f}")
 
@@ -165,7 +168,14 @@ def main():
     parser.add_argument("--lb-mode", default="RoundRobin")
     parser.add_argument("--timeout", type=float, default=7200.0, help="s per run")
     parser.add_argument("--json", help="also write every row to this file")
+    parser.add_argument("--show", nargs="+", metavar="JSON",
+                        help="print the table of earlier --json files and stop")
     args = parser.parse_args()
+    if args.show:
+        rows = [r for path in args.show for r in json.loads(Path(path).read_text())["rows"]]
+        print_table(rows)
+        print_ratios(ratios(rows))
+        return
     sizes, ranks, engines = _list(args.sizes, int), _list(args.ranks, int), \
         _list(args.engines, str.upper)
     tstops = _list(args.tstop, float)
