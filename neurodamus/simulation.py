@@ -285,10 +285,10 @@ class Simulation:
     @staticmethod
     def _load_templates(loader, p):
         """Load this rank's templates first, naming the first cell that needs a failing one."""
-        names = [str(t) for t in p.attrs.get("model_template", [])]
+        names = cell_build.template_names(p) if "model_template" in p.attrs else []
         first = {}
         for i, name in enumerate(names):
-            first.setdefault(name[4:] if name.startswith("hoc:") else name, i)
+            first.setdefault(name, i)
         for name, i in first.items():
             try:
                 try:

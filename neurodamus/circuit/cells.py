@@ -105,7 +105,7 @@ class TemplateLoader:
                                      f"which the loaded mechanism library does not provide")
 
 
-def _template_names(pop_nodes: PopulationNodes) -> list[str]:
+def template_names(pop_nodes: PopulationNodes) -> list[str]:
     """Template name per local node from ``model_template`` (``hoc:T`` or plain ``T``)."""
     info = pop_nodes.info
     values = pop_nodes.attrs["model_template"]
@@ -133,7 +133,7 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
     ids = pop_nodes.local_raw
     if len(ids) == 0:
         return []
-    templates = _template_names(pop_nodes)
+    templates = template_names(pop_nodes)
     for name in sorted(set(templates)):
         loader.load(info.emodels_dir, name)
     needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})

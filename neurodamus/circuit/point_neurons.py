@@ -27,7 +27,7 @@ import logging
 import numpy as np
 
 from ..errors import CircuitError
-from .cells import Cell, _template_names
+from .cells import Cell, template_names
 from .nodes import PopulationNodes, open_population
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def instantiate_point_population(h, pc, pop_nodes: PopulationNodes, settings,
     if len(ids) == 0:
         return []
     attrs = pop_nodes.attrs
-    templates = _template_names(pop_nodes)
+    templates = template_names(pop_nodes)
     for name in sorted(set(templates)):
         loader.load(info.emodels_dir, name)
     needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})
