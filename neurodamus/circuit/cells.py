@@ -6,6 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+import libsonata
 import numpy as np
 
 from ..errors import CircuitError, MechanismError
@@ -90,7 +91,8 @@ class TemplateLoader:
     def _check_mechanisms(self, path: str, name: str) -> None:
         """A mechanism the template inserts must be in the loaded library: say which."""
         h = self.h
-        text = re.sub(r"//.*", "", open(path, errors="replace").read())
+        with open(path, errors="replace") as fd:
+            text = re.sub(r"//.*", "", fd.read())
         text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
         known_density = set()
         mt = h.MechanismType(0)
@@ -122,6 +124,28 @@ def template_names(pop_nodes: PopulationNodes) -> list[str]:
     return names
 
 
+def load_templates(pop_nodes: PopulationNodes, loader: TemplateLoader):
+    """Load the templates of this rank's cells; read the ``@dynamics`` columns they need.
+
+    Returns (template name per local cell, {attribute: values per local cell}).
+    """
+    info = pop_nodes.info
+    templates = template_names(pop_nodes)
+    for name in sorted(set(templates)):
+        loader.load(info.emodels_dir, name)
+    needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})
+    if not needed:
+        return templates, {}
+    pop = open_population(info)
+    missing = [a for a in needed if a not in pop.dynamics_attribute_names]
+    if missing:
+        raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks "
+                           f"'@dynamics:{missing[0]}' needed by its template")
+    sel = libsonata.Selection(pop_nodes.local_raw)
+    return templates, {a: np.asarray(pop.get_dynamics_attribute(a, sel), dtype=float)
+                       for a in needed}
+
+
 def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
                            log=None) -> list[Cell]:
     """Create this rank's cells of one biophysical population (compatibility §2)."""
@@ -133,21 +157,7 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
     ids = pop_nodes.local_raw
     if len(ids) == 0:
         return []
-    templates = template_names(pop_nodes)
-    for name in sorted(set(templates)):
-        loader.load(info.emodels_dir, name)
-    needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})
-    dyn_values = {}
-    if needed:
-        pop = open_population(info)
-        missing = [a for a in needed if a not in pop.dynamics_attribute_names]
-        if missing:
-            raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks "
-                               f"'@dynamics:{missing[0]}' needed by its template")
-        import libsonata
-        sel = libsonata.Selection(ids)
-        for a in needed:
-            dyn_values[a] = np.asarray(pop.get_dynamics_attribute(a, sel), dtype=float)
+    templates, dyn_values = load_templates(pop_nodes, loader)
 
     keep_axon = settings.options.keep_axon
     default_extra = (400 if keep_axon else 0,)

@@ -27,8 +27,8 @@ import logging
 import numpy as np
 
 from ..errors import CircuitError
-from .cells import Cell, template_names
-from .nodes import PopulationNodes, open_population
+from .cells import Cell, load_templates
+from .nodes import PopulationNodes
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +60,7 @@ def instantiate_point_population(h, pc, pop_nodes: PopulationNodes, settings,
     if len(ids) == 0:
         return []
     attrs = pop_nodes.attrs
-    templates = template_names(pop_nodes)
-    for name in sorted(set(templates)):
-        loader.load(info.emodels_dir, name)
-    needed = sorted({a for name in set(templates) for a in loader.needed_attributes[name]})
-    dyn = {}
-    if needed:
-        import libsonata
-
-        pop = open_population(info)
-        missing = [a for a in needed if a not in pop.dynamics_attribute_names]
-        if missing:
-            raise CircuitError(f"{info.nodes_file}: population '{info.name}' lacks "
-                               f"'@dynamics:{missing[0]}' needed by its point-neuron template")
-        sel = libsonata.Selection(ids)
-        dyn = {a: np.asarray(pop.get_dynamics_attribute(a, sel), dtype=float) for a in needed}
+    templates, dyn = load_templates(pop_nodes, loader)
     cells = []
     for i, raw in enumerate(ids):
         name = templates[i]
