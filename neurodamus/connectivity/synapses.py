@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -82,45 +83,37 @@ class SynapseBuilder:
                     self.skipped += 1
                     continue
                 x = xs[r]
-                if x != x:  # NaN: segment form, needs the section's 3D points
+                if math.isnan(x):  # segment form: needs the section's 3D points
                     x = segment_fraction(h, sec, *table.segment[r])
                 sid = synapse_ids[r]
                 if helpers is not None and helpers[r] is not None:   # modoverride (§3.4)
                     pp = self._helper_synapse(helpers[r], table, r, tgid, sec, x, src_hash,
                                               tgt_hash)
-                    row_pp[r] = pp
-                    synapses.append(pp)
-                    if connect:
-                        nc = pc.gid_connect(sgid, pp)
-                        nc.delay = nc_delay[r]
-                        nc.weight[0] = nc_weight[r]
-                        nc.threshold = threshold
-                        netcons.append(nc)
-                    continue
-                if excitatory[r]:
-                    pp = exc_cls(x, sec=sec)
-                    pp.tau_d_AMPA = dtc[r]
-                    mech = EXC_MECH
                 else:
-                    pp = inh_cls(x, sec=sec)
-                    if randomize_gaba:
-                        pp.tau_r_GABAA = self._gaba_rise_time(tgid, sid, stream3)
-                    pp.tau_d_GABAA = dtc[r]
-                    mech = INH_MECH
-                pp.Use = use[r]
-                pp.Dep = dep[r]
-                pp.Fac = fac[r]
-                if nrrp[r] >= 0:
-                    pp.Nrrp = nrrp[r]
-                pp.setRNG(tgid + 251, sid + 100, stream3 + 300)
-                pp.synapseID = sid
-                if set_conductance[mech]:
-                    pp.conductance = weight[r]
-                if ratio[r] >= 0:
-                    if mech is EXC_MECH:
-                        pp.NMDA_ratio = ratio[r]
+                    if excitatory[r]:
+                        pp = exc_cls(x, sec=sec)
+                        pp.tau_d_AMPA = dtc[r]
+                        mech = EXC_MECH
                     else:
-                        pp.GABAB_ratio = ratio[r]
+                        pp = inh_cls(x, sec=sec)
+                        if randomize_gaba:
+                            pp.tau_r_GABAA = self._gaba_rise_time(tgid, sid, stream3)
+                        pp.tau_d_GABAA = dtc[r]
+                        mech = INH_MECH
+                    pp.Use = use[r]
+                    pp.Dep = dep[r]
+                    pp.Fac = fac[r]
+                    if nrrp[r] >= 0:
+                        pp.Nrrp = nrrp[r]
+                    pp.setRNG(tgid + 251, sid + 100, stream3 + 300)
+                    pp.synapseID = sid
+                    if set_conductance[mech]:
+                        pp.conductance = weight[r]
+                    if ratio[r] >= 0:
+                        if mech is EXC_MECH:
+                            pp.NMDA_ratio = ratio[r]
+                        else:
+                            pp.GABAB_ratio = ratio[r]
                 row_pp[r] = pp
                 synapses.append(pp)
                 if connect:
@@ -303,5 +296,10 @@ def configure_synapses(h, table, row_pp, config) -> None:
                 pp.setup_delay_vecs(*vecs)
 
 
-__all__ = ["SynapseBuilder", "SynapseHelpers", "configure_synapses", "segment_fraction",
-           "CircuitError"]
+__all__ = [
+    "CircuitError",
+    "SynapseBuilder",
+    "SynapseHelpers",
+    "configure_synapses",
+    "segment_fraction",
+]
