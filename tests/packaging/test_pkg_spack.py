@@ -325,7 +325,7 @@ def test_spack_dev_env_builds_this_checkout(dev, installed):
     for name in ("py-neurodamus", "neurodamus-models"):
         prefix = dev.location(name)
         assert prefix == installed.location(name), "same specs, same builds"
-        spec = dev("find", "--format", "{name} {variants.dev_path}", name).stdout
+        spec = dev("find", "-v", name).stdout
         assert f"dev_path={dev.checkout}" in spec
 
 
