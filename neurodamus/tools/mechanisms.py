@@ -102,12 +102,21 @@ def cache_root() -> Path:
 
 
 def _nrnivmodl() -> str:
-    exe = Path(sys.executable).parent / "nrnivmodl"
-    found = str(exe) if exe.exists() else shutil.which("nrnivmodl")
-    if not found:
-        raise MechanismError("nrnivmodl not found: install NEURON (pip install neuron) or put "
-                             "its bin folder on PATH")
-    return found
+    """nrnivmodl next to this Python, on PATH, or inside the installed ``neuron`` package."""
+    candidates = [Path(sys.executable).parent / "nrnivmodl", shutil.which("nrnivmodl")]
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("neuron")
+        if spec and spec.origin:
+            candidates.append(Path(spec.origin).parent / ".data" / "bin" / "nrnivmodl")
+    except (ImportError, ValueError):
+        pass
+    for exe in candidates:
+        if exe and Path(exe).is_file() and os.access(exe, os.X_OK):
+            return str(exe)
+    raise MechanismError("nrnivmodl not found: install NEURON (pip install neuron) or put "
+                         "its bin folder on PATH")
 
 
 def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -> None:

@@ -83,7 +83,7 @@ def test_hoc_library_path_overriding_our_files_is_named(tmp_path):
     assert f"ndmorph.hoc is taken from {old / 'ndmorph.hoc'}" in res.stdout, res.stdout
 
 
-def test_spack_and_modules_are_reported(tmp_path):
+def test_environment_managers_are_reported(tmp_path):
     env = clean_env(SPACK_ENV=str(tmp_path / "spack-env"),
                     LOADEDMODULES="unstable:py-neurodamus/3.0:neuron/9.0")
     res = doctor("--no-mpi", env=env, cwd=tmp_path)
