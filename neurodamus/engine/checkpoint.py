@@ -297,6 +297,8 @@ def resume_reports(reports, step: int, t: float, values: dict, warn) -> None:
         reports.resume(step, t, values)
         return
     for rep in reports.reports:
+        # rows before the checkpoint come from its copy of the report (``finish``)
+        rep.rows_written = max(rep.rows_written, rep.spec.grid.rows_in(0, step)[1])
         saved = values.get(rep.spec.name)
         vectors = rep.vectors
         if saved is None or len(saved) != len(vectors):

@@ -10,19 +10,25 @@ How a run goes with the NEURON 9.0.2 wheel (measured; see docs in ``neuron-facts
   with the per-step recordings and the spikes, so report flushes, spike output and checkpoints
   are the NEURON engine's own code. Spikes are bit-identical to the NEURON engine.
 * Every ``psolve`` transfers the model, so the run is cut in as few chunks as the report
-  buffer (``--report-buffer-size``) allows: one chunk when there are no reports.
+  buffer (``--report-buffer-size``) allows: one chunk when there are no reports. In file mode
+  the model at t=0 is written once into ``<output>/coreneuron_input`` (what ``--keep-build``
+  keeps and ``--build-model=OFF`` simulates later); each chunk then goes through files NEURON
+  writes with the current state.
+* Refused up front with the reason: mechanisms CoreNEURON has no version of (NEURON
+  built-ins such as IntFire1, mod files not compiled with ``-coreneuron``) and inputs whose
+  step ``Vector.play`` CoreNEURON cannot take over (``seclamp``).
 * CoreNEURON loads its own mechanism library, ``libcorenrnmech.so``. It must come from the same
   mod files as the ``libnrnmech.so`` NEURON loaded: the driver takes the one next to it
   (``nrnivmodl -coreneuron`` puts both in one folder) unless ``CORENEURONLIB`` names one.
-* A rank without cells crashes CoreNEURON in file mode (and is fragile in general): such a
+* A rank without cells crashes CoreNEURON 9.0.2 in file mode (direct mode copes): such a
   rank gets one artificial cell that never fires, in the reserved population ``zzz`` with gid
   ``offset(zzz) + 1 + rank`` (compatibility §1.1). It is never written to any output.
 * ``--build-model=OFF`` simulates a model written by an earlier run without building anything
   in NEURON: CoreNEURON runs stand-alone (``solve_core`` of the mechanism library, under the
   job's MPI) and its text spike file is turned into the SONATA file. CoreNEURON writes times
-  with 8 digits; each one is mapped back to the exact double of its time step (fixed step: the
-  time advances by two half steps per step, as in NEURON), so the spikes are the same numbers
-  as a direct run. Reports need the NEURON model and are refused in that mode.
+  with 8 digits; each one is mapped back to the exact double it stands for (fixed step: the
+  time advances by two half steps per step, and a spike is recorded at the step's time
+  + 1e-10 ms, as in NEURON), so the spikes are the same numbers as a direct run. Reports need the NEURON model and are refused in that mode.
 """
 
 from __future__ import annotations
