@@ -50,6 +50,9 @@ REPORTS = {
     "sources": {"type": "summation", "sections": "soma",
                 "variable_name": "MembraneCurrentSource", "scaling": "none", "dt": 0.1,
                 "start_time": 0.0, "end_time": TSTOP, "unit": "nA"},
+    "sources_area": {"type": "summation", "sections": "soma",
+                     "variable_name": "MembraneCurrentSource", "dt": 0.5, "start_time": 0.0,
+                     "end_time": TSTOP},
     "syn_g": {"type": "synapse", "sections": "all", "compartments": "all",
               "variable_name": "ProbAMPANMDA_EMS.g", "dt": 0.1, "start_time": 0.0,
               "end_time": TSTOP, "cells": "Cortex", "unit": "uS"},
@@ -247,7 +250,7 @@ def test_files_and_layout(harness):
     names = sorted(p.name for p in out.glob("*.h5"))
     assert names == sorted(["out.h5", "soma_v.h5", "everything.h5", "dend_center.h5",
                             "imem_cell.h5", "ionic_area.h5", "electrodes.h5", "sources.h5",
-                            "syn_g.h5", "cset_v.h5"])       # 'disabled' is not written
+                            "sources_area.h5", "syn_g.h5", "cset_v.h5"])       # 'disabled' is not written
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
     with h5py.File(out / "soma_v.h5", "r") as fd:
         assert sorted(fd["report"]) == ["cortex", "cortexB"]     # two populations, one file
@@ -398,6 +401,23 @@ def test_summation_point_process_scaling_none(harness):
     assert np.isclose(rep["cortex"][1][0][1][:, 0].min(), -0.25)   # i = -amp while on
 
 
+def test_summation_point_process_area_scaling(harness):
+    """scaling: area (the default) multiplies point-process currents other than IClamp and
+    SEClamp by area(seg)/100 too (§8.2, as the established driver does)."""
+    out, probes = harness
+    rep = read_report(out / "sources_area.h5")
+    for pop in ("cortex", "cortexB"):
+        _, nodes, _, _ = rep[pop]
+        for node, (_, data) in nodes.items():
+            gid = node + probes["offsets"][pop]
+            soma_area = next(s["area"] for s in probes["cells"][gid]["segs"] if s["sec"] == 0)
+            steps = rows(REPORTS["sources_area"], data.shape[0])
+            (src,) = [s for s in probes["sources"] if s["gid"] == gid and
+                      s["kind"] == "MembraneCurrentSource"]
+            np.testing.assert_allclose(data[:, 0], src["i"][steps] * soma_area / 100.0,
+                                       rtol=1e-6, atol=1e-9)
+
+
 def test_synapse_report_element_ids_are_synapse_ids(harness):
     """Every afferent ProbAMPANMDA_EMS once; ids restart per edge population (§3.3), so the
     recurrent and the thalamic synapses of a cell can share an id: match values too."""
@@ -435,8 +455,8 @@ def test_compartment_set_exact_entries(harness):
 
 # ---- rank invariance -----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["soma_v.h5", "everything.h5", "dend_center.h5", "imem_cell.h5",
-                                  "ionic_area.h5", "electrodes.h5", "sources.h5", "syn_g.h5",
-                                  "cset_v.h5"])
+                                  "ionic_area.h5", "electrodes.h5", "sources.h5",
+                                  "sources_area.h5", "syn_g.h5", "cset_v.h5"])
 def test_identical_on_1_and_2_ranks(harness, two_ranks, name):
     one = read_report(harness[0] / name)
     two = read_report(two_ranks / name)
