@@ -136,9 +136,14 @@ def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -
     built = MechanismBuild(folder, coreneuron)
     if proc.returncode != 0 or not built.library.exists() or (
             coreneuron and not built.coreneuron_library.exists()):
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        cannot = _coreneuron_failures(proc.stdout + proc.stderr, mods) if coreneuron else ""
-        raise MechanismError(f"{cannot}nrnivmodl failed in {folder} (log: "
+        output = proc.stdout + proc.stderr
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        cannot = _coreneuron_failures(output, mods) if coreneuron else ""
+        # parallel make interleaves the output: name the failing mod files explicitly
+        failing = sorted({m.name for m in mods.values()
+                          if re.search(rf"\b{re.escape(m.stem)}\.(?:cpp|c|o)\]? Error", output)})
+        which = f" (failing: {', '.join(failing)})" if failing else ""
+        raise MechanismError(f"{cannot}nrnivmodl failed{which} in {folder} (log: "
                              f"{folder}/nrnivmodl.log):\n{tail}")
 
 
