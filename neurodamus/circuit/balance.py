@@ -179,18 +179,31 @@ def allocation_path(settings, key, mode: str, n_ranks: int) -> Path:
     return balance_dir(settings) / f"alloc_{mode}_{key}_r{n_ranks}.npz"
 
 
+def _cannot_write(path: Path, exc: OSError):
+    from ..errors import ConfigError
+
+    return ConfigError(f"cannot write the load-balance file {path} (next to the outputs; "
+                       f"choose another --output-path): {exc.strerror or exc}")
+
+
 def _atomic_save_npz(path: Path, **arrays) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from exc
 
 
 def save_allocation(path: Path, gids: np.ndarray, ranks: np.ndarray, costs: np.ndarray,
@@ -311,8 +324,31 @@ class BalanceResult:
                 "file": str(self.path) if self.path else None, "reused": self.reused}
 
 
-def _bcast(comm, value):
-    return comm.bcast(value, root=0) if comm.Get_size() > 1 else value
+def _on_root(comm, fn):
+    """Run ``fn`` on rank 0 and broadcast its result; an error there is raised on every rank
+    (so that no rank waits in a collective for a rank that failed)."""
+    value, error = None, None
+    if comm.Get_rank() == 0:
+        try:
+            value = fn()
+        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
+            error = exc
+    if comm.Get_size() > 1:
+        try:
+            value, error = comm.bcast((value, error), root=0)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle: in words
+            value, error = comm.bcast((None, RuntimeError(str(error))), root=0)
+    if error is not None:
+        raise error
+    return value
+
+
+def _agree(comm, error) -> None:
+    """Every rank learns the first error of any rank (after a collective step)."""
+    errors = comm.allgather(error) if comm.Get_size() > 1 else [error]
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
 
 
 def ensure_mechanisms(sim) -> None:
@@ -328,49 +364,38 @@ def ensure_mechanisms(sim) -> None:
         coreneuron=settings.target_simulator == "CORENEURON")
 
 
-def compute_wholecell_costs(sim, table: CellTable | None) -> np.ndarray | None:
-    """Collective: measure one cell per (template, morphology) pair, ranks sharing the pairs.
-
-    ``table`` is rank 0's; other ranks pass None. Returns the costs on rank 0.
-    """
+def measure_samples(sim, samples: list) -> tuple[np.ndarray, np.ndarray]:
+    """Collective: (compartments, units) of each (population, raw, template, morphology)
+    sample, the ranks sharing the samples; the same arrays on every rank."""
     from .cells import TemplateLoader
 
     comm, rank, size = sim.comm, sim.rank, sim.size
-    if rank == 0:
-        first, inverse = unique_pairs(table)
-        samples = [(str(table.population[i]), int(table.raw[i]), str(table.template[i]),
-                    str(table.morphology[i])) for i in first]
-    else:
-        samples = None
-    samples = _bcast(comm, samples)
     ensure_mechanisms(sim)
-    point = {k for k, (pop_name, *_) in enumerate(samples)
-             if sim.populations[pop_name].info.type != "biophysical"}
-    loader = TemplateLoader(sim.h)
-    mine = []
-    keep_axon = bool(sim.settings.options.keep_axon)
-    for k in range(rank, len(samples), size):
-        if k in point:   # a point neuron: one compartment-like state, one mechanism
-            mine.append((k, 1, 2.0))
-            continue
-        pop_name, raw, template, morph = samples[k]
-        p = sim.populations[pop_name]
-        loader.load(p.info.emodels_dir, template)
-        extra = template_extra_args(loader, p.info, template, [raw], keep_axon)[0]
-        cell = instantiate_sample(sim.h, p.info, raw, template, morph, extra)
-        mine.append((k, *cell_complexity(cell)))
-        del cell
-    gathered = comm.gather(mine, root=0) if size > 1 else [mine]
-    if rank != 0:
-        return None
+    mine, error = [], None
+    try:
+        loader = TemplateLoader(sim.h)
+        keep_axon = bool(sim.settings.options.keep_axon)
+        for k in range(rank, len(samples), size):
+            pop_name, raw, template, morph = samples[k]
+            p = sim.populations[pop_name]
+            if p.info.type != "biophysical":   # a point neuron: one state, one mechanism
+                mine.append((k, 1, 2.0))
+                continue
+            loader.load(p.info.emodels_dir, template)
+            extra = template_extra_args(loader, p.info, template, [raw], keep_axon)[0]
+            cell = instantiate_sample(sim.h, p.info, raw, template, morph, extra)
+            mine.append((k, *cell_complexity(cell)))
+            del cell
+    except Exception as exc:  # noqa: BLE001 - shared below so every rank stops alike
+        error = exc
+    _agree(comm, error)
+    gathered = comm.allgather(mine) if size > 1 else [mine]
     nseg = np.zeros(len(samples), np.int64)
     units = np.zeros(len(samples))
     for part in gathered:
         for k, n, u in part:
             nseg[k], units[k] = n, u
-    compartments = nseg[inverse]
-    costs = wholecell_costs(units[inverse], table.synapses)
-    return compartments, costs
+    return nseg, units
 
 
 def assign(sim) -> BalanceResult | None:
@@ -378,34 +403,73 @@ def assign(sim) -> BalanceResult | None:
 
     Uses ``sim.settings``, ``sim.populations``, ``sim.comm``/``rank``/``size``, ``sim.h`` and
     ``sim.say``; loads the mechanisms early when costs must be measured (kept in
-    ``sim.mechanisms_origin`` for the build phase).
+    ``sim.mechanisms_origin`` for the build phase). Rank 0 reads and writes the files and
+    computes the map; every rank gets the same map (and the same error, if any).
     """
     mode = sim.options.lb_mode
     if mode == "RoundRobin" or getattr(sim.options, "dry_run", False):
         return None
     settings, populations = sim.settings, sim.populations
-    comm, rank, size = sim.comm, sim.rank, sim.size
+    comm, size = sim.comm, sim.size
     gids = all_gids(populations)
     t0 = time.perf_counter()
-    key = circuit_key(settings, populations) if rank == 0 else None
-    key = _bcast(comm, key)
-    alloc_file = allocation_path(settings, key, mode, size)
+    root: dict = {}     # rank 0's working data (the cell table)
 
-    # 1. an allocation for this circuit and rank count: reuse it
-    found = load_allocation(alloc_file, gids, size) if rank == 0 else None
-    state = _bcast(comm, "found" if found is not None else "compute")
-    if state == "found":
-        ranks, costs = found if rank == 0 else (None, None)
-        result = BalanceResult(mode, gids, ranks, costs, alloc_file, True)
+    def look_up():
+        key = circuit_key(settings, populations)
+        alloc_file = allocation_path(settings, key, mode, size)
+        found = load_allocation(alloc_file, gids, size)
+        if found is not None:
+            return key, alloc_file, found, None
+        if mode == "WholeCell":
+            cached = load_costs(costs_path(settings, key), gids)
+            if cached is not None:
+                return key, alloc_file, None, cached["costs"]
+            table = root["table"] = cell_table(settings, populations)
+            first, inverse = unique_pairs(table)
+            root["inverse"] = inverse
+            samples = [(str(table.population[i]), int(table.raw[i]), str(table.template[i]),
+                        str(table.morphology[i])) for i in first]
+            return key, alloc_file, None, samples
+        path = memory_path(settings, key)
+        estimates = load_memory_estimates(path)
+        if estimates is None:
+            from ..errors import ConfigError
+
+            out = f" --output-path={sim.options.output_path}" if sim.options.output_path \
+                else ""
+            raise ConfigError(f"--lb-mode=Memory balances by the dry-run's estimates, and "
+                              f"{path} does not exist for this circuit: run 'neurodamus "
+                              f"{settings.config_path} --dry-run{out}' first (add "
+                              f"--num-target-ranks={size} to fix the allocation)")
+        return key, alloc_file, None, memory_costs(cell_table(settings, populations),
+                                                     estimates)
+
+    key, alloc_file, found, costs = _on_root(comm, look_up)
+    if found is not None:
+        result = BalanceResult(mode, gids, found[0], found[1], alloc_file, True)
     else:
-        costs = _mode_costs(sim, mode, key)
-        ranks = greedy_partition(costs, size) if rank == 0 else None
-        if rank == 0:
+        if isinstance(costs, list):          # WholeCell, nothing cached: measure the pairs
+            nseg, units = measure_samples(sim, costs)
+
+            def save_costs_file():
+                table, inverse = root["table"], root["inverse"]
+                compartments = nseg[inverse]
+                cell_costs = wholecell_costs(units[inverse], table.synapses)
+                path = costs_path(settings, key)
+                save_costs(path, table, compartments, cell_costs)
+                sim.say(f"Load balance WholeCell: {len(nseg)} (template, morphology) pair(s) "
+                        f"measured for {len(table)} cells, compartments per cell "
+                        f"{compartments.min()}..{compartments.max()}; costs written: {path}")
+                return cell_costs
+            costs = _on_root(comm, save_costs_file)
+
+        def partition():
+            ranks = greedy_partition(costs, size)
             save_allocation(alloc_file, gids, ranks, costs, mode)
-        result = BalanceResult(mode, gids, ranks, costs, alloc_file, False)
-    result.ranks = _bcast(comm, result.ranks)
-    result.costs = _bcast(comm, result.costs)
-    if rank == 0:
+            return ranks
+        result = BalanceResult(mode, gids, _on_root(comm, partition), costs, alloc_file, False)
+    if sim.rank == 0:
         rep = result.report(size)
         verb = "reused" if result.reused else "written"
         sim.say(f"Load balance {mode}: {size} rank(s), max/mean load {rep['max_over_mean']:.3f}"
@@ -444,44 +508,6 @@ def build_slices(sim) -> list[np.ndarray]:
     return slices
 
 
-def _mode_costs(sim, mode: str, key: str):
-    """Collective: cost per cell (rank 0; None elsewhere), from the cache or measured."""
-    settings, populations, comm, rank = sim.settings, sim.populations, sim.comm, sim.rank
-    gids = all_gids(populations)
-    if mode == "WholeCell":
-        path = costs_path(settings, key)
-        cached = load_costs(path, gids) if rank == 0 else None
-        if _bcast(comm, cached is not None):
-            return cached["costs"] if rank == 0 else None
-        table = cell_table(settings, populations) if rank == 0 else None
-        out = compute_wholecell_costs(sim, table)
-        if rank == 0:
-            compartments, costs = out
-            save_costs(path, table, compartments, costs)
-            n_pairs = len(unique_pairs(table)[0])
-            sim.say(f"Load balance WholeCell: {n_pairs} (template, morphology) pair(s) "
-                    f"measured for {len(table)} cells, compartments per cell "
-                    f"{compartments.min()}..{compartments.max()}; costs written: {path}")
-            return costs
-        return None
-    if mode == "Memory":
-        path = memory_path(settings, key)
-        estimates = load_memory_estimates(path) if rank == 0 else None
-        if not _bcast(comm, estimates is not None):
-            from ..errors import ConfigError
-
-            out = f" --output-path={sim.options.output_path}" if sim.options.output_path \
-                else ""
-            raise ConfigError(f"--lb-mode=Memory balances by the dry-run's estimates, and "
-                              f"{path} does not exist for this circuit: run 'neurodamus "
-                              f"{settings.config_path} --dry-run{out}' first (add "
-                              f"--num-target-ranks={sim.size} to fix the allocation)")
-        if rank == 0:
-            return memory_costs(cell_table(settings, populations), estimates)
-        return None
-    raise ValueError(f"unknown load balance mode {mode}")
-
-
 def save_memory_estimates(path: Path, estimates: dict) -> None:
     _atomic_write_text(path, json.dumps(estimates, indent=1, sort_keys=True) + "\n")
 
@@ -513,6 +539,7 @@ __all__ = [
     "load_allocation",
     "load_costs",
     "load_memory_estimates",
+    "measure_samples",
     "memory_costs",
     "memory_path",
     "save_allocation",
