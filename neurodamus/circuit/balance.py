@@ -324,7 +324,7 @@ class BalanceResult:
                 "file": str(self.path) if self.path else None, "reused": self.reused}
 
 
-def _on_root(comm, fn):
+def on_root(comm, fn):
     """Run ``fn`` on rank 0 and broadcast its result; an error there is raised on every rank
     (so that no rank waits in a collective for a rank that failed)."""
     value, error = None, None
@@ -343,7 +343,7 @@ def _on_root(comm, fn):
     return value
 
 
-def _agree(comm, error) -> None:
+def agree_on_errors(comm, error) -> None:
     """Every rank learns the first error of any rank (after a collective step)."""
     errors = comm.allgather(error) if comm.Get_size() > 1 else [error]
     first = next((e for e in errors if e is not None), None)
@@ -388,7 +388,7 @@ def measure_samples(sim, samples: list) -> tuple[np.ndarray, np.ndarray]:
             del cell
     except Exception as exc:  # noqa: BLE001 - shared below so every rank stops alike
         error = exc
-    _agree(comm, error)
+    agree_on_errors(comm, error)
     gathered = comm.allgather(mine) if size > 1 else [mine]
     nseg = np.zeros(len(samples), np.int64)
     units = np.zeros(len(samples))
@@ -445,7 +445,7 @@ def assign(sim) -> BalanceResult | None:
         return key, alloc_file, None, memory_costs(cell_table(settings, populations),
                                                      estimates)
 
-    key, alloc_file, found, costs = _on_root(comm, look_up)
+    key, alloc_file, found, costs = on_root(comm, look_up)
     if found is not None:
         result = BalanceResult(mode, gids, found[0], found[1], alloc_file, True)
     else:
@@ -462,13 +462,13 @@ def assign(sim) -> BalanceResult | None:
                         f"measured for {len(table)} cells, compartments per cell "
                         f"{compartments.min()}..{compartments.max()}; costs written: {path}")
                 return cell_costs
-            costs = _on_root(comm, save_costs_file)
+            costs = on_root(comm, save_costs_file)
 
         def partition():
             ranks = greedy_partition(costs, size)
             save_allocation(alloc_file, gids, ranks, costs, mode)
             return ranks
-        result = BalanceResult(mode, gids, _on_root(comm, partition), costs, alloc_file, False)
+        result = BalanceResult(mode, gids, on_root(comm, partition), costs, alloc_file, False)
     if sim.rank == 0:
         rep = result.report(size)
         verb = "reused" if result.reused else "written"
@@ -528,6 +528,7 @@ __all__ = [
     "BalanceResult",
     "CellTable",
     "afferent_counts",
+    "agree_on_errors",
     "allocation_path",
     "assign",
     "balance_dir",
@@ -542,6 +543,7 @@ __all__ = [
     "measure_samples",
     "memory_costs",
     "memory_path",
+    "on_root",
     "save_allocation",
     "save_memory_estimates",
     "wholecell_costs",

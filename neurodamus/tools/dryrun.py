@@ -112,7 +112,8 @@ def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
 
     comm, rank, size = sim.comm, sim.rank, sim.size
     settings, populations = sim.settings, sim.populations
-    if rank == 0:
+
+    def plan_samples():
         table = balance.cell_table(settings, populations)
         chosen = choose_samples(table, per_type)
         types = table.cell_type
@@ -122,17 +123,11 @@ def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
             plan.append((t, int(mask.sum()), int(table.synapses[mask].sum()),
                          [(str(table.population[i]), int(table.raw[i]), str(table.template[i]),
                            str(table.morphology[i])) for i in idx]))
-        totals = (len(table), int(table.synapses.sum()))
-    else:
-        plan, totals = None, None
-    plan, totals = (comm.bcast((plan, totals), root=0) if size > 1 else (plan, totals))
-    balance.ensure_mechanisms(sim)
-    h = sim.h
-    neuron_engine.apply_run_settings(h, settings)
-    neuron_engine.apply_mechanism_globals(h, settings)
-    input_needs = check_inputs(settings, populations)
-    mine = [plan[k] for k in range(rank, len(plan), size)]
+        return plan, (len(table), int(table.synapses.sum()))
 
+    plan, totals = balance.on_root(comm, plan_samples)
+    balance.ensure_mechanisms(sim)
+    mine = [plan[k] for k in range(rank, len(plan), size)]
     # warm-up: one cell per template loads the templates, reads the replay spike files and
     # fills NEURON's first pools; it counts in the base memory, not in a cell type.
     warm, seen = [], set()
@@ -142,20 +137,27 @@ def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
             warm.append(entry[3][0])
     groups = [("", warm)] + [(t, [s for s in samples if s not in warm] or samples[:1])
                              for t, _, _, samples in mine]
-    # every sample cell exists before any synapse (a gid must be an output port before it is
-    # used as an input port); all objects stay alive so no type reuses another's memory
-    keep, cells, deltas = [], [], []
-    r_start = _rss_mb()
-    for _, samples in groups:
-        r0 = _rss_mb()
-        cells.append(_build_sample_cells(sim, samples, input_needs) if samples else {})
-        deltas.append([_rss_mb() - r0])
-    for k, (_, samples) in enumerate(groups):
-        r0 = _rss_mb()
-        keep.append(_connect_sample(sim, samples, cells[k], input_needs) if samples else {})
-        deltas[k].append(_rss_mb() - r0)
-        deltas[k].append(int(sim.n_local_synapses) if samples else 0)
-    base_mb = r_start + sum(deltas[0][:2])
+    keep, cells, deltas, error = [], [], [], None
+    try:
+        neuron_engine.apply_run_settings(sim.h, settings)
+        neuron_engine.apply_mechanism_globals(sim.h, settings)
+        input_needs = check_inputs(settings, populations)
+        # every sample cell exists before any synapse (a gid must be an output port before it
+        # is used as an input port); all objects stay alive so no type reuses another's memory
+        r_start = _rss_mb()
+        for _, samples in groups:
+            r0 = _rss_mb()
+            cells.append(_build_sample_cells(sim, samples, input_needs) if samples else {})
+            deltas.append([_rss_mb() - r0])
+        for k, (_, samples) in enumerate(groups):
+            r0 = _rss_mb()
+            keep.append(_connect_sample(sim, samples, cells[k], input_needs) if samples else {})
+            deltas[k].append(_rss_mb() - r0)
+            deltas[k].append(int(sim.n_local_synapses) if samples else 0)
+        base_mb = r_start + sum(deltas[0][:2])
+    except Exception as exc:  # noqa: BLE001 - shared below so every rank stops alike
+        error = exc
+    balance.agree_on_errors(comm, error)
 
     measured = []
     for k, (t, n_cells, n_syn_type, _) in enumerate(mine, start=1):
