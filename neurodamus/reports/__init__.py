@@ -19,8 +19,9 @@ Design in short:
   no MPI-IO needed); the file is renamed when complete (see ``writer`` for the measurement that
   chose this over per-rank spool files).
 
-Modules: ``config`` (report keys, validation, time grid; no NEURON), ``sections`` (section
-ids §2.1(2) and report points), ``variables`` (variable lookup), ``mapping`` (this rank's
+Modules: ``config`` (report keys, validation, time grid; no NEURON), ``points`` (report
+points; their section ids §2.1(2) come from ``circuit/section_ids.py``, shared with inputs
+and modifications), ``variables`` (variable lookup), ``mapping`` (this rank's
 elements and references), ``writer`` (file layout, token-passing writes), ``report_set``
 (lifecycle, recording, flushes).
 """

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CircuitError, ConfigError
 from .config import ReportSpec
-from .sections import SectionIds, report_points
+from .points import report_points
 from .variables import (
     ELECTRODE_TYPES,
     MechanismCatalog,
@@ -117,16 +117,25 @@ def _summation_terms(sec, x, variables, scaling, points):
     return terms
 
 
+def _section_id(cell, sec) -> int:
+    """The section id of ``sec`` (§2.1(2), the numbering shared with inputs and
+    modifications); CircuitError naming the cell if the section has no id."""
+    try:
+        return cell.section_ids.id_of(sec)
+    except ValueError as exc:
+        raise CircuitError(f"gid {cell.gid} ({cell.population} node {cell.raw_id}): "
+                           f"{exc}") from exc
+
+
 def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, points,
                entries=None) -> None:
     """Append one cell's elements (§8.2)."""
     rtype = spec.type
     n0 = len(b.element_ids)
-    ids = SectionIds(cell)
     if rtype == "compartment":
         for sec, x in report_points(cell, spec.sections, spec.compartments):
             ref = _one_reference(spec, where, cell, sec, x, variables[0], points)
-            b.element(ids.id_of(sec), [(ref, 1.0)])
+            b.element(_section_id(cell, sec), [(ref, 1.0)])
     elif rtype == "summation":
         if spec.sections == "soma":   # everything of the cell summed into one element, id 0
             terms = []
@@ -135,7 +144,7 @@ def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, point
             b.element(0, terms)
         else:
             for sec, x in report_points(cell, spec.sections, spec.compartments):
-                b.element(ids.id_of(sec),
+                b.element(_section_id(cell, sec),
                           _summation_terms(sec, x, variables, spec.scaling, points))
     elif rtype == "synapse":
         v = variables[0]
@@ -160,11 +169,12 @@ def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, point
                               f"sections ({spec.sections}, compartments {spec.compartments})")
     elif rtype == "compartment_set":
         for section_id, offset in entries:
-            sec = ids.section(section_id)
+            sec = cell.section_ids.section(section_id)
             if sec is None:
                 raise ConfigError(f"{where}.compartment_set: '{spec.compartment_set}' names "
                                   f"section {section_id} of gid {cell.gid} ({cell.population} "
-                                  f"node {cell.raw_id}), which does not exist")
+                                  f"node {cell.raw_id}): "
+                                  f"{cell.section_ids.describe_missing(section_id)}")
             ref = _one_reference(spec, where, cell, sec, offset, variables[0], points)
             b.element(int(section_id), [(ref, 1.0)])
     b.node_ids.append(cell.raw_id)
