@@ -251,69 +251,6 @@ def open_minis(h) -> None:
 
 
 # ---- reports --------------------------------------------------------------------------------
-def last_report_values(reports) -> dict:
-    """Per report, the value of every recorded reference at the last recorded step."""
-    out = {}
-    for rep in getattr(reports, "reports", []) or []:
-        vectors = getattr(rep, "vectors", None) or []
-        out[rep.spec.name] = np.array([v.x[int(v.size()) - 1] if v.size() else np.nan
-                                       for v in vectors], float)
-    return out
-
-
-def detach_reports(reports) -> None:
-    """Stop the reports' recordings (per-step vectors and the step clock).
-
-    ``SaveState`` names every play/record by its position in NEURON's list, and the reports'
-    entries depend on the run (a report stops recording once complete, reports may differ
-    between the saving and the restoring run). Without them only the inputs' plays are saved,
-    and they are the same in both runs."""
-    for rep in getattr(reports, "reports", None) or []:
-        if getattr(rep, "vectors", None):
-            rep.detach()
-    clock = getattr(reports, "_clock", None)
-    if clock is not None:
-        clock.play_remove()
-
-
-def reattach_reports(h, reports) -> None:
-    """Recordings again, after every saved entry of the list (they start recording at the
-    next initialisation)."""
-    if not getattr(reports, "reports", None):
-        return
-    capacity = getattr(reports, "_capacity", None) or 1024
-    for rep in reports.reports:
-        rep.attach(h, capacity)
-    clock = getattr(reports, "_clock", None)
-    if clock is not None:
-        clock.record(h._ref_t)
-
-
-def resume_reports(reports, step: int, t: float, values: dict, warn) -> None:
-    """The recordings continue at ``step``: each vector starts with that step's value."""
-    if not getattr(reports, "reports", None):
-        return
-    if hasattr(reports, "resume"):   # the report package's own hook, when it has one
-        reports.resume(step, t, values)
-        return
-    for rep in reports.reports:
-        # rows before the checkpoint come from its copy of the report (``finish``)
-        rep.rows_written = max(rep.rows_written, rep.spec.grid.rows_in(0, step)[1])
-        saved = values.get(rep.spec.name)
-        vectors = rep.vectors
-        if saved is None or len(saved) != len(vectors):
-            warn(f"report {rep.spec.name}: not in the checkpoint; its row at t = {t:g} ms "
-                 f"is taken from the restored state")
-            saved = [ref[0] for ref in rep.local.refs]
-        for vec, value in zip(vectors, saved):
-            vec.resize(0)
-            vec.append(float(value))
-    clock = reports._clock
-    clock.resize(0)
-    clock.append(t)
-    reports._step_lo = step
-
-
 def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
     """Rows of ``spec``'s final file before ``step`` from the checkpoint's copy (rank 0)."""
     import h5py
@@ -379,8 +316,8 @@ class Checkpointing:
         folder = self.restore_dir
         # the reports' recordings go after the saved plays of the list; a second
         # initialisation makes them record (a record made after one never does)
-        detach_reports(sim.reports)
-        reattach_reports(h, sim.reports)
+        sim.reports.stop_recording()
+        sim.reports.record_again()
         h.stdinit()
         ss = h.SaveState()
         f = h.File(str(_state_file(folder, rank)))
@@ -404,7 +341,7 @@ class Checkpointing:
         t = float(self.meta["t"])
         self.restored_t = t
         step = round(t / sim.settings.run.dt)
-        resume_reports(sim.reports, step, h.t, values, sim.say)
+        sim.reports.resume(step, h.t, values, sim.say)
         if rank == 0:
             self._restore_spikes(folder)
 
@@ -440,7 +377,7 @@ class Checkpointing:
 
         def hook(t):
             if t >= tstop - 1e-9:
-                self._last_values = last_report_values(self.sim.reports)
+                self._last_values = self.sim.reports.last_values()
                 self._solver_t = float(self.sim.h.t)   # the run loop then sets t = tstop
             on_chunk(t)
         return hook
@@ -458,7 +395,7 @@ class Checkpointing:
                     old.unlink()
         if sim.size > 1:
             sim.comm.Barrier()
-        detach_reports(sim.reports)   # complete at the end of the run in any case
+        sim.reports.stop_recording()   # complete at the end of the run in any case
         ss = h.SaveState()
         shown_t = h.t
         h.t = self._solver_t   # SaveState wants the threads' own time
@@ -484,16 +421,16 @@ class Checkpointing:
         if sim.rank != 0:
             return
         settings = sim.settings
-        if self.restore_dir is not None and sim.reports is not None:
+        if self.restore_dir is not None:
             step = round(self.restored_t / settings.run.dt)
-            for rep in getattr(sim.reports, "reports", []) or []:
+            for rep in sim.reports.reports:
                 copy_report_rows(rep.spec, self.restore_dir / OUTPUTS / rep.spec.path.name,
                                  step, sim.say)
         if self.save_dir is None:
             return
         out = self.save_dir / OUTPUTS
         out.mkdir(parents=True, exist_ok=True)
-        files = [settings.spikes_file] + list(getattr(sim.reports, "files", []) or [])
+        files = [settings.spikes_file] + sim.reports.files
         for path in files:
             if Path(path).is_file():
                 shutil.copy2(path, out / Path(path).name)

@@ -362,6 +362,55 @@ class ReportSet:
     def files(self) -> list:
         return [rep.spec.path for rep in self.reports]
 
+    # ---- checkpoints (engine/checkpoint.py) -------------------------------------------------
+    def last_values(self) -> dict:
+        """Per report name, this rank's value of every recorded reference at the last
+        recorded step (NaN for a vector that recorded nothing); kept by ``--save``."""
+        return {rep.spec.name: np.array([v.x[int(v.size()) - 1] if v.size() else np.nan
+                                         for v in rep.vectors], float)
+                for rep in self.reports}
+
+    def stop_recording(self) -> None:
+        """Take every report recording and the step clock out of NEURON's play/record list.
+
+        ``SaveState`` names each entry of that list by its position, and the reports' entries
+        depend on the run (a complete report stops recording, reports may differ between the
+        saving and the restoring run); without them only the inputs' plays are saved."""
+        for rep in self.reports:
+            if rep.vectors:
+                rep.detach()
+        if getattr(self, "_clock", None) is not None:
+            self._clock.play_remove()
+
+    def record_again(self) -> None:
+        """Attach the recordings again, after every entry already in the list (a restore:
+        they record from the next initialisation on)."""
+        for rep in self.reports:
+            rep.attach(self.h, self._capacity)
+        if getattr(self, "_clock", None) is not None:
+            self._clock.record(self.h._ref_t)
+
+    def resume(self, step: int, t: float, values: dict, warn) -> None:
+        """A restored run continues at ``step`` (time ``t``): each recording starts with that
+        step's value, ``values[name]`` from ``last_values`` of the saving run (or, if the
+        checkpoint lacks them, the restored state with a warning). The rows before ``step``
+        come from the checkpoint's copy of the files, so they count as written."""
+        if not self.reports:
+            return
+        for rep in self.reports:
+            rep.rows_written = max(rep.rows_written, rep.spec.grid.rows_in(0, step)[1])
+            saved = values.get(rep.spec.name)
+            if saved is None or len(saved) != len(rep.vectors):
+                warn(f"report {rep.spec.name}: not in the checkpoint; its row at t = {t:g} ms "
+                     f"is taken from the restored state")
+                saved = [ref[0] for ref in rep.local.refs]
+            for vec, value in zip(rep.vectors, saved):
+                vec.resize(0)
+                vec.append(float(value))
+        self._clock.resize(0)
+        self._clock.append(t)
+        self._step_lo = step
+
 
 def create_report_file(spec, layouts, where: str) -> str:
     """Create the file skeleton under a temporary name (rank 0); ConfigError if impossible."""
