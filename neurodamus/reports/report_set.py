@@ -7,6 +7,12 @@ CoreNEURON); ``flush(t)`` takes the report rows out of the recorded steps, write
 columns when the token reaches it, and empties the vectors (``resize(0)``); ``close`` renames
 the complete files. No Python runs per time step.
 
+Step count: ranks agree on how many steps are recorded through a clock (``Vector.record(&t)``)
+on every rank that holds a section, and one allreduce per flush (``StepClock``). A rank
+without cells (more ranks than cells, or a small node set; under CoreNEURON it only has an
+artificial placeholder) has no section to record on, records nothing and still takes part in
+every flush and write turn, so that no rank waits for another.
+
 Memory: the recorded steps are the buffer. Per rank it holds ``8 B x references x steps since
 the last flush`` plus the rows being written. When 25 ms of that exceed ``--report-buffer-size``
 (MB, default 8), ``solver(pc)`` returns a ``ParallelContext`` stand-in whose ``psolve`` runs the
@@ -103,7 +109,7 @@ class ReportSet:
         self.reports: list[ActiveReport] = []
         self.flush_steps = None
         self.flush_seconds, self.flush_cpu, self.n_flushes = 0.0, 0.0, 0
-        self._step_lo = 0
+        self._clock = None
         self._ring = None
         settings = sim.settings
         if settings.options.disable_reports:
@@ -118,7 +124,10 @@ class ReportSet:
             locals_ = []
             if specs:
                 catalog = MechanismCatalog.from_neuron(sim.h)
-                if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables):
+                if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables) \
+                        and first_section(sim.h) is not None:
+                    # not on a rank without sections: NEURON 9.0.2 then fails an assertion
+                    # (vec_sav_d) at the first step
                     sim.h.cvode.use_fast_imem(1)
                 for spec in specs:
                     locals_.append(self._build_local(spec, catalog))
@@ -278,12 +287,10 @@ class ReportSet:
         _define_hoc_helpers(self.h)
         for rep in self.reports:
             rep.attach(self.h, self._capacity)
-        # the step clock: every rank counts the recorded steps the same way, with or without
-        # elements of its own (flush decisions must agree across ranks)
-        self._clock = self.h.Vector()
-        self._clock.buffer_size(self._capacity)
-        self._clock.record(self.h._ref_t)
-        self._step_lo = 0
+        # flush decisions (rows, write turns) must agree across ranks, with or without
+        # elements of their own
+        self._clock = StepClock(self.h, self.comm, self._capacity)
+        self._clock.attach()
 
     def solver(self, pc):
         """``pc``, or a stand-in whose ``psolve`` flushes often enough for the buffer size."""
@@ -292,8 +299,9 @@ class ReportSet:
         return _BoundedSolver(pc, self)
 
     def recorded_steps(self) -> int:
-        """One past the last simulation step recorded so far."""
-        return self._step_lo + int(self._clock.size())
+        """One past the last simulation step recorded so far, the same on every rank
+        (collective: every rank calls it)."""
+        return self._clock.steps()
 
     def flush(self, t=None):
         if not self.reports:
@@ -307,7 +315,7 @@ class ReportSet:
             self.n_flushes += 1
 
     def _flush(self):
-        lo, hi = self._step_lo, self.recorded_steps()
+        lo, hi = self._clock.lo, self.recorded_steps()
         if hi <= lo:
             return
         pending = []
@@ -334,8 +342,7 @@ class ReportSet:
                 rep.rows_written = a + values.shape[0]
                 if rep.rows_written >= rep.spec.grid.n_steps:
                     rep.detach()
-        self._clock.resize(0)
-        self._step_lo = hi
+        self._clock.advance(hi)
 
     def close(self):
         if not self.reports:
@@ -355,6 +362,7 @@ class ReportSet:
                 os.replace(rep.tmp_path, rep.spec.path)
         for rep in self.reports:
             rep.vectors, rep.vlist = [], None
+        self._clock.detach()
         self._clock = None
         self._ring.free()
 
@@ -379,16 +387,16 @@ class ReportSet:
         for rep in self.reports:
             if rep.vectors:
                 rep.detach()
-        if getattr(self, "_clock", None) is not None:
-            self._clock.play_remove()
+        if self._clock is not None:
+            self._clock.detach()
 
     def record_again(self) -> None:
         """Attach the recordings again, after every entry already in the list (a restore:
         they record from the next initialisation on)."""
         for rep in self.reports:
             rep.attach(self.h, self._capacity)
-        if getattr(self, "_clock", None) is not None:
-            self._clock.record(self.h._ref_t)
+        if self._clock is not None:
+            self._clock.attach()
 
     def resume(self, step: int, t: float, values: dict, warn) -> None:
         """A restored run continues at ``step`` (time ``t``): each recording starts with that
@@ -407,9 +415,7 @@ class ReportSet:
             for vec, value in zip(rep.vectors, saved):
                 vec.resize(0)
                 vec.append(float(value))
-        self._clock.resize(0)
-        self._clock.append(t)
-        self._step_lo = step
+        self._clock.restart(step, t)
 
 
 def create_report_file(spec, layouts, where: str) -> str:
@@ -424,6 +430,74 @@ def create_report_file(spec, layouts, where: str) -> str:
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise ConfigError(f"{where}: cannot write {path}: {reason}") from exc
     return tmp
+
+
+def first_section(h):
+    """Any section of this rank, or None (a rank without cells has none)."""
+    return next(iter(h.allsec()), None)
+
+
+class StepClock:
+    """How many simulation steps the recordings hold: ``lo`` (the first step not yet flushed)
+    plus the steps recorded since, the same number on every rank.
+
+    ``Vector.record(&t)`` needs a section ("Section access unspecified" otherwise), so only a
+    rank holding one records the clock; ``steps()`` takes the count from the ranks that do
+    (one allreduce, which also checks that they agree: a disagreement would leave ranks
+    waiting for write turns that never come)."""
+
+    def __init__(self, h, comm, capacity: int):
+        self.h, self.comm, self.capacity = h, comm, capacity
+        self.size = comm.Get_size()
+        self.vec = None
+        self.lo = 0
+
+    def attach(self) -> None:
+        """Record ``t`` at every step, on this rank's first section if it has any."""
+        sec = first_section(self.h)
+        if sec is None:
+            self.vec = None
+            return
+        if self.vec is None:
+            self.vec = self.h.Vector()
+            self.vec.buffer_size(self.capacity)
+        self.vec.record(self.h._ref_t, sec=sec)
+
+    def detach(self) -> None:
+        if self.vec is not None:
+            self.vec.play_remove()
+
+    def steps(self) -> int:
+        """One past the last recorded step (collective when there are several ranks)."""
+        local = self.lo + int(self.vec.size()) if self.vec is not None else -1
+        if self.size == 1:
+            return max(local, self.lo)
+        from mpi4py import MPI
+
+        # [max, -min] over the ranks with a clock (the others send -1 and -huge)
+        mine = np.array([local, -local if local >= 0 else -np.iinfo(np.int64).max], np.int64)
+        both = np.empty_like(mine)
+        self.comm.Allreduce(mine, both, op=MPI.MAX)
+        most, least = int(both[0]), -int(both[1])
+        if most < 0:   # no rank has a section: nothing is recorded anywhere
+            return self.lo
+        if most != least:
+            raise RuntimeError(f"report step clocks disagree across ranks ({least} to {most} "
+                               f"steps recorded)")
+        return most
+
+    def advance(self, hi: int) -> None:
+        """Steps before ``hi`` are flushed: the clock empties."""
+        if self.vec is not None:
+            self.vec.resize(0)
+        self.lo = hi
+
+    def restart(self, step: int, t: float) -> None:
+        """Continue at ``step`` (a restore): the clock holds that step only."""
+        if self.vec is not None:
+            self.vec.resize(0)
+            self.vec.append(t)
+        self.lo = step
 
 
 class _BoundedSolver:
@@ -473,4 +547,4 @@ def _mpi_max():
     return MPI.MAX
 
 
-__all__ = ["DEFAULT_BUFFER_MB", "ReportSet"]
+__all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "StepClock", "create_report_file"]

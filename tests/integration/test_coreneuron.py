@@ -169,10 +169,9 @@ def test_target_simulator_in_config(circuit, runs, tmp_path):
 
 # ---- ranks without cells ------------------------------------------------------------------
 def test_empty_ranks(tmp_path, mechanism_builds):
-    """2 cells on 3 ranks: the empty rank gets the placeholder, which no output shows."""
-    # no reports: ReportSet's step clock (Vector.record(&t)) needs a section on every rank
-    # (reports/report_set.py; fails on an empty rank under NEURON too)
-    cfg = write_circuit(tmp_path / "c2", n_cells=2, tstop=100.0, inputs=False, reports=False)
+    """2 cells on 3 ranks: the empty rank gets the placeholder, which no output shows; it has
+    no section, so it records no report clock and learns the step count from the others."""
+    cfg = write_circuit(tmp_path / "c2", n_cells=2, tstop=100.0, inputs=False)
     ref, out, fmode = tmp_path / "nrn", tmp_path / "core", tmp_path / "core_files"
     run_ok([cfg, f"--output-path={ref}"])
     run_ok([cfg, f"--output-path={out}", "--simulator=CORENEURON"], ranks=3)
@@ -183,6 +182,7 @@ def test_empty_ranks(tmp_path, mechanism_builds):
         assert spikes_equal(spikes, read_spikes(ref / "out.h5"))
         offsets = (folder / "populations_offset.dat").read_text()
         assert "zzz" not in offsets
+        assert_reports_equal(ref, folder)
     # the placeholder is in the model files of the empty rank only: offset(zzz) + 1 + rank 2
     names = sorted(p.name for p in (fmode / "coreneuron_input").glob("*_1.dat"))
     assert names == ["0_1.dat", "1_1.dat", "2003_1.dat"]

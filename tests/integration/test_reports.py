@@ -77,6 +77,7 @@ def make_circuit(directory: Path, n_cells=10) -> Path:
     (directory / "circuit_config.json").write_text(json.dumps(circuit, indent=1))
     node_sets = json.loads((directory / "node_sets.json").read_text())
     node_sets.update({"CortexB": {"population": "cortexB"}, "Both": ["Cortex", "CortexB"],
+                      "First": {"population": "cortex", "node_id": [0]},
                       "FirstB": {"population": "cortexB", "node_id": [0]},
                       "Nothing": {"population": "cortex", "mtype": "no-such-mtype"}})
     (directory / "node_sets.json").write_text(json.dumps(node_sets, indent=1))
@@ -454,9 +455,11 @@ def test_compartment_set_exact_entries(harness):
 
 
 # ---- rank invariance -----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["soma_v.h5", "everything.h5", "dend_center.h5", "imem_cell.h5",
-                                  "ionic_area.h5", "electrodes.h5", "sources.h5",
-                                  "sources_area.h5", "syn_g.h5", "cset_v.h5"])
+REPORT_FILES = ["soma_v.h5", "everything.h5", "dend_center.h5", "imem_cell.h5", "ionic_area.h5",
+                "electrodes.h5", "sources.h5", "sources_area.h5", "syn_g.h5", "cset_v.h5"]
+
+
+@pytest.mark.parametrize("name", REPORT_FILES)
 def test_identical_on_1_and_2_ranks(harness, two_ranks, name):
     one = read_report(harness[0] / name)
     two = read_report(two_ranks / name)
@@ -482,6 +485,63 @@ def test_three_ranks_and_small_buffer_give_same_reports_and_spikes(circuit, harn
     assert spikes_equal(read_spikes(tmp_path / "out.h5"), read_spikes(harness[0] / "out.h5"))
     for name in ("soma_v.h5", "everything.h5", "electrodes.h5", "syn_g.h5", "cset_v.h5"):
         assert reports_equal(read_report(harness[0] / name), read_report(tmp_path / name)), name
+
+
+# ---- a rank without cells ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_cell(circuit, tmp_path_factory):
+    """Every report on one cell (cortex node 0, in each report's target) on 1 and 2 ranks:
+    rank 1 has no cells, so no section to record on (and no i_membrane_ to switch on).
+    ``ionic_area`` loses its Inhibitory cells and the voltage clamp (on cortexB) is left out;
+    the 2-rank run flushes every 10 steps (small buffer). {ranks: (output dir, summary)}."""
+    sim = json.loads(circuit.read_text())
+    sim["node_set"] = "First"
+    del sim["inputs"]["clamp"]
+    sim["reports"]["ionic_area"] = {k: v for k, v in REPORTS["ionic_area"].items()
+                                    if k != "cells"}
+    config = circuit.parent / "one_cell.json"
+    config.write_text(json.dumps(sim, indent=1))
+    half = dict(sim, run=dict(sim["run"], tstop=TSTOP / 2))
+    (circuit.parent / "one_cell_half.json").write_text(json.dumps(half, indent=1))
+    out = {}
+    for ranks, extra in ((1, []), (2, ["--report-buffer-size=0.05"])):
+        folder = tmp_path_factory.mktemp(f"reports_one_cell_{ranks}")
+        res = run_neurodamus([config, f"--output-path={folder}", *extra], ranks=ranks)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        out[ranks] = folder, json.loads((folder / "run_summary.json").read_text())
+    return out
+
+
+def test_rank_without_cells_writes_every_file(one_cell):
+    folder, summary = one_cell[2]
+    assert (summary["ranks"], summary["cells"]) == (2, 1)      # rank 1 is empty
+    assert sorted(p.name for p in folder.glob("*.h5")) == sorted(REPORT_FILES + ["out.h5"])
+    assert not [p for p in folder.iterdir() if ".tmp" in p.name]
+    assert spikes_equal(read_spikes(folder / "out.h5"), read_spikes(one_cell[1][0] / "out.h5"))
+
+
+@pytest.mark.parametrize("name", REPORT_FILES)
+def test_rank_without_cells_same_report_as_one_rank(one_cell, name):
+    """compartment, summation, synapse and compartment_set reports, bit for bit."""
+    one = read_report(one_cell[1][0] / name)
+    two = read_report(one_cell[2][0] / name)
+    assert list(one) == ["cortex"] and list(one["cortex"][1]) == [0]
+    assert one["cortex"][1][0][1].size > 0
+    assert reports_equal(one, two)
+
+
+def test_rank_without_cells_save_and_restore(one_cell, circuit, tmp_path):
+    """--save at TSTOP/2 and --restore to TSTOP on 2 ranks (the empty rank has no clock to
+    take out of and put back into NEURON's record list): the same files as a straight run."""
+    ckpt = tmp_path / "ckpt"
+    for out, config, option in (("first", "one_cell_half.json", f"--save={ckpt}"),
+                                ("second", "one_cell.json", f"--restore={ckpt}")):
+        res = run_neurodamus([circuit.parent / config, f"--output-path={tmp_path / out}",
+                              option], ranks=2)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for name in REPORT_FILES:
+        assert reports_equal(read_report(one_cell[1][0] / name),
+                             read_report(tmp_path / "second" / name)), name
 
 
 def test_disable_reports(circuit, tmp_path):
