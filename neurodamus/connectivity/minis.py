@@ -8,10 +8,13 @@ synapses of one ``SynapseTable`` right after they exist.
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 from ..circuit.offsets import population_hash_id
 from ..errors import CircuitError, ConfigError
+from .hoc_objects import ObjectList, load
 from .synapses import _nc_type_index
 
 MINI_DELAY = 0.1   # ms, NetCon delay of every mini (§3.5)
@@ -46,8 +49,15 @@ class MinisBuilder:
         self.tstop = float(settings.run.tstop)
         self.config_path = settings.config_path
         self._nc_index: dict[str, int] = {}
-        self.generators = []   # (InhPoissonStim, NetCon, rate, table row) kept referenced
+        # kept in hoc Lists (hoc_objects.py); entry i of each is generator i
+        self.stims = ObjectList(h)
+        self.netcons = ObjectList(h)
+        self.generator_rates = array("d")
         self.n_generators = 0
+
+    def generators(self):
+        """(InhPoissonStim, NetCon, rate Hz) of every generator, in creation order."""
+        return zip(self.stims, self.netcons, self.generator_rates)
 
     def _nc_type_param(self, pp) -> int:
         kind = pp.hname().split("[")[0]
@@ -95,6 +105,10 @@ class MinisBuilder:
         src_id, dst_id = population_hash_id(ep.source), population_hash_id(ep.target)
         weight = table.params["weight"]
         wf = np.ones(len(table)) if weight_factor is None else np.asarray(weight_factor, float)
+        load(h)
+        make = h.nd_minis_generator
+        stims, netcons, tstop = self.stims.hoc, self.netcons.hoc, self.tstop
+        keep_rate = self.generator_rates.append
         created = 0
         for conn in table.connections:
             for r in range(conn.start, conn.stop):
@@ -104,18 +118,10 @@ class MinisBuilder:
                     continue
                 exp_ids, unif_ids = mini_stream_ids(int(table.synapse_id[r]), conn.tgid,
                                                     src_id, dst_id, self.minis_seed)
-                stim = h.InhPoissonStim()
-                stim.setRNGs(*exp_ids, *unif_ids)
-                stim.setTbins(h.Vector([0.0]))
-                stim.setRate(h.Vector([rate]))
-                stim.duration = self.tstop
-                nc = h.NetCon(stim, pp)
-                nc.delay = MINI_DELAY
-                nc.weight[0] = float(weight[r] * wf[r])
-                k = self._nc_type_param(pp)
-                if k:
-                    nc.weight[k] = MINI_TYPE
-                self.generators.append((stim, nc, rate, r))
+                make(pp, rate, tstop, *exp_ids, *unif_ids, MINI_DELAY,
+                     float(weight[r] * wf[r]), self._nc_type_param(pp), MINI_TYPE,
+                     stims, netcons)
+                keep_rate(rate)
                 created += 1
         self.n_generators += created
         return created

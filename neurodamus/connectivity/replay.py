@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
+from .hoc_objects import ObjectList, load
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class ReplayBuilder:
         self.h = h
         self.nc_type_index = nc_type_index
         self.sources = {}   # (input name, population, raw id) -> (Vector, VecStim)
-        self.netcons = []
+        self.netcons = ObjectList(h)   # hoc List: see hoc_objects.py
         self.n_events = 0
 
     def _source(self, key, times):
@@ -170,6 +171,8 @@ class ReplayBuilder:
         nc_weight = (p["weight"] * wf).tolist()
         nc_delay = (p["delay"] if delay_override is None else np.asarray(delay_override)).tolist()
         population = table.edge_pop.source
+        load(h)
+        make, netcons = h.nd_event_netcon, self.netcons.hoc
         for conn in table.connections:
             raw = conn.sgid - table.source_offset
             times = spikes_by_node.get(raw)
@@ -189,14 +192,8 @@ class ReplayBuilder:
                     continue
                 if stim is None:
                     stim = self._source((input_name, population, raw), times)
-                nc = h.NetCon(stim, pp)
-                nc.delay = nc_delay[r]
-                nc.weight[0] = nc_weight[r]
-                nc.threshold = 10
                 k = self.nc_type_index.get(pp.hname().split("[")[0], 0)
-                if k:
-                    nc.weight[k] = self.REPLAY_TYPE
-                self.netcons.append(nc)
+                make(stim, pp, nc_delay[r], nc_weight[r], 10, k, self.REPLAY_TYPE, netcons)
                 self.n_events += len(times)
 
 

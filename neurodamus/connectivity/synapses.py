@@ -11,6 +11,7 @@ from ..circuit.modifications import has_number
 from ..circuit.offsets import population_hash_id
 from ..errors import CircuitError, ConfigError, MechanismError
 from .edges import SynapseTable
+from .hoc_objects import ObjectList, load, point_process_factory
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,11 @@ class SynapseBuilder:
                 raise MechanismError(f"The mechanism library lacks the synapse mechanism "
                                      f"'{mech}' needed by chemical edges")
         self.nc_index = {m: _nc_type_index(h, m) for m in (EXC_MECH, INH_MECH)}
-        self.synapses = []   # keep references (NEURON frees unreferenced point processes)
-        self.netcons = []
+        load(h)
+        # keep references (NEURON frees unreferenced point processes), in hoc Lists: a
+        # Python list would hold a wrapper per object (hoc_objects.py)
+        self.synapses = ObjectList(h)
+        self.netcons = ObjectList(h)
         self.skipped = 0
         self._conductance_field = {}
         # connection overrides (issue 7): modoverride helpers
@@ -71,8 +75,8 @@ class SynapseBuilder:
         synapse_ids = table.synapse_id.tolist()
         set_conductance = {m: self._has_conductance(m) for m in (EXC_MECH, INH_MECH)}
         threshold, randomize_gaba = self.threshold, self.randomize_gaba
-        exc_cls, inh_cls = h.ProbAMPANMDA_EMS, h.ProbGABAAB_EMS
-        synapses, netcons = self.synapses, self.netcons
+        exc_cls, inh_cls = (point_process_factory(h, m) for m in (EXC_MECH, INH_MECH))
+        keep_synapse, keep_netcon = self.synapses.hoc.append, self.netcons.hoc.append
         row_pp = [None] * n
         for conn in table.connections:
             cell = self.cells[conn.tgid]
@@ -115,13 +119,13 @@ class SynapseBuilder:
                         else:
                             pp.GABAB_ratio = ratio[r]
                 row_pp[r] = pp
-                synapses.append(pp)
+                keep_synapse(pp)
                 if connect:
                     nc = pc.gid_connect(sgid, pp)
                     nc.delay = nc_delay[r]
                     nc.weight[0] = nc_weight[r]
                     nc.threshold = threshold
-                    netcons.append(nc)
+                    keep_netcon(nc)
         return row_pp
 
     def _has_conductance(self, mech: str) -> bool:

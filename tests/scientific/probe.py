@@ -92,7 +92,7 @@ def _install(spec: dict, out_dir: Path):
                 for var in spec["synapses"]:
                     self._rec(f"syn/{k}/{var}", getattr(pp, f"_ref_{var}"))
             if spec.get("minis"):
-                for k, (stim, nc, rate, row) in enumerate(sim.minis.generators):
+                for k, (stim, nc, rate) in enumerate(sim.minis.generators()):
                     vec = h.Vector()
                     nc.record(vec)
                     self._vectors[f"mini/{k}"] = vec
