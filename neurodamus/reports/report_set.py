@@ -22,6 +22,7 @@ never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush)
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -139,11 +140,16 @@ class ReportSet:
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(debug)
-        self._ring = writer.TokenRing(comm)
-        with Phase(comm, "reports", None, debug), self._ring.turn():
-            for rep in self.reports:
-                writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
-        self._plan_flushes(settings)
+        try:
+            self._ring = writer.TokenRing(comm)
+            with Phase(comm, "reports", None, debug), self._ring.turn():
+                for rep in self.reports:
+                    writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
+            self._plan_flushes(settings)
+        except Exception:   # every rank gets here (Phase): no half-made files left behind
+            if self.rank == 0:
+                _remove_quietly(rep.tmp_path for rep in self.reports)
+            raise
 
     # ---- set-up -----------------------------------------------------------------------------
     def _warn(self, text):
@@ -247,7 +253,13 @@ class ReportSet:
         names = None
         with Phase(self.comm, "reports", None, debug):
             if self.rank == 0:
-                names = [self._create_one(rep) for rep in self.reports]
+                names = []
+                try:
+                    for rep in self.reports:
+                        names.append(self._create_one(rep))
+                except Exception:   # the files created before the one that failed go too
+                    _remove_quietly(names)
+                    raise
         if self.size > 1:
             names = self.comm.bcast(names, root=0)
         for rep, name in zip(self.reports, names):
@@ -430,6 +442,12 @@ def create_report_file(spec, layouts, where: str) -> str:
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise ConfigError(f"{where}: cannot write {path}: {reason}") from exc
     return tmp
+
+
+def _remove_quietly(paths) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def first_section(h):

@@ -14,7 +14,9 @@ report's size again in temporary disk space; on a 153 MiB report both took ~0.3 
   file, writes its mapping slices (once) or its column block of the rows of this flush, and
   closes the file. HDF5 never sees two writers at once, and no rank holds another rank's data;
 * at the end rank 0 takes the token back from rank N-1 and renames the file to its final name,
-  so a run that fails leaves only ``<name>.h5.tmp-<id>`` files, never one that looks complete.
+  so a run that fails never leaves a file that looks complete: a failure while the files are
+  set up removes them, a later one leaves ``<name>.h5.tmp-<id>`` files (the next run in the
+  same output folder removes them).
 """
 
 from __future__ import annotations

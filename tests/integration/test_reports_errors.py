@@ -4,10 +4,12 @@ and no report file under its final name."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import run_neurodamus
+from tests.helpers import ROOT, base_env, run_neurodamus
 
 pytestmark = pytest.mark.mpi
 
@@ -25,6 +27,7 @@ def base(tmp_path_factory):
     build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
     node_sets = json.loads((d / "node_sets.json").read_text())
     node_sets["Nothing"] = {"population": "cortex", "mtype": "no-such-mtype"}
+    node_sets["Zero"] = {"population": "cortex", "node_id": [0]}
     (d / "node_sets.json").write_text(json.dumps(node_sets))
     (d / "compartment_sets.json").write_text(json.dumps({
         "far": {"population": "cortex", "compartment_set": [[0, 0, 0.5], [0, 900, 0.5]]},
@@ -32,15 +35,20 @@ def base(tmp_path_factory):
     return config
 
 
-def run_with(base, tmp_path, report, ranks=1, name="bad", extra=None):
+def config_with(base, tmp_path, reports, extra=None):
     sim = json.loads(base.read_text())
     sim["network"] = str(base.parent / "circuit_config.json")
     sim["inputs"]["thalamic_drive"]["spike_file"] = str(base.parent / "input_spikes.h5")
     sim["compartment_sets_file"] = str(base.parent / "compartment_sets.json")
-    sim["reports"] = {"good": GOOD, name: report}
+    sim["reports"] = reports
     sim.update(extra or {})
     config = tmp_path / "simulation_config.json"
     config.write_text(json.dumps(sim))
+    return config
+
+
+def run_with(base, tmp_path, report, ranks=1, name="bad", extra=None):
+    config = config_with(base, tmp_path, {"good": GOOD, name: report}, extra)
     out = tmp_path / "out"
     res = run_neurodamus([config, f"--output-path={out}"], ranks=ranks, timeout=180)
     assert res.returncode != 0, res.stdout[-2000:]
@@ -65,6 +73,9 @@ def run_with(base, tmp_path, report, ranks=1, name="bad", extra=None):
     ({"cells": "NoSuchSet"}, "cells", "unknown node set 'NoSuchSet'"),
     ({"type": "compartment_set", "compartment_set": "nope"}, "compartment_set",
      "unknown compartment set 'nope'"),
+    ({"type": "compartment_set", "compartment_set": "ok", "cells": "Zero"}, "compartment_set",
+     ("compartment set 'ok' has no entry on an instantiated cell of the report (empty report "
+      "target)")),
 ])
 def test_bad_report_key(base, tmp_path, change, key, text):
     error, config = run_with(base, tmp_path, dict(GOOD, **change))
@@ -79,14 +90,55 @@ def test_missing_key_names_report(base, tmp_path):
     assert error == f"ERROR: {config}: reports.bad.end_time: missing (required)"
 
 
-def test_file_not_writable(base, tmp_path):
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_file_not_writable(base, tmp_path, ranks):
     """A 250-character name is valid, its temporary name (``.tmp-<pid>`` added) is not: the
-    file cannot be created (as root, permissions cannot stop a write)."""
+    file cannot be created (as root, permissions cannot stop a write). Rank 0 finds it; every
+    rank stops; the file of report 'good', created just before, is removed again."""
     name = "r" * 247
-    error, config = run_with(base, tmp_path, dict(GOOD, file_name=name), name=name)
+    error, config = run_with(base, tmp_path, dict(GOOD, file_name=name), ranks=ranks,
+                             name=name)
     assert error.startswith(f"ERROR: {config}: reports.{name}.file_name: cannot write "), error
     assert error.endswith("File name too long")
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith("rr")]
+    assert not [p.name for p in (tmp_path / "out").iterdir()
+                if p.name.startswith(("rr", "good"))]
+
+
+FAIL_AFTER_FIRST_FLUSH = """
+import sys
+from neurodamus import simulation
+from neurodamus.config import RunOptions
+
+class FailingReports(simulation.ReportSet):
+    def flush(self, t=None):
+        super().flush(t)
+        if self.n_flushes == 1:   # rows written, file not closed
+            raise OSError(28, "No space left on device")
+
+simulation.ReportSet = FailingReports
+simulation.run_simulation(sys.argv[1], RunOptions(output_path=sys.argv[2]), out=print)
+"""
+
+
+def test_run_failing_after_rows_are_written_leaves_no_complete_looking_file(base, tmp_path):
+    """The rows live under ``<name>.h5.tmp-<pid>`` until the file is complete; the next run
+    in the folder removes that leftover."""
+    import h5py
+
+    config = config_with(base, tmp_path, {"good": GOOD})
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", FAIL_AFTER_FIRST_FLUSH, str(config), str(out)],
+                          cwd=ROOT, env=base_env(), capture_output=True, text=True,
+                          timeout=180, check=False)
+    assert proc.returncode != 0 and "No space left on device" in proc.stderr, proc.stderr
+    assert not (out / "good.h5").exists()
+    (partial,) = [p for p in out.iterdir() if p.name.startswith("good.h5.tmp-")]
+    with h5py.File(partial, "r") as fd:      # the rows were written, under the temporary name
+        assert abs(fd["report/cortex/data"][:]).max() > 0
+    res = run_neurodamus([config, f"--output-path={out}"], timeout=180)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (out / "good.h5").is_file()
+    assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
 
 
 def test_error_on_one_rank_only_stops_both(base, tmp_path):

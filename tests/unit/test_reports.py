@@ -234,3 +234,16 @@ def test_create_report_file_errors_name_the_key(example, tmp_path):
     spec.path.rmdir()
     tmp = create_report_file(spec, layouts, "x")
     assert tmp.startswith(str(spec.path) + ".tmp-") and not spec.path.exists()
+
+
+def test_create_report_file_in_a_folder_that_is_a_file(example, tmp_path):
+    """The file cannot be created: one message naming the report's key and the reason, and
+    nothing left behind (a case root cannot bypass, unlike a read-only folder)."""
+    s = settings_with(example, tmp_path, {"r": dict(REPORT)})
+    spec = parse_reports(s)[0]
+    layouts = layouts_from_counts(["cortex"], [[(1, 1)]], 0)
+    spec.path.parent.write_text("")                   # 'out' is a file, not a folder
+    with pytest.raises(ConfigError, match=r"^.*: reports.r.file_name: cannot write .*r.h5: Not "
+                                          r"a directory$"):
+        create_report_file(spec, layouts, f"{s.config_path}: reports.r.file_name")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "simulation_config.json"]
