@@ -14,26 +14,30 @@ import numpy as np
 
 from . import launch
 from .circuit import balance
-from .engine import build_steps
 from .circuit import cells as cell_build
 from .circuit.modifications import apply_modifications, parse_modifications, report_modifications
-from .circuit.nodes import (NodeSetResolver, distribute_nodes, open_population,
-                            read_local_attributes, select_nodes)
+from .circuit.nodes import (
+    NodeSetResolver,
+    distribute_nodes,
+    open_population,
+    read_local_attributes,
+    select_nodes,
+)
 from .circuit.point_neurons import EXP2SYN_COLUMNS, POINT_EDGE_TYPES, PointSynapseBuilder
 from .config import RunOptions, load_settings
 from .connectivity.edges import read_synapses
 from .connectivity.gap_junctions import GAP_COLUMNS, GapJunctionBuilder, simulated_sources
 from .connectivity.minis import MinisBuilder
-from .connectivity.replay import ReplayBuilder, read_replay_inputs
 from .connectivity.neuromodulation import NEUROMOD_COLUMNS, NeuromodulationBuilder
 from .connectivity.overrides import plan_overrides
+from .connectivity.replay import ReplayBuilder, read_replay_inputs
 from .connectivity.synapses import SynapseBuilder, configure_synapses
-from .engine import checkpoint, coreneuron_engine, neuron_engine, summary
+from .engine import build_steps, checkpoint, coreneuron_engine, neuron_engine, summary
 from .errors import CircuitError, ConfigError, MechanismError
 from .parallel import Phase, RunFailed
 from .progress import Counter, Progress
-from .reports.spikes import gather_spikes, write_spikes
 from .reports import ReportSet, explain_config_error
+from .reports.spikes import gather_spikes, write_spikes
 from .stimuli import apply_inputs, check_inputs, explain_input_error
 
 log = logging.getLogger(__name__)
@@ -438,10 +442,8 @@ class Simulation:
         for p in self.populations.values():
             if p.is_virtual:
                 lines.append(f"{p.name}::{p.offset}::virtual")
-        path = self.settings.output_dir / "populations_offset.dat"
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, path)
+        summary.write_text_atomic(self.settings.output_dir / "populations_offset.dat",
+                                  "\n".join(lines) + "\n")
 
     def _write_run_summary(self, rows, builds, counts):
         """Machine-readable figures of the run (benchmarks and tools read this file)."""
@@ -459,8 +461,8 @@ class Simulation:
             "load_balance": (self.balance.report(self.size) if getattr(self, "balance", None)
                              else {"mode": "RoundRobin"}),
         }
-        path = self.settings.output_dir / "run_summary.json"
-        path.write_text(json.dumps(data, indent=1) + "\n")
+        summary.write_text_atomic(self.settings.output_dir / "run_summary.json",
+                                  json.dumps(data, indent=1) + "\n")
 
     def _dump_cell_state(self):
         from .tools.cellstate import dump_cells

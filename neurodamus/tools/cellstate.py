@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ..engine.summary import write_text_atomic
 from ..errors import ConfigError
 
 _SKIP = {"v", "node_index"}
@@ -94,4 +95,4 @@ def dump_cells(sim, gids) -> None:
         if gid not in sim.cells:
             continue
         path = sim.settings.output_dir / f"cellstate_{gid}.json"
-        path.write_text(json.dumps(cell_state(sim, gid), indent=1))
+        write_text_atomic(path, json.dumps(cell_state(sim, gid), indent=1))
