@@ -3,24 +3,33 @@
 NEURON 9.0.2 leaks one Python wrapper (96 B) for every object constructed from Python, and a
 Python list keeps another wrapper per object alive. With hundreds of synapses per cell this is
 ~0.75 kB per synapse (with its minis generator), so the per-synapse objects are made by the
-hoc procedures of ``core/hoc/ndconnect.hoc`` and referenced from hoc Lists only.
+hoc procedures of ``core/hoc/ndconnect.hoc`` (``ndminis.hoc`` for the minis generators, which
+need InhPoissonStim) and referenced from hoc Lists only.
 """
 
 from __future__ import annotations
 
 import re
 
+from ..errors import LaunchError
 from ..paths import hoc_dir
 
-_READY = "nd_minis_generator"
+#: HOC file of core/hoc -> a name it defines (loaded once per process)
+FILES = {"ndconnect.hoc": "nd_event_netcon", "ndminis.hoc": "nd_minis_generator"}
 
 
-def load(h) -> None:
-    """Load ``ndconnect.hoc`` once per process."""
-    if not h.name_declared(_READY):
-        path = hoc_dir() / "ndconnect.hoc"
-        if not h.load_file(str(path)):
-            raise RuntimeError(f"could not load the driver's HOC file {path}")
+def load(h, name: str = "ndconnect.hoc") -> None:
+    """Load the driver's HOC file ``name`` (core/hoc) once per process."""
+    if h.name_declared(FILES[name]):
+        return
+    path = hoc_dir() / name
+    try:
+        ok = path.is_file() and h.load_file(str(path))
+    except RuntimeError:   # hoc errors (e.g. a template it names does not exist)
+        ok = False
+    if not ok:
+        raise LaunchError(f"cannot load the driver's HOC file {path} (incomplete installation "
+                          f"or a mechanism of core/mod missing? run 'neurodamus doctor')")
 
 
 def point_process_factory(h, mechanism: str):

@@ -105,7 +105,7 @@ class MinisBuilder:
         src_id, dst_id = population_hash_id(ep.source), population_hash_id(ep.target)
         weight = table.params["weight"]
         wf = np.ones(len(table)) if weight_factor is None else np.asarray(weight_factor, float)
-        load(h)
+        load(h, "ndminis.hoc")
         make = h.nd_minis_generator
         stims, netcons, tstop = self.stims.hoc, self.netcons.hoc, self.tstop
         keep_rate = self.generator_rates.append
