@@ -100,7 +100,8 @@ def distribute(gids: np.ndarray, rank: int, n_ranks: int, mode: str = "RoundRobi
 
 def model_slices(local_gids: np.ndarray, n_steps: int, costs: np.ndarray | None = None
                  ) -> list[np.ndarray]:
-    """Split this rank's gids into ``n_steps`` slices of about equal cost (``--modelbuilding-steps``).
+    """Split this rank's gids into ``n_steps`` slices of about equal cost
+    (``--modelbuilding-steps``).
 
     Slices are contiguous in gid order (each slice reads contiguous node and edge ranges) and
     together hold every local gid exactly once; a slice may be empty when there are fewer

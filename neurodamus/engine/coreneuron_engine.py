@@ -28,7 +28,8 @@ How a run goes with the NEURON 9.0.2 wheel (measured; see docs in ``neuron-facts
   job's MPI) and its text spike file is turned into the SONATA file. CoreNEURON writes times
   with 8 digits; each one is mapped back to the exact double it stands for (fixed step: the
   time advances by two half steps per step, and a spike is recorded at the step's time
-  + 1e-10 ms, as in NEURON), so the spikes are the same numbers as a direct run. Reports need the NEURON model and are refused in that mode.
+  + 1e-10 ms, as in NEURON), so the spikes are the same numbers as a direct run. Reports need
+  the NEURON model and are refused in that mode.
 """
 
 from __future__ import annotations

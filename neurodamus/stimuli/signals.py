@@ -119,7 +119,8 @@ def pulse_train(delay: float, duration: float, amp: float, width: float, frequen
 
 
 def sinusoid(delay: float, duration: float, amp: float, frequency: float, dt: float = 0.025):
-    """``sinusoidal``: A·sin(2π f i dt/1000) at t0 + i·dt (NEURON ``Vector.sin``), then (t0+T, 0)."""
+    """``sinusoidal``: A·sin(2π f i dt/1000) at t0 + i·dt (NEURON ``Vector.sin``), then
+    (t0+T, 0)."""
     sig = Signal()
     sig.delay(delay)
     t0 = sig.cursor

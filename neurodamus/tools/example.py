@@ -90,7 +90,7 @@ def section_types(rows) -> list[int]:
         children.setdefault(int(r[6]), []).append(int(r[0]))
     types, by_id = [], {int(r[0]): r for r in rows}
     for r in rows:
-        rid, parent = int(r[0]), int(r[6])
+        parent = int(r[6])
         if int(r[1]) == 1:
             continue
         if by_id[parent][1] == 1 or len(children.get(parent, [])) > 1:

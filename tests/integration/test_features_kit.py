@@ -196,7 +196,8 @@ NET_RECEIVE (weight (uS), strength, dtc (ms), nc_type) {
 }
 """
 
-NMSYN_HELPER = """// NMSynHelper: modoverride helper of the NMSyn test synapse; reads the edge column syn_tau
+NMSYN_HELPER = """// NMSynHelper: modoverride helper of the NMSyn test synapse;
+// reads the edge column syn_tau
 strdef NMSynHelper_NeededAttributes
 NMSynHelper_NeededAttributes = "syn_tau"
 begintemplate NMSynHelper

@@ -251,7 +251,8 @@ def test_files_and_layout(harness):
     names = sorted(p.name for p in out.glob("*.h5"))
     assert names == sorted(["out.h5", "soma_v.h5", "everything.h5", "dend_center.h5",
                             "imem_cell.h5", "ionic_area.h5", "electrodes.h5", "sources.h5",
-                            "sources_area.h5", "syn_g.h5", "cset_v.h5"])       # 'disabled' is not written
+                            "sources_area.h5", "syn_g.h5", "cset_v.h5"])
+    # (the report 'disabled' is not written)
     assert not [p for p in out.iterdir() if ".tmp" in p.name]
     with h5py.File(out / "soma_v.h5", "r") as fd:
         assert sorted(fd["report"]) == ["cortex", "cortexB"]     # two populations, one file

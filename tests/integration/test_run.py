@@ -1,7 +1,6 @@
 """End-to-end runs of the example circuit with real NEURON under real mpirun."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest

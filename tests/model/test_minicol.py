@@ -16,8 +16,8 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 

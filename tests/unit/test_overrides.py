@@ -163,7 +163,8 @@ def test_parse_collects_every_problem_with_its_key():
 
 def test_parse_keeps_statements_and_defaults():
     (o,) = parse_overrides(_settings(_record(
-        "ok", "A", "B", synapse_configure="%s.e_GABAA = -80 %s.Use *= 0.5; cao_CR_GluSynapse = 1.2")),
+        "ok", "A", "B",
+        synapse_configure="%s.e_GABAA = -80 %s.Use *= 0.5; cao_CR_GluSynapse = 1.2")),
         Resolver())
     assert [(s.owner, s.attr, s.op) for s in o.synapse_configure] == \
         [("%s", "e_GABAA", "="), ("%s", "Use", "*="), (None, "cao_CR_GluSynapse", "=")]

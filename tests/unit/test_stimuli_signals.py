@@ -236,8 +236,9 @@ def _messages(inputs):
 def test_raw_checks_name_block_and_key():
     base = dict(input_type="current_clamp", delay=0, duration=10, node_set="All")
     msgs = _messages({"a": dict(base, module="foo")})
+    specs = sorted(__import__("neurodamus.stimuli", fromlist=["SPECS"]).SPECS)
     assert msgs == [f"sim.json: inputs.a.module: input module 'foo' is unknown (supported: "
-                    f"{', '.join(sorted(__import__('neurodamus.stimuli', fromlist=['SPECS']).SPECS))})"]
+                    f"{', '.join(specs)})"]
     assert _messages({"b": dict(base, module="linear")}) == \
         ["sim.json: inputs.b.amp_start: missing (required by module 'linear')"]
     assert _messages({"c": dict(base, module="linear", amp_start=1, duration=-1)}) == \
