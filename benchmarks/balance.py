@@ -12,21 +12,19 @@ the whole wall time and the spikes (which must be the same in every mode).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.circuits import make_mixed_circuit, mechanisms
+from benchmarks.launch import run_neurodamus
 from benchmarks.scale import spike_digest
-from tests.helpers import base_env, mpirun_prefix
+from tests.helpers import base_env
 
 
 def main():
@@ -43,17 +41,9 @@ def main():
         rows = []
         for mode in ("RoundRobin", "WholeCell", "WholeCell"):
             out = root / f"out_{mode}"
-            cmd = mpirun_prefix(args.ranks) + [sys.executable, "-m", "neurodamus", str(config),
-                                               f"--output-path={out}", f"--lb-mode={mode}"]
-            load = os.getloadavg()[0]
-            t0 = time.perf_counter()
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            wall = time.perf_counter() - t0
-            if proc.returncode != 0:
-                sys.exit(f"{mode} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-            summary = json.loads((out / "run_summary.json").read_text())
-            rows.append((mode, summary, wall, spike_digest(out / "out.h5"),
-                         (load + os.getloadavg()[0]) / 2))
+            run = run_neurodamus(config, out, args.ranks, [f"--lb-mode={mode}"], env=env)
+            rows.append((mode, run.summary_or_exit(mode), run.wall,
+                         spike_digest(out / "out.h5"), run.load))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     wc = rows[1][1]["load_balance"]

@@ -38,7 +38,8 @@ def _generator_hash() -> str:
 
 
 def circuit_dir(n_cells: int, tstop: float, seed: int = 1) -> Path:
-    return cache_root() / "benchmarks" / f"example_{n_cells}_{tstop:g}ms_s{seed}_{_generator_hash()}"
+    name = f"example_{n_cells}_{tstop:g}ms_s{seed}_{_generator_hash()}"
+    return cache_root() / "benchmarks" / name
 
 
 def make_circuit(n_cells: int, tstop: float = 1000.0, seed: int = 1, log=print) -> Path:

@@ -11,32 +11,17 @@ by building the mechanisms before timing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.launch import run_neurodamus
 from neurodamus.tools.example import write_example
 from neurodamus.tools.mechanisms import build_mechanisms
-from tests.helpers import base_env, mpirun_prefix
-
-
-def run(config: Path, ranks: int, out: Path) -> tuple[dict, float]:
-    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}"]
-    if ranks > 1:
-        cmd = mpirun_prefix(ranks) + cmd
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return json.loads((out / "run_summary.json").read_text()), wall
 
 
 def main():
@@ -49,7 +34,8 @@ def main():
         tmp = Path(tmp)
         config = write_example(tmp / "circuit", n_cells=args.cells, tstop=args.tstop)
         build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
-        summary, wall = run(config, args.ranks, tmp / "out")
+        run = run_neurodamus(config, tmp / "out", args.ranks)
+        summary, wall = run.summary_or_exit("run"), run.wall
     cells, syns = summary["cells"], summary["synapses"]
     solver = summary["phases_max_s"]["run"]
     rows = [

@@ -22,13 +22,10 @@ filters out the noise of a busy machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,25 +34,18 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from circuits import make_circuit, mechanisms
 
-from tests.helpers import base_env, mpirun_prefix, read_spikes, spikes_equal
+from benchmarks.launch import run_neurodamus
+from tests.helpers import base_env, read_spikes, spikes_equal
 
 _SOLVER_RE = re.compile(r"Solver Time\s*:\s*([0-9.eE+-]+)")
 
 
 def run(config: Path, engine: str, ranks: int, out: Path, library: Path) -> dict:
-    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}",
-           f"--simulator={engine}"]
+    args = [f"--simulator={engine}"]
     if engine == "CORENEURON":
-        cmd.append("--verbose")   # CoreNEURON then prints its own solver time
-    if ranks > 1:
-        cmd = mpirun_prefix(ranks) + cmd
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=base_env(NRNMECH_LIB_PATH=str(library)),
-                          capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"{engine} run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    summary = json.loads((out / "run_summary.json").read_text())
+        args.append("--verbose")   # CoreNEURON then prints its own solver time
+    run = run_neurodamus(config, out, ranks, args, env=base_env(NRNMECH_LIB_PATH=str(library)))
+    summary, wall, proc = run.summary_or_exit(f"{engine} run"), run.wall, run.proc
     phases = summary["phases_max_s"]
     result = {"wall": wall, "run": phases["run"], "build": phases["build"],
               "init": phases["init"], "spikes": sum(summary["spikes"].values()),

@@ -18,19 +18,16 @@ import argparse
 import json
 import os
 import re
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.launch import run_neurodamus
 from neurodamus.tools.example import write_example
 from neurodamus.tools.mechanisms import build_mechanisms
-from tests.helpers import base_env, mpirun_prefix
 
 
 def with_reports(config: Path, name: str, reports: dict, tstop: float | None = None) -> Path:
@@ -43,27 +40,16 @@ def with_reports(config: Path, name: str, reports: dict, tstop: float | None = N
     return path
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run(config: Path, ranks: int, out: Path, *extra) -> tuple[dict, float]:
-    """(run summary, wall seconds); the summary gets ``cpu_s``: CPU seconds of all ranks."""
-    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}", *extra]
-    if ranks > 1:
-        cmd = mpirun_prefix(ranks) + cmd
-    t0, cpu0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    summary = json.loads((out / "run_summary.json").read_text())
-    summary["cpu_s"] = _children_cpu() - cpu0
+    """(run summary, wall seconds); the summary gets ``cpu_s``: CPU seconds of all ranks, and
+    ``flush_s``: the report flush and write time the run logs (wall, CPU; slowest rank)."""
+    result = run_neurodamus(config, out, ranks, extra)
+    summary = result.summary_or_exit("run")
+    summary["cpu_s"] = result.cpu
     match = re.search(r"Reports: .* ([0-9.]+) s flushing and writing \(([0-9.]+) s CPU",
-                      proc.stdout + proc.stderr)
+                      result.proc.stdout + result.proc.stderr)
     summary["flush_s"] = (float(match.group(1)), float(match.group(2))) if match else None
-    return summary, wall
+    return summary, result.wall
 
 
 def overhead(tmp: Path, args) -> list:

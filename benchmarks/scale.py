@@ -1,24 +1,25 @@
-"""Scaling benchmark (issue 9): the example circuit at several sizes, on 1 and 2 ranks, NEURON
-and CoreNEURON, printed as one table with the 1 -> 2 rank ratios.
+"""Scaling benchmark (issue 9): the example circuit at several sizes, on 1 and 2 ranks, NEURON and
+CoreNEURON, printed as one table with the 1 -> 2 rank ratios.
 
     python benchmarks/scale.py [--sizes 1000,4000,16000] [--ranks 1,2]
                                [--engines NEURON,CORENEURON[,CORENEURON:4]]
                                [--tstop 1000[,1000,250]]
                                [--lb-mode RoundRobin] [--json results.json]
 
-``CORENEURON:4`` is CoreNEURON with ``--modelbuilding-steps=4`` (the model built and written
-in 4 slices, then simulated from the files). Every figure except the wall time comes from ``<output>/run_summary.json``, which the driver
-writes: cells, synapses, the slowest rank's phase times (build = cells + synapses + inputs;
-solver = the ``run`` phase, for CoreNEURON including the model transfer), peak RSS per rank.
-"wall" is the whole command as the user sees it (``mpirun`` and the Python start-up included),
-"overhead" is wall - solver; "load" is the load phase (settings, node selection,
-distribution, attribute reads), which must grow with the circuit and not with the ranks. The spikes of every run are compared with the first run of the
+``CORENEURON:4`` is CoreNEURON with ``--modelbuilding-steps=4`` (the model built and written in
+4 slices, then simulated from the files). Every figure except the wall time comes from
+``<output>/run_summary.json``, which the driver writes: cells, synapses, the slowest rank's
+phase times (build = cells + synapses + inputs; solver = the ``run`` phase, for CoreNEURON
+including the model transfer), peak RSS per rank. "wall" is the whole command as the user sees
+it (``mpirun`` and the Python start-up included), "overhead" is wall - solver; "load" is the
+load phase (settings, node selection, distribution, attribute reads), which must grow with the
+circuit and not with the ranks. The spikes of every run are compared with the first run of the
 same circuit: they must not depend on ranks, engine or load-balance mode.
 
-Targets at 4000 cells (issue 9): 2-rank parallel efficiency of the solver >= 85 %, overhead
-<= 20 % of the wall time, peak RSS per rank <= 150 MB + 4 kB per synapse of the rank. The
-load average of the machine is sampled before and after each run and printed with it: on a
-shared machine the solver figures are only as good as that load.
+Targets at 4000 cells (issue 9): 2-rank parallel efficiency of the solver >= 85 %, overhead <=
+20 % of the wall time, peak RSS per rank <= 150 MB + 4 kB per synapse of the rank. The load
+average of the machine is sampled before and after each run and printed with it: on a shared
+machine the solver figures are only as good as that load.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.circuits import make_circuit, mechanisms
-from tests.helpers import base_env, mpirun_prefix
+from benchmarks.launch import run_neurodamus
+from tests.helpers import base_env
 
 RSS_BASE_MB, RSS_PER_SYNAPSE_KB = 150.0, 4.0
 TARGET_EFFICIENCY, TARGET_OVERHEAD = 0.85, 0.20
@@ -61,27 +62,18 @@ def spike_digest(path: Path) -> str:
 def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env: dict,
             timeout: float) -> dict:
     simulator, _, steps = engine.partition(":")
-    cmd = [sys.executable, "-m", "neurodamus", str(config), f"--output-path={out}",
-           f"--simulator={simulator}", f"--lb-mode={lb_mode}"]
+    args = [f"--simulator={simulator}", f"--lb-mode={lb_mode}"]
     if steps:
-        cmd.append(f"--modelbuilding-steps={steps}")
-    if ranks > 1:
-        cmd = mpirun_prefix(ranks) + cmd
-    load_before = os.getloadavg()[0]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    wall = time.perf_counter() - t0
-    load_after = os.getloadavg()[0]
-    row = {"engine": engine, "ranks": ranks, "wall_s": wall,
-           "load": (load_before + load_after) / 2}
-    if proc.returncode != 0:
+        args.append(f"--modelbuilding-steps={steps}")
+    run = run_neurodamus(config, out, ranks, args, env=env, timeout=timeout)
+    proc, wall, summary = run.proc, run.wall, run.summary
+    row = {"engine": engine, "ranks": ranks, "wall_s": wall, "load": run.load}
+    if summary is None:
         text = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
         reason = next((line for line in reversed(text) if "ERROR" in line), text[-1] if text
                       else f"exit {proc.returncode}")
         row["error"] = reason.replace("ERROR: ", "")[:160]
         return row
-    summary = json.loads((out / "run_summary.json").read_text())
     phases = summary["phases_max_s"]
     row.update(cells=summary["cells"], synapses=summary["synapses"],
                build_s=phases.get("build", 0.0), solver_s=phases.get("run", 0.0),
@@ -111,9 +103,14 @@ def print_table(rows, out=print):
             continue
         rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mb"])
         out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<13}{r['ranks']:>5} "
-            f"{r['phases'].get('load', 0.0):>7.2f} {r['build_s']:>8.2f} {r['solver_s']:>9.2f} {r['wall_s']:>8.2f} "
+            f"{r['phases'].get('load', 0.0):>7.2f} {r['build_s']:>8.2f} {r['solver_s']:>9.2f} "
+            f"{r['wall_s']:>8.2f} "
             f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
             f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f}")
+
+
+def _met(condition) -> str:
+    return "met" if condition else "NOT met"
 
 
 def ratios(rows) -> list[dict]:
@@ -146,12 +143,11 @@ def print_ratios(result, out=print):
             f"{r['wall_speedup']:>9.2f}x")
     for r in result:
         if r["cells"] == 4000:
-            ok = lambda c: "met" if c else "NOT met"
             out(f"\ntargets at 4000 cells ({r['engine']}, 2 ranks): solver efficiency "
-                f"{100 * r['efficiency']:.1f} % (>= 85 %: {ok(r['efficiency'] >= 0.85)}); "
+                f"{100 * r['efficiency']:.1f} % (>= 85 %: {_met(r['efficiency'] >= 0.85)}); "
                 f"overhead {100 * r['overhead_2']:.1f} % of wall (<= 20 %: "
-                f"{ok(r['overhead_2'] <= 0.20)}); peak RSS {r['rss_2']:.0f} MB per rank "
-                f"(<= {r['rss_limit_2']:.0f} MB: {ok(r['rss_2'] <= r['rss_limit_2'])})")
+                f"{_met(r['overhead_2'] <= 0.20)}); peak RSS {r['rss_2']:.0f} MB per rank "
+                f"(<= {r['rss_limit_2']:.0f} MB: {_met(r['rss_2'] <= r['rss_limit_2'])})")
 
 
 def _list(text, cast):
