@@ -18,3 +18,14 @@ def small_config(tmp_path_factory):
     config = write_example(tmp_path_factory.mktemp("small"), n_cells=20, tstop=200, seed=3)
     build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
     return config
+
+
+@pytest.fixture(scope="session")
+def mechanism_builds(tmp_path_factory):
+    """Both flavours (NEURON, CoreNEURON) of the example's mechanisms, built once per session
+    (and cached across sessions by content)."""
+    mods = write_example(tmp_path_factory.mktemp("mechs"), n_cells=2, tstop=10).parent \
+        / "mechanisms"
+    quiet = {"log": lambda *_: None}
+    return {"NEURON": build_mechanisms([mods], **quiet),
+            "CORENEURON": build_mechanisms([mods], coreneuron=True, **quiet)}

@@ -11,18 +11,12 @@ import pytest
 from tests.helpers import read_spikes, spikes_equal
 from tests.integration.test_coreneuron import (
     assert_reports_equal,
-    build_both_flavours,
     run_fails,
     run_ok,
     write_circuit,
 )
 
 pytestmark = pytest.mark.mpi
-
-
-@pytest.fixture(scope="module")
-def mechanism_builds(tmp_path_factory):
-    return build_both_flavours(tmp_path_factory.mktemp("mechs"))
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from neurodamus.tools.example import write_example
-from neurodamus.tools.mechanisms import build_mechanisms
 from tests.helpers import base_env, read_spikes, run_neurodamus, spikes_equal
 
 pytestmark = pytest.mark.mpi
@@ -59,19 +58,6 @@ def write_circuit(directory: Path, n_cells=24, tstop=TSTOP, seed=7, reports=True
     half = dict(sim, run=dict(sim["run"], tstop=tstop / 2))
     (config.parent / "sim100.json").write_text(json.dumps(half, indent=1))
     return config
-
-
-def build_both_flavours(folder: Path) -> dict:
-    """Both flavours of the example's mechanisms (cached across sessions by content)."""
-    mods = write_example(folder, n_cells=2, tstop=10).parent / "mechanisms"
-    quiet = {"log": lambda *_: None}
-    return {"NEURON": build_mechanisms([mods], **quiet),
-            "CORENEURON": build_mechanisms([mods], coreneuron=True, **quiet)}
-
-
-@pytest.fixture(scope="module")
-def mechanism_builds(tmp_path_factory):
-    return build_both_flavours(tmp_path_factory.mktemp("mechs"))
 
 
 @pytest.fixture(scope="module")
