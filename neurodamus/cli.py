@@ -291,9 +291,20 @@ def _usage_error(message):
 
 def _run(args, argv) -> int:
     options = _options(args)
-    from . import launch
+    from . import allocator, launch
 
-    launch.maybe_exec_special(argv)  # returns only when no special is used
+    try:
+        preload = allocator.plan(os.environ)
+    except launch.LaunchError as exc:
+        if _speaks():
+            _fail(str(exc))
+        return 1
+    # one re-exec at most: into special when there is one, else into this Python when an
+    # allocator is to be preloaded; each returns when it does not apply
+    launch.maybe_exec_special(argv, preload.env)
+    if preload.env is not None:
+        launch.exec_with_allocator(preload.env)
+    allocator.restore(os.environ)
     logging.basicConfig(level=logging.DEBUG if options.debug else logging.INFO,
                         format="%(levelname)s: %(message)s")
     from .errors import NeurodamusError

@@ -57,8 +57,10 @@ def under_special() -> bool:
         os.path.basename(sys.executable).startswith(("special", "nrniv"))
 
 
-def maybe_exec_special(args: list[str]) -> None:
-    """Replace this process by ``special -mpi -python <entry> args`` when a special exists."""
+def maybe_exec_special(args: list[str], env: dict | None = None) -> None:
+    """Replace this process by ``special -mpi -python <entry> args`` when a special exists.
+
+    ``env``: the environment of the new process (default: this one's)."""
     if os.environ.get(SPECIAL_ENV):
         return
     special = find_special()
@@ -66,7 +68,7 @@ def maybe_exec_special(args: list[str]) -> None:
         return
     if launcher_rank() == 0:
         print("::INIT:: Special available. Replacing binary...", flush=True)
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     env[SPECIAL_ENV] = "1"
     env["NEURODAMUS_UNDER_SPECIAL"] = "1"
     env.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
@@ -80,6 +82,29 @@ def maybe_exec_special(args: list[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(special, argv, env)
+
+
+def is_program_entry() -> bool:
+    """True when this process was started as the ``neurodamus`` command (the console script or
+    ``python -m neurodamus``), so that re-executing its command line repeats the same run; a
+    script that calls ``cli.main`` itself is never re-executed."""
+    started = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if started == "neurodamus":
+        return True
+    return started == "__main__.py" and \
+        Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent
+
+
+def exec_with_allocator(env: dict) -> None:
+    """Re-execute this Python with its own command line in ``env`` (the allocator preload:
+    see ``allocator.py``); returns only when this process is not the program's entry."""
+    if not is_program_entry():
+        return
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    argv[0] = sys.executable
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
 
 
 def _loaded_mpi_libraries() -> list[str]:

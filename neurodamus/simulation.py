@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import launch
+from . import allocator, launch
 from .circuit import balance
 from .circuit import cells as cell_build
 from .circuit.modifications import apply_modifications, parse_modifications, report_modifications
@@ -227,7 +227,8 @@ class Simulation:
             n_cells = {n: len(p.selected) for n, p in self.populations.items()
                        if not p.is_virtual}
             self.out(summary.format_summary(rows, counts, settings.run.tstop, n_cells,
-                                            time.time() - _process_start_time()))
+                                            time.time() - _process_start_time(),
+                                            allocator.active()))
             self._write_run_summary(rows, builds, counts)
             # every rank closed its outputs (the write phases agreed): record, then SUCCESS
             self.record.complete(tstop=settings.run.tstop, dt=settings.run.dt,
@@ -457,6 +458,7 @@ class Simulation:
             "synapse_build_s": max(b[1] for b in builds),
             "startup_s": self.startup_seconds,
             "peak_rss_mb": [r[1] for r in rows],
+            "allocator": allocator.active(),   # rank 0's; every rank starts the same way
             # issue 9: the mode, max/mean load per rank and the round-robin figure to compare
             "load_balance": (self.balance.report(self.size) if getattr(self, "balance", None)
                              else {"mode": "RoundRobin"}),

@@ -16,6 +16,11 @@ ls /usr/lib/*/libmpi.so >/dev/null 2>&1 || ls /usr/lib/*/openmpi/lib/libmpi.so >
 if [ "$(id -u)" = 0 ] && ! ls /usr/lib/*/libmpich.so.12 >/dev/null 2>&1; then
     need_apt+=(libmpich12)
 fi
+# recommended: jemalloc, which neurodamus preloads for a lower peak memory (neurodamus/allocator.py);
+# installed when we are root, otherwise the system's malloc is used
+if [ "$(id -u)" = 0 ] && ! ls /usr/lib/*/libjemalloc.so.2 >/dev/null 2>&1; then
+    need_apt+=(libjemalloc2)
+fi
 command -v gcc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 || need_apt+=(build-essential)
 "$python" -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -83,8 +83,8 @@ def _memory_line(rows) -> str:
 
 
 def format_summary(rows, spike_counts: dict, tstop: float, n_cells: dict,
-                   wall_seconds: float | None = None) -> str:
-    """The table rank 0 prints at the end of a run."""
+                   wall_seconds: float | None = None, allocator: dict | None = None) -> str:
+    """The table rank 0 prints at the end of a run (``allocator``: ``allocator.active()``)."""
     rows = [r if isinstance(r, RankRow) else RankRow(r[0], r[1]) for r in rows]
     n_ranks = len(rows)
     lines = ["", f"Run summary ({n_ranks} rank{'s' if n_ranks > 1 else ''})",
@@ -128,6 +128,10 @@ def format_summary(rows, spike_counts: dict, tstop: float, n_cells: dict,
         lines.append(f"{'all':<20}{total_cells:>8}{total_spikes:>10}{rate:>14.2f}")
     lines.append("")
     lines.append(_memory_line(rows))
+    if allocator is not None:
+        lib = allocator.get("library")
+        lines.append(f"memory allocator: {allocator['name']}" + (f" ({lib})" if lib else
+                                                                  " (malloc of the C library)"))
     return "\n".join(lines)
 
 

@@ -316,6 +316,27 @@ def check_environment(report: Report) -> None:
         report.add("environment", INFO, "set by the Spack environment: " + "; ".join(foreign))
 
 
+def check_allocator(report: Report) -> None:
+    """What a run would preload (neurodamus/allocator.py)."""
+    from .. import allocator
+    from ..errors import LaunchError
+
+    try:
+        preload = allocator.plan(os.environ)
+    except LaunchError as exc:
+        report.add("allocator", FAIL, str(exc), fix=f"unset {allocator.ENV} or fix its value")
+        return
+    if preload.library:
+        report.add("allocator", OK, f"runs preload {allocator.allocator_name(preload.library)} "
+                   f"({preload.library})")
+    elif "no jemalloc" in preload.reason:
+        report.add("allocator", INFO, "no jemalloc found: runs use the C library's malloc "
+                   "(about 10 % more memory per rank)",
+                   fix="apt-get install libjemalloc2, or spack load jemalloc")
+    else:
+        report.add("allocator", INFO, f"no preload: {preload.reason}")
+
+
 # ---- 3. HOC library -------------------------------------------------------------------------
 def check_hoc(report: Report) -> None:
     from .. import paths
@@ -721,6 +742,7 @@ def run_doctor(config: str | None = None, output_path: str | None = None, with_m
     package_dir = Path(__file__).resolve().parent.parent
     check_package(report, package_dir)
     check_environment(report)
+    check_allocator(report)
     check_hoc(report)
     settings = None
     if config:

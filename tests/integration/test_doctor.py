@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from neurodamus.allocator import find_jemalloc
 from neurodamus.tools.example import write_example
 from neurodamus.tools.mechanisms import build_mechanisms
 from tests.helpers import ROOT, mpirun_prefix
@@ -89,6 +90,21 @@ def test_environment_managers_are_reported(tmp_path):
     res = doctor("--no-mpi", env=env, cwd=tmp_path)
     assert f"Spack environment active: {tmp_path / 'spack-env'}" in res.stdout
     assert "relevant to neurodamus: py-neurodamus/3.0, neuron/9.0" in res.stdout
+
+
+def test_allocator_choice_is_reported(tmp_path):
+    res = doctor("--no-mpi", env=clean_env(NEURODAMUS_ALLOCATOR="/no/such/libjemalloc.so.2"),
+                 cwd=tmp_path)
+    assert res.returncode != 0
+    assert "[FAIL] allocator: NEURODAMUS_ALLOCATOR=/no/such/libjemalloc.so.2: not 'auto'" \
+        in res.stdout
+    res = doctor("--no-mpi", env=clean_env(NEURODAMUS_ALLOCATOR="system"), cwd=tmp_path)
+    assert "[info] allocator: no preload: NEURODAMUS_ALLOCATOR=system" in res.stdout
+    jemalloc = find_jemalloc(clean_env())
+    res = doctor("--no-mpi", env=clean_env(), cwd=tmp_path)
+    expected = (f"[ ok ] allocator: runs preload jemalloc ({jemalloc})" if jemalloc else
+                "[info] allocator: no jemalloc found")
+    assert expected in res.stdout
 
 
 def test_mpi_lib_nrn_path_to_a_wrong_library_is_flagged(tmp_path):

@@ -1,10 +1,12 @@
 """End-to-end runs of the example circuit with real NEURON under real mpirun."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
+from neurodamus.allocator import find_jemalloc
 from tests.helpers import base_env, read_spikes, run_neurodamus, spikes_equal
 
 pytestmark = pytest.mark.mpi
@@ -83,6 +85,10 @@ def test_special_reexec_gives_one_run_with_same_spikes(example_config, runs, tmp
     assert res.stdout.count("numprocs=2") == 1
     assert "built into special" in res.stdout
     assert spikes_equal(read_spikes(tmp_path / "out" / "out.h5"), runs[1][1])
+    # the allocator preload travels with the one re-exec into special (allocator.py)
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert summary["allocator"]["name"] == ("jemalloc" if find_jemalloc(os.environ) else
+                                            "system")
 
 
 def test_special_disabled_by_environment(small_config, tmp_path):
