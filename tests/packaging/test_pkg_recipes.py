@@ -129,8 +129,13 @@ def test_py_neurodamus_dependencies_match_setup_cfg():
     for spec, kwargs in recipe.depends_on:
         deptype = kwargs.get("type", ("build", "link"))
         deptype = (deptype,) if isinstance(deptype, str) else deptype
-        if "run" in deptype and spec_name(spec) != "python":
+        if "run" in deptype and spec_name(spec) not in ("python", "jemalloc"):
             run_deps[spec_name(spec)] = spec
+    # jemalloc is a library the launcher preloads, not a Python requirement: behind a variant,
+    # unprefixed (a je_ prefix would not replace malloc)
+    jemalloc = [(s, k) for s, k in recipe.depends_on if spec_name(s) == "jemalloc"]
+    assert jemalloc == [("jemalloc jemalloc_prefix=none", {"when": "+jemalloc", "type": "run"})]
+    assert recipe.variants["jemalloc"]["default"] is True
     assert set(run_deps) == set(required), (
         f"only in the recipe: {sorted(set(run_deps) - set(required))}; "
         f"only in setup.cfg: {sorted(set(required) - set(run_deps))}"

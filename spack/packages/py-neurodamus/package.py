@@ -6,6 +6,7 @@
 
 # Spack recipes star-import spack.package and keep it in its own import block:
 # ruff: noqa: F403, F405, I001, RUF012, RUF100
+import glob
 import os
 
 import spack
@@ -63,6 +64,11 @@ class PyNeurodamus(PythonPackage):
     depends_on("py-mpi4py", type=("build", "run"))
     depends_on("py-morphio", type=("build", "run"))
 
+    # Not a Python dependency: the launcher preloads jemalloc into each run (lower peak memory,
+    # neurodamus/allocator.py); ~jemalloc leaves the search to the driver (system folders).
+    variant("jemalloc", default=True, description="Preload jemalloc into runs (less memory)")
+    depends_on("jemalloc jemalloc_prefix=none", when="+jemalloc", type="run")
+
     # Importing the package must not need NEURON or MPI (nothing happens at import time).
     import_modules = ["neurodamus"]
 
@@ -98,6 +104,10 @@ class PyNeurodamus(PythonPackage):
         data = self._data_dir()
         env.set("NEURODAMUS_DATA", data)
         env.prepend_path("HOC_LIBRARY_PATH", join_path(data, "hoc"))
+        if self.spec.satisfies("+jemalloc"):
+            library = _jemalloc_library(self.spec["jemalloc"].prefix)
+            if library:
+                env.set("NEURODAMUS_ALLOCATOR", library)
 
     # ----------------------------------------------------------------------------------------
     # Checks
@@ -153,3 +163,13 @@ def _changed_since(root, relpaths, time):
                 except OSError:
                     continue
     return False
+
+
+def _jemalloc_library(prefix):
+    """The shared jemalloc of ``prefix`` (lib, lib64, or lib/<multiarch> of a system external)."""
+    for pattern in ("lib/libjemalloc.so.2", "lib64/libjemalloc.so.2", "lib/*-linux-gnu/"
+                    "libjemalloc.so.2", "lib/libjemalloc.so", "lib64/libjemalloc.so"):
+        found = sorted(glob.glob(join_path(str(prefix), pattern)))
+        if found:
+            return found[0]
+    return None
