@@ -443,6 +443,7 @@ class CoreNeuronEngine:
         """Stand-alone CoreNEURON on the input folder; (times, gids) of all spikes on rank 0."""
         self._make_scratch()
         lib = ctypes.CDLL(str(self.library), mode=ctypes.RTLD_GLOBAL)
+        one_openmp_thread()
         run = self.settings.run
         args = ["neurodamus-coreneuron", "--datpath", str(self.plan.datpath),
                 "--tstop", repr(float(tstop)), "--dt", repr(float(run.dt)),
@@ -462,6 +463,27 @@ class CoreNeuronEngine:
         if self.rank != 0:
             return np.zeros(0), np.zeros(0, np.int64)
         return read_out_dat(self.scratch / "out.dat", run.dt)
+
+
+def one_openmp_thread() -> None:
+    """Stand-alone CoreNEURON runs OpenMP regions, by default with a thread per core: with a
+    rank per core that oversubscribes every core (measured: 4000 cells on 2 ranks x 2 threads
+    on 2 cores, no speed-up over 1 rank). One thread per rank, unless OMP_NUM_THREADS says
+    otherwise."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        with open("/proc/self/maps") as fd:
+            libs = {line.split()[-1] for line in fd if "/" in line and
+                    os.path.basename(line.split()[-1]).startswith(("libgomp", "libomp",
+                                                                   "libiomp"))}
+    except OSError:
+        return
+    for path in sorted(libs):
+        try:
+            ctypes.CDLL(path).omp_set_num_threads(1)
+        except (OSError, AttributeError):
+            continue
 
 
 #: fixed step: a spike detected at the end of a step is recorded at that step's time + 1e-10 ms
