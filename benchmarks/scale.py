@@ -82,7 +82,8 @@ def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env:
                startup_s=summary.get("startup_s"),
                peak_rss_mb=summary["peak_rss_mb"], spikes=sum(summary["spikes"].values()),
                digest=spike_digest(out / "out.h5"),
-               load_balance=summary.get("load_balance"))
+               load_balance=summary.get("load_balance"),
+               allocator=summary.get("allocator", {}).get("name", "?"))
     row["overhead"] = (wall - row["solver_s"]) / wall
     row["rss_limit_mb"] = RSS_BASE_MB + RSS_PER_SYNAPSE_KB * row["synapses"] / ranks / 1024.0
     return row
@@ -93,7 +94,7 @@ def print_table(rows, out=print):
     head = (f"{'cells':>6} {'synapses':>9} {'engine':<13}{'ranks':>5} {'load s':>7} "
             f"{'build s':>8} "
             f"{'solver s':>9} {'wall s':>8} {'overhead':>9} {'peak RSS/rank MB':>18} "
-            f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5}")
+            f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5} {'allocator':>9}")
     out(head)
     out("-" * len(head))
     for r in rows:
@@ -106,7 +107,8 @@ def print_table(rows, out=print):
             f"{r['phases'].get('load', 0.0):>7.2f} {r['build_s']:>8.2f} {r['solver_s']:>9.2f} "
             f"{r['wall_s']:>8.2f} "
             f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
-            f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f}")
+            f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f} "
+            f"{r.get('allocator', '?'):>9}")
 
 
 def _met(condition) -> str:
