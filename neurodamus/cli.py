@@ -312,7 +312,10 @@ def _run(args, argv) -> int:
     from .simulation import run_simulation
 
     try:
-        return run_simulation(args["<simulation_config>"], options)
+        code = run_simulation(args["<simulation_config>"], options)
+        if code == 0 and launch.is_program_entry():
+            launch.exit_without_teardown(0)
+        return code
     except RunFailed as exc:
         # every rank agreed on the failure: rank 0 reports, everyone exits cleanly
         if _rank() == 0:

@@ -85,14 +85,35 @@ def maybe_exec_special(args: list[str], env: dict | None = None) -> None:
 
 
 def is_program_entry() -> bool:
-    """True when this process was started as the ``neurodamus`` command (the console script or
-    ``python -m neurodamus``), so that re-executing its command line repeats the same run; a
-    script that calls ``cli.main`` itself is never re-executed."""
+    """True when this process was started as the ``neurodamus`` command (the console script,
+    ``python -m neurodamus`` or the re-exec into special), so that re-executing its command line
+    repeats the same run and its end is the end of the process; a script that calls
+    ``cli.main`` itself is never re-executed nor ended."""
     started = os.path.basename(sys.argv[0]) if sys.argv else ""
     if started == "neurodamus":
         return True
-    return started == "__main__.py" and \
-        Path(sys.argv[0]).resolve().parent == Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent
+    return started in ("__main__.py", "_special_main.py") and \
+        Path(sys.argv[0]).resolve().parent == here
+
+
+def exit_without_teardown(code: int) -> None:
+    """End a finished run now: outputs are closed and the SUCCESS marker written, and freeing
+    the model object by object at interpreter exit costs more than the build (measured: 18 s
+    for 4000 cells, 280 s for 16 000 on 1 rank). Flush, finalise MPI, leave."""
+    import logging
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        from mpi4py import MPI
+
+        if MPI.Is_initialized() and not MPI.Is_finalized():
+            MPI.Finalize()
+    except ImportError:
+        pass
+    os._exit(code)
 
 
 def exec_with_allocator(env: dict) -> None:
