@@ -9,12 +9,12 @@ An allocator can only replace malloc from the start of a process, so the launche
 the run with ``LD_PRELOAD`` set (into ``special`` when it re-executes into it anyway, else into
 the same Python). ``NEURODAMUS_ALLOCATOR`` chooses:
 
-* ``auto`` (default): jemalloc when found (a path set by the Spack recipe, the ``lib`` folders
-  of the ``JEMALLOC_ROOT``/``LD_LIBRARY_PATH`` entries, then the system's library folders),
-  else the system's malloc;
+* ``auto`` (default): jemalloc when found (in ``JEMALLOC_ROOT/lib``, the ``LD_LIBRARY_PATH``
+  folders, then the system's library folders), else the system's malloc;
 * ``system``: no preload;
 * ``jemalloc``: like ``auto``, but a run without it stops with a message;
-* a path to an allocator library (``.so``), which must exist.
+* a path to an allocator library (``.so``), which must exist (the Spack recipe sets its
+  jemalloc's path).
 
 A ``LD_PRELOAD`` that already names an allocator is the user's choice and is left alone. The
 planning here is pure (environment in, environment out); ``launch`` does the exec.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import LaunchError
 
@@ -49,7 +49,6 @@ class Plan:
     env: dict | None
     reason: str
     library: str | None = None
-    notes: list = field(default_factory=list)
 
 
 def allocator_name(path: str) -> str:
