@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import LaunchError
+from .launch import mapped_files
 
 ENV = "NEURODAMUS_ALLOCATOR"
 #: set on the re-exec: the LD_PRELOAD the user had (restored in the new process) ...
@@ -39,6 +40,8 @@ JEMALLOC_NAMES = ("libjemalloc.so.2", "libjemalloc.so")
 SYSTEM_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
                    "/usr/lib/powerpc64le-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib",
                    "/usr/local/lib64", "/lib/x86_64-linux-gnu", "/lib64")
+#: ``Plan.reason`` when ``auto`` finds no jemalloc (doctor says how to install it)
+NO_JEMALLOC = "no jemalloc found: the system's malloc is used"
 _KNOWN = re.compile(r"lib(jemalloc|tcmalloc\w*|mimalloc|hoard|tbbmalloc\w*)[\w.-]*\.so")
 
 
@@ -93,7 +96,7 @@ def plan(env, exists=os.path.isfile) -> Plan:
                                   f"JEMALLOC_ROOT, LD_LIBRARY_PATH and {', '.join(SYSTEM_LIB_DIRS)}"
                                   f"); install it (Debian: apt-get install libjemalloc2) or set "
                                   f"{ENV}=system")
-            return Plan(None, "no jemalloc found: the system's malloc is used")
+            return Plan(None, NO_JEMALLOC)
     else:
         library = choice
         if not os.path.isabs(library) or not exists(library):
@@ -124,12 +127,7 @@ def restore(environ) -> None:
 
 def active(maps_path: str = "/proc/self/maps") -> dict:
     """The allocator this process runs with, from the libraries it has mapped."""
-    try:
-        with open(maps_path) as fd:
-            libs = {line.split()[-1] for line in fd if ".so" in line and "/" in line}
-    except OSError:
-        libs = set()
-    for lib in sorted(libs):
+    for lib in mapped_files(maps_path):
         if _KNOWN.search(os.path.basename(lib)):
             return {"name": allocator_name(lib), "library": lib}
     return {"name": "system", "library": None}

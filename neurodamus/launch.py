@@ -128,13 +128,19 @@ def exec_with_allocator(env: dict) -> None:
     os.execve(sys.executable, argv, env)
 
 
-def _loaded_mpi_libraries() -> list[str]:
+def mapped_files(maps_path: str = "/proc/self/maps") -> list[str]:
+    """Files mapped into this process (libraries, the executable), each once, in map order;
+    empty where there is no /proc."""
     try:
-        with open("/proc/self/maps") as fd:
-            libs = {line.split()[-1] for line in fd if "libmpi" in line and "/" in line}
+        with open(maps_path) as fd:
+            paths = (line.split()[-1] for line in fd if "/" in line)
+            return list(dict.fromkeys(p for p in paths if p.startswith("/")))
     except OSError:
         return []
-    return sorted(libs)
+
+
+def _loaded_mpi_libraries() -> list[str]:
+    return sorted(p for p in mapped_files() if "libmpi" in p)
 
 
 def start_mpi_and_neuron():

@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, MechanismError
+from ..launch import mapped_files
 from .neuron_engine import CHUNK_MS
 
 CORENEURON_INPUT = "coreneuron_input"
@@ -166,18 +167,8 @@ def decide_build(plan: CoreNeuronPlan, settings, populations, n_ranks, has_repor
 # ---- the mechanism library ---------------------------------------------------------------------
 def loaded_mechanism_libraries() -> list[Path]:
     """Mechanism libraries mapped into this process (libnrnmech.so, or a special binary)."""
-    found = []
-    try:
-        with open("/proc/self/maps") as fd:
-            for line in fd:
-                path = line.split()[-1] if "/" in line else ""
-                name = os.path.basename(path)
-                if (name == "libnrnmech.so" or name.startswith("special")) and \
-                        Path(path) not in found:
-                    found.append(Path(path))
-    except OSError:
-        pass
-    return found
+    return [Path(p) for p in mapped_files()
+            if os.path.basename(p) == "libnrnmech.so" or os.path.basename(p).startswith("special")]
 
 
 def find_library(loaded: list[Path] | None = None) -> Path:
@@ -472,14 +463,9 @@ def one_openmp_thread() -> None:
     otherwise."""
     if os.environ.get("OMP_NUM_THREADS"):
         return
-    try:
-        with open("/proc/self/maps") as fd:
-            libs = {line.split()[-1] for line in fd if "/" in line and
-                    os.path.basename(line.split()[-1]).startswith(("libgomp", "libomp",
-                                                                   "libiomp"))}
-    except OSError:
-        return
-    for path in sorted(libs):
+    for path in mapped_files():
+        if not os.path.basename(path).startswith(("libgomp", "libomp", "libiomp")):
+            continue
         try:
             ctypes.CDLL(path).omp_set_num_threads(1)
         except (OSError, AttributeError):

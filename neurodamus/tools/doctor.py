@@ -329,7 +329,7 @@ def check_allocator(report: Report) -> None:
     if preload.library:
         report.add("allocator", OK, f"runs preload {allocator.allocator_name(preload.library)} "
                    f"({preload.library})")
-    elif "no jemalloc" in preload.reason:
+    elif preload.reason == allocator.NO_JEMALLOC:
         report.add("allocator", INFO, "no jemalloc found: runs use the C library's malloc "
                    "(about 10 % more memory per rank)",
                    fix="apt-get install libjemalloc2, or spack load jemalloc")
