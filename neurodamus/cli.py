@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -170,7 +169,9 @@ def _plot(argv) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"ERROR: {message}", file=sys.stderr, flush=True)
+    from .parallel import write_error
+
+    write_error(message)
     return 1
 
 
@@ -305,14 +306,13 @@ def _run(args, argv) -> int:
     if preload.env is not None:
         launch.exec_with_allocator(preload.env)
     allocator.restore(os.environ)
-    logging.basicConfig(level=logging.DEBUG if options.debug else logging.INFO,
-                        format="%(levelname)s: %(message)s")
+    from . import logs, pipeline
     from .errors import NeurodamusError
     from .parallel import RunFailed
-    from .simulation import run_simulation
 
+    logs.configure(launch.launcher_rank(), options.debug)
     try:
-        code = run_simulation(args["<simulation_config>"], options)
+        code = pipeline.run(args["<simulation_config>"], options)
         if code == 0 and launch.is_program_entry():
             launch.exit_without_teardown(0)
         return code

@@ -15,11 +15,10 @@ import os
 import platform
 import shutil
 import sys
-import threading
 from pathlib import Path
 
 from . import paths
-from .errors import LaunchError, MechanismError
+from .errors import LaunchError
 
 SPECIAL_ENV = "neurodamus_special"
 _RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "MPI_LOCALRANKID")
@@ -180,118 +179,3 @@ def _mpi4py_library() -> str:
         return " ".join(MPI.Get_library_version().replace("\0", " ").splitlines()[0].split())
     except Exception:  # informational only
         return "unknown"
-
-
-SENTINEL_MECHANISM = "MembraneCurrentSource"
-
-
-def mechanisms_loaded(h) -> bool:
-    """True when a library with the driver's own mechanisms is already in (special, ./x86_64)."""
-    return hasattr(h, SENTINEL_MECHANISM)
-
-
-def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: str = "",
-                    coreneuron: bool = False) -> str:
-    """Load one mechanism library; build the circuit's mechanisms_dir (cached) when needed.
-
-    ``where`` names the config key ``mechanisms_dir`` came from, for messages. Returns a
-    description of where the mechanisms came from. ``coreneuron``: the cached build is the
-    ``nrnivmodl -coreneuron`` flavour, with ``libcorenrnmech.so`` next to ``libnrnmech.so``
-    (issue 5: the CoreNEURON engine finds it there).
-    """
-    if mechanisms_loaded(h):
-        return "built into special" if os.environ.get("NEURODAMUS_UNDER_SPECIAL") else \
-            f"auto-loaded {Path.cwd() / platform.machine() / 'libnrnmech.so'}"
-    libs = [p for p in os.environ.get("NRNMECH_LIB_PATH", "").split(":") if p]
-    if not libs:
-        if mechanisms_dir and not os.path.isdir(mechanisms_dir):
-            raise MechanismError(f"{where or 'mechanisms_dir'}: mechanism folder not found: "
-                                 f"{mechanisms_dir}")
-        try:
-            libs = [str(_cached_build(mechanisms_dir, comm, log, coreneuron).library)]
-        except MechanismError as exc:
-            if where:
-                raise MechanismError(f"{where}: building {mechanisms_dir} failed: {exc}") from exc
-            raise
-    for lib in libs:
-        if not os.path.isfile(lib):
-            raise MechanismError(f"Mechanism library not found: {lib} (NRNMECH_LIB_PATH)")
-        if not h.nrn_load_dll(lib):
-            raise MechanismError(f"NEURON could not load the mechanism library {lib} "
-                                 f"(NRNMECH_LIB_PATH): not a shared library built by nrnivmodl "
-                                 f"for this NEURON; rebuild it with 'neurodamus "
-                                 f"build-mechanisms'")
-    return ", ".join(libs)
-
-
-def _cached_build(mechanisms_dir, comm, log, coreneuron=False):
-    """Rank 0 builds (or finds) the cached library; every rank then gets the outcome."""
-    from .tools.mechanisms import build_mechanisms
-
-    rank = comm.Get_rank() if comm is not None else 0
-    result, error = None, None
-    if rank == 0:
-        try:
-            dirs = [mechanisms_dir] if mechanisms_dir else []
-            result = build_mechanisms(dirs, coreneuron=coreneuron, log=log)
-        except MechanismError as exc:
-            error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - never leave the other ranks in the bcast
-            error = f"building the mechanisms of {mechanisms_dir or 'core/mod'} failed: " \
-                    f"{type(exc).__name__}: {exc}"
-    if comm is not None and comm.Get_size() > 1:
-        result, error = comm.bcast((result, error), root=0)
-    if error:
-        raise MechanismError(error)
-    return result
-
-
-# ---- ending a job that cannot agree ---------------------------------------------------------
-#: how long a rank that failed waits for the other ranks to reach the phase's agreement
-AGREEMENT_GRACE_S = 4.0
-
-
-def abort_job(code: int = 1) -> None:
-    """End every rank of the job now (MPI_Abort), or this process when there is no MPI job."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # should MPI_Abort itself hang, leave anyway: mpirun then ends the other ranks
-    threading.Timer(3.0, os._exit, args=(code,)).start()
-    try:
-        from mpi4py import MPI
-
-        if MPI.Is_initialized() and not MPI.Is_finalized() and MPI.COMM_WORLD.Get_size() > 1:
-            MPI.COMM_WORLD.Abort(code)
-    except ImportError:
-        pass
-    os._exit(code)
-
-
-class FailureWatchdog:
-    """Armed by a rank whose phase failed; ends the job if the others do not agree in time.
-
-    A failed rank normally waits at the end of its phase until every rank has told whether
-    it failed too (``parallel.Phase``). The other ranks may however be busy for minutes, or
-    blocked in a collective call inside the phase (NEURON's ``set_maxstep``, a gather) that
-    the failed rank will never join. After ``seconds`` the failed rank prints its message and
-    aborts the whole job, so that a failure never hangs a run and ends it within seconds.
-    """
-
-    def __init__(self, comm, message: str, seconds: float = AGREEMENT_GRACE_S):
-        self.comm, self.message, self.seconds = comm, message, seconds
-        self._timer = None
-        if comm is not None and comm.Get_size() > 1:
-            self._timer = threading.Timer(seconds, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _fire(self) -> None:
-        rank = self.comm.Get_rank()
-        sys.stderr.write(f"ERROR: {self.message}\n(rank {rank} failed; the other ranks did not "
-                         f"reach the end of the phase within {self.seconds:.0f} s: ending the "
-                         f"job)\n")
-        abort_job(1)
-
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()

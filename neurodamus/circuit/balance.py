@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -34,8 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .distribution import greedy_partition, imbalance, rank_loads, round_robin_ranks
-from .nodes import template_name
+from ..errors import ConfigError
+from ..parallel import on_root
+from .cell_costs import measure_samples
+from .distribution import greedy_partition, imbalance, model_slices, rank_loads, round_robin_ranks
+from .nodes import open_population, template_name
+
+log = logging.getLogger(__name__)
 
 COST_MODEL_VERSION = 1
 #: cost of one synapse relative to one segment of one density mechanism. Measured on the
@@ -97,7 +103,6 @@ def cell_table(settings, populations: dict) -> CellTable:
     """Read what the balancer needs of every selected cell: 3 columns per population, bulk."""
     import libsonata
 
-    from .nodes import open_population
 
     parts = []
     for p in populations.values():
@@ -180,8 +185,6 @@ def allocation_path(settings, key, mode: str, n_ranks: int) -> Path:
 
 
 def _cannot_write(path: Path, exc: OSError):
-    from ..errors import ConfigError
-
     return ConfigError(f"cannot write the load-balance file {path} (next to the outputs; "
                        f"choose another --output-path): {exc.strerror or exc}")
 
@@ -263,48 +266,6 @@ def unique_pairs(table: CellTable):
     return first, inverse.ravel()
 
 
-# ---- NEURON side: instantiate sample cells and measure them -----------------------------
-def template_extra_args(loader, info, template: str, raws: np.ndarray, keep_axon: bool):
-    """The extra constructor arguments of ``template`` for ``raws`` (as cells.py passes them)."""
-    needed = loader.needed_attributes.get(template, [])
-    if not needed:
-        return [(400 if keep_axon else 0,)] * len(raws)
-    import libsonata
-
-    from .nodes import open_population
-
-    pop = open_population(info)
-    raws = np.asarray(raws, dtype=np.int64)
-    lo, hi = int(raws.min()), int(raws.max()) + 1
-    values = [np.asarray(pop.get_dynamics_attribute(a, libsonata.Selection([(lo, hi)])),
-                         dtype=float)[raws - lo] for a in needed]
-    return [tuple(float(v[i]) for v in values) for i in range(len(raws))]
-
-
-def instantiate_sample(h, info, raw: int, template: str, morphology: str, extra):
-    """One template instance outside the model (no gid registered); the caller drops it."""
-    from ..errors import CircuitError
-
-    morph_file = f"{morphology}.{info.morphology_ext}"
-    try:
-        return getattr(h, template)(int(raw), info.morphologies_dir, morph_file, *extra)
-    except Exception as exc:  # hoc errors arrive as RuntimeError
-        raise CircuitError(f"load balance: template '{template}' failed for node {raw} of "
-                           f"population '{info.name}' (morphology "
-                           f"{os.path.join(info.morphologies_dir, morph_file)}): {exc}") from exc
-
-
-def cell_complexity(hoc_cell) -> tuple[int, float]:
-    """(compartments, segment-mechanism units) of one instantiated cell."""
-    nseg, units = 0, 0.0
-    for sec in hoc_cell.all:
-        n = int(sec.nseg)
-        mechs = sum(1 for m in sec(0.5) if not m.name().endswith("_ion"))
-        nseg += n
-        units += n * (1 + mechs)
-    return nseg, units
-
-
 # ---- the collective entry point -----------------------------------------------------------
 @dataclass
 class BalanceResult:
@@ -324,93 +285,18 @@ class BalanceResult:
                 "file": str(self.path) if self.path else None, "reused": self.reused}
 
 
-def on_root(comm, fn):
-    """Run ``fn`` on rank 0 and broadcast its result; an error there is raised on every rank
-    (so that no rank waits in a collective for a rank that failed)."""
-    value, error = None, None
-    if comm.Get_rank() == 0:
-        try:
-            value = fn()
-        except Exception as exc:  # noqa: BLE001 - re-raised below, on every rank
-            error = exc
-    if comm.Get_size() > 1:
-        try:
-            value, error = comm.bcast((value, error), root=0)
-        except Exception:  # noqa: BLE001 - an exception that does not pickle: in words
-            value, error = comm.bcast((None, RuntimeError(str(error))), root=0)
-    if error is not None:
-        raise error
-    return value
+def assign(settings, options, populations: dict, runtime) -> BalanceResult | None:
+    """Collective: the gid -> rank map of ``options.lb_mode`` (None for RoundRobin).
 
-
-def agree_on_errors(comm, error) -> None:
-    """Every rank learns the first error of any rank (after a collective step)."""
-    errors = comm.allgather(error) if comm.Get_size() > 1 else [error]
-    first = next((e for e in errors if e is not None), None)
-    if first is not None:
-        raise first
-
-
-def ensure_mechanisms(sim) -> None:
-    """Load the mechanism library now (WholeCell/Memory need NEURON before distribution)."""
-    if getattr(sim, "mechanisms_origin", None):
-        return
-    from .. import launch
-
-    settings = sim.settings
-    sim.mechanisms_origin = launch.load_mechanisms(
-        sim.h, settings.mechanisms_dir, sim.comm, log=sim.say,
-        where=f"{settings.circuit_path}: components.mechanisms_dir",
-        coreneuron=settings.target_simulator == "CORENEURON")
-
-
-def measure_samples(sim, samples: list) -> tuple[np.ndarray, np.ndarray]:
-    """Collective: (compartments, units) of each (population, raw, template, morphology)
-    sample, the ranks sharing the samples; the same arrays on every rank."""
-    from .cells import TemplateLoader
-
-    comm, rank, size = sim.comm, sim.rank, sim.size
-    ensure_mechanisms(sim)
-    mine, error = [], None
-    try:
-        loader = TemplateLoader(sim.h)
-        keep_axon = bool(sim.settings.options.keep_axon)
-        for k in range(rank, len(samples), size):
-            pop_name, raw, template, morph = samples[k]
-            p = sim.populations[pop_name]
-            if p.info.type != "biophysical":   # a point neuron: one state, one mechanism
-                mine.append((k, 1, 2.0))
-                continue
-            loader.load(p.info.emodels_dir, template)
-            extra = template_extra_args(loader, p.info, template, [raw], keep_axon)[0]
-            cell = instantiate_sample(sim.h, p.info, raw, template, morph, extra)
-            mine.append((k, *cell_complexity(cell)))
-            del cell
-    except Exception as exc:  # noqa: BLE001 - shared below so every rank stops alike
-        error = exc
-    agree_on_errors(comm, error)
-    gathered = comm.allgather(mine) if size > 1 else [mine]
-    nseg = np.zeros(len(samples), np.int64)
-    units = np.zeros(len(samples))
-    for part in gathered:
-        for k, n, u in part:
-            nseg[k], units[k] = n, u
-    return nseg, units
-
-
-def assign(sim) -> BalanceResult | None:
-    """Collective: the gid -> rank map of ``sim.options.lb_mode`` (None for RoundRobin).
-
-    Uses ``sim.settings``, ``sim.populations``, ``sim.comm``/``rank``/``size``, ``sim.h`` and
-    ``sim.say``; loads the mechanisms early when costs must be measured (kept in
-    ``sim.mechanisms_origin`` for the build phase). Rank 0 reads and writes the files and
-    computes the map; every rank gets the same map (and the same error, if any).
+    ``runtime`` (``neurodamus.runtime.Runtime``) gives the communicator and, when costs must be
+    measured, NEURON and the mechanisms (loaded early for that). Rank 0 reads and writes the
+    files and computes the map; every rank gets the same map (and the same error, if any).
     """
-    mode = sim.options.lb_mode
-    if mode == "RoundRobin" or getattr(sim.options, "dry_run", False):
+    mode = options.lb_mode
+    if mode == "RoundRobin" or options.dry_run:
         return None
-    settings, populations = sim.settings, sim.populations
-    comm, size = sim.comm, sim.size
+    comm = runtime.comm
+    size = comm.Get_size()
     gids = all_gids(populations)
     t0 = time.perf_counter()
     root: dict = {}     # rank 0's working data (the cell table)
@@ -434,10 +320,7 @@ def assign(sim) -> BalanceResult | None:
         path = memory_path(settings, key)
         estimates = load_memory_estimates(path)
         if estimates is None:
-            from ..errors import ConfigError
-
-            out = f" --output-path={sim.options.output_path}" if sim.options.output_path \
-                else ""
+            out = f" --output-path={options.output_path}" if options.output_path else ""
             raise ConfigError(f"--lb-mode=Memory balances by the dry-run's estimates, and "
                               f"{path} does not exist for this circuit: run 'neurodamus "
                               f"{settings.config_path} --dry-run{out}' first (add "
@@ -450,7 +333,7 @@ def assign(sim) -> BalanceResult | None:
         result = BalanceResult(mode, gids, found[0], found[1], alloc_file, True)
     else:
         if isinstance(costs, list):          # WholeCell, nothing cached: measure the pairs
-            nseg, units = measure_samples(sim, costs)
+            nseg, units = measure_samples(settings, populations, runtime, costs)
 
             def save_costs_file():
                 table, inverse = root["table"], root["inverse"]
@@ -458,9 +341,9 @@ def assign(sim) -> BalanceResult | None:
                 cell_costs = wholecell_costs(units[inverse], table.synapses)
                 path = costs_path(settings, key)
                 save_costs(path, table, compartments, cell_costs)
-                sim.say(f"Load balance WholeCell: {len(nseg)} (template, morphology) pair(s) "
-                        f"measured for {len(table)} cells, compartments per cell "
-                        f"{compartments.min()}..{compartments.max()}; costs written: {path}")
+                log.info("Load balance WholeCell: %d (template, morphology) pair(s) measured "
+                         "for %d cells, compartments per cell %d..%d; costs written: %s",
+                         len(nseg), len(table), compartments.min(), compartments.max(), path)
                 return cell_costs
             costs = on_root(comm, save_costs_file)
 
@@ -469,42 +352,35 @@ def assign(sim) -> BalanceResult | None:
             save_allocation(alloc_file, gids, ranks, costs, mode)
             return ranks
         result = BalanceResult(mode, gids, on_root(comm, partition), costs, alloc_file, False)
-    if sim.rank == 0:
-        rep = result.report(size)
-        verb = "reused" if result.reused else "written"
-        sim.say(f"Load balance {mode}: {size} rank(s), max/mean load {rep['max_over_mean']:.3f}"
-                f" (round robin would give {rep['round_robin_max_over_mean']:.3f}); "
-                f"allocation {verb}: {alloc_file} ({time.perf_counter() - t0:.2f} s)")
+    rep = result.report(size)
+    verb = "reused" if result.reused else "written"
+    log.info("Load balance %s: %d rank(s), max/mean load %.3f (round robin would give %.3f); "
+             "allocation %s: %s (%.2f s)", mode, size, rep["max_over_mean"],
+             rep["round_robin_max_over_mean"], verb, alloc_file, time.perf_counter() - t0)
     return result
 
 
-def build_slices(sim) -> list[np.ndarray]:
-    """``--modelbuilding-steps=N``: this rank's gids in N slices of about equal cost.
+def build_slices(local: np.ndarray, steps: int, result: BalanceResult | None,
+                 engine: str) -> list[np.ndarray]:
+    """``--modelbuilding-steps=N``: this rank's gids ``local`` in N slices of about equal cost.
 
     The slices cap peak memory only where the engine can write a slice out and free it before
     building the next (CoreNEURON file mode, ``pc.nrncore_write`` per slice). The NEURON
     engine needs the whole model in memory, so it builds in one step and says so.
     """
-    from .distribution import model_slices
-
-    steps = int(getattr(sim.options, "modelbuilding_steps", 1) or 1)
-    local = np.sort(np.concatenate(
-        [p.local_raw + p.offset for p in sim.populations.values() if not p.is_virtual]
-        or [np.zeros(0, np.int64)]))
+    steps = int(steps or 1)
     costs = None
-    result = getattr(sim, "balance", None)
     if result is not None and len(local):
         costs = result.costs[np.searchsorted(result.gids, local)]
     slices = model_slices(local, steps, costs)
     if steps > 1:
-        engine = getattr(sim.settings, "target_simulator", "NEURON")
         sizes = ", ".join(str(len(s)) for s in slices)
         if engine != "CORENEURON":
-            sim.say(f"WARNING: --modelbuilding-steps={steps} caps memory only in CoreNEURON "
-                    f"file mode; the {engine} engine builds the whole model in one step "
-                    f"(slices of rank 0 would hold {sizes} cells)")
+            log.warning("--modelbuilding-steps=%d caps memory only in CoreNEURON file mode; "
+                        "the %s engine builds the whole model in one step (slices of rank 0 "
+                        "would hold %s cells)", steps, engine, sizes)
         else:
-            sim.say(f"Model building in {steps} steps (rank 0 slices: {sizes} cells)")
+            log.info("Model building in %d steps (rank 0 slices: %s cells)", steps, sizes)
     return slices
 
 
@@ -528,22 +404,18 @@ __all__ = [
     "BalanceResult",
     "CellTable",
     "afferent_counts",
-    "agree_on_errors",
     "allocation_path",
     "assign",
     "balance_dir",
     "build_slices",
-    "cell_complexity",
     "cell_table",
     "circuit_key",
     "costs_path",
     "load_allocation",
     "load_costs",
     "load_memory_estimates",
-    "measure_samples",
     "memory_costs",
     "memory_path",
-    "on_root",
     "save_allocation",
     "save_memory_estimates",
     "wholecell_costs",

@@ -148,10 +148,8 @@ def load_templates(pop_nodes: PopulationNodes, loader: TemplateLoader):
 
 def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
                            log=None) -> list[Cell]:
-    """Create this rank's cells of one biophysical population (compatibility §2)."""
-    if pop_nodes.info.type == "point_process":   # issue 7: point neurons have no morphology
-        from .point_neurons import instantiate_point_population
-        return instantiate_point_population(h, pc, pop_nodes, settings, loader)
+    """Create this rank's cells of one biophysical population (compatibility §2); point
+    neurons: ``point_neurons.instantiate_point_population``."""
     info = pop_nodes.info
     attrs = pop_nodes.attrs
     ids = pop_nodes.local_raw

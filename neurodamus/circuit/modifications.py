@@ -40,6 +40,7 @@ import operator
 import re
 from dataclasses import dataclass
 
+from ..config.sonata_parse import entry_positions
 from ..errors import CircuitError, ConfigError, MechanismError
 
 log = logging.getLogger(__name__)
@@ -218,9 +219,11 @@ def parse_modifications(settings) -> list[Modification]:
     except (AttributeError, TypeError):
         entries = []
     node_set_names = set(settings.node_sets.names)
+    positions = entry_positions(settings.config_path, "conditions.modifications")
     for i, mod in enumerate(entries):
         name = getattr(mod, "name", "") or f"#{i}"
-        where = f"{settings.config_path}: conditions.modifications[{i}] ({name})"
+        where = f"{settings.config_path}: conditions.modifications" \
+                f"[{positions.get(getattr(mod, 'name', None), i)}] ({name})"
         mtype = mod.type.name
         if mtype not in _TYPES:
             problems.append(f"{where}.type: unsupported modification type '{mtype}'")
@@ -311,7 +314,7 @@ def apply_modifications(h, modifications, cells: dict, resolver, settings,
     return counts
 
 
-def report_modifications(comm, modifications, counts, say=print) -> list[tuple[int, int]]:
+def report_modifications(comm, modifications, counts) -> list[tuple[int, int]]:
     """Sum the counts over ranks and report each modification once (rank 0); a modification
     that changed nothing anywhere gets a warning (a misspelt attribute is the usual reason)."""
     totals = []
@@ -325,10 +328,11 @@ def report_modifications(comm, modifications, counts, say=print) -> list[tuple[i
             attrs = ", ".join(sorted(mod.attributes))
             reason = f" has {'all of ' if len(mod.attributes) > 1 else ''}{attrs}" if attrs \
                 else " was found"
-            say(f"WARNING: {mod.where}: changed nothing (no {what[:-1]} of the target{reason})")
+            log.warning("%s: changed nothing (no %s of the target%s)", mod.where, what[:-1],
+                        reason)
         else:
-            say(f"Modification '{mod.name}' ({mod.type}): {total[0]} {what} in {total[1]} "
-                f"cell(s)")
+            log.info("Modification '%s' (%s): %d %s in %d cell(s)", mod.name, mod.type,
+                     total[0], what, total[1])
     return totals
 
 

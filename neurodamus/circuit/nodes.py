@@ -11,6 +11,7 @@ from ..config.issues import IssueList, cap_list
 from ..config.settings import NodePopulationInfo, Settings
 from ..errors import CircuitError
 from .distribution import distribute
+from .node_sets import NodeSetService
 from .offsets import gid_offsets
 
 #: attributes read in pairs: both must exist, otherwise both are 0 (compatibility §2)
@@ -68,41 +69,55 @@ def open_population(info: NodePopulationInfo) -> libsonata.NodePopulation:
                            f"{exc}") from exc
 
 
-def select_nodes(settings: Settings) -> dict[str, PopulationNodes]:
-    """Materialise the simulation node set for every population and freeze gid offsets."""
+def node_set_service(settings: Settings) -> NodeSetService:
+    """The run's node-set service over every node population of the circuit."""
+    return NodeSetService(settings.node_sets, {name: info.nodes_file for name, info
+                                               in settings.node_populations.items()})
+
+
+def select_nodes(settings: Settings, node_sets: NodeSetService | None = None,
+                 issues: IssueList | None = None) -> dict[str, PopulationNodes]:
+    """Materialise the simulation node set for every population and freeze gid offsets.
+
+    Problems go to ``issues`` (raised at once without it). A population the node set cannot
+    be evaluated on contributes no cell (``NodeSetService``); selecting no cell at all is an
+    error. The service, when given, is attached to the populations.
+    """
+    own = issues is None
+    issues = IssueList() if own else issues
+    node_sets = node_sets or node_set_service(settings)
     node_set = settings.sim.node_set
-    issues = IssueList()
-    result = {}
     if node_set:
-        referenced = settings.node_sets.referenced_populations(node_set)
+        referenced = node_sets.referenced_populations(node_set) \
+            if node_sets.known(node_set) else []
         unknown = sorted(set(referenced) - set(settings.node_populations))
         if unknown:
             issues.fatal(settings.config_path, "node_set",
                          f"node set '{node_set}' names unknown population(s) {unknown} "
                          f"(the circuit has {sorted(settings.node_populations)})")
+    result = {}
     for name, info in settings.node_populations.items():
-        pop = open_population(info)
-        if info.type == "virtual":
-            selected = np.arange(pop.size, dtype=np.int64)
-        elif node_set:
-            try:
-                sel = settings.node_sets.materialize(node_set, pop)
-            except libsonata.SonataError as exc:
-                issues.fatal(settings.config_path, "node_set",
-                             f"node set '{node_set}' cannot be evaluated on population "
-                             f"'{name}': {exc}")
-                continue
-            selected = np.asarray(sel.flatten(), dtype=np.int64)
+        try:
+            size = node_sets.population(name).size
+        except (libsonata.SonataError, RuntimeError) as exc:
+            issues.fatal(info.nodes_file, f"nodes/{name}",
+                         f"cannot open node population '{name}': {exc}")
+            continue
+        if info.type != "virtual" and node_set and node_sets.known(node_set):
+            selected = node_sets.raw_ids(node_set, name)
         else:
-            selected = np.arange(pop.size, dtype=np.int64)
-        result[name] = PopulationNodes(info, pop.size, np.unique(selected))
-    issues.raise_if_fatal()
-    if node_set and not any(len(p.selected) for p in result.values() if not p.is_virtual):
-        raise CircuitError(f"{settings.config_path}: node_set: node set '{node_set}' selects no "
-                           f"cell of any non-virtual population")
+            selected = np.arange(size, dtype=np.int64)
+        result[name] = PopulationNodes(info, size, selected)
+    if node_set and node_sets.known(node_set) and not issues.fatals and \
+            not any(len(p.selected) for p in result.values() if not p.is_virtual):
+        issues.fatal(settings.config_path, "node_set", f"node set '{node_set}' selects no "
+                     f"cell of any non-virtual population")
+    if own:
+        issues.raise_if_fatal()
     offsets = gid_offsets({name: p.max_id for name, p in result.items()})
     for name, pop_nodes in result.items():
         pop_nodes.offset = offsets[name]
+    node_sets.attach(result)
     return result
 
 
@@ -165,47 +180,3 @@ def read_local_attributes(pop_nodes: PopulationNodes, needs_dynamics=()) -> None
                                f"attribute '@dynamics:{c}' that its template needs")
         attrs["@dynamics:" + c] = _read_range(pop.get_dynamics_attribute, c, ids)
     pop_nodes.attrs = attrs
-
-
-# ---- node sets over the whole circuit (connection overrides, modifications; issue 7) -------
-class NodeSetResolver:
-    """Node-set name -> raw ids per population, materialised on whole populations.
-
-    The result is the same on every rank (it never depends on which cells are local), so
-    decisions taken from it (override matching, consistency checks) are rank-invariant.
-    """
-
-    def __init__(self, node_sets, populations: dict[str, PopulationNodes]):
-        self.node_sets = node_sets
-        self.populations = populations
-        self._pops: dict = {}
-        self._cache: dict = {}
-
-    def known(self, name: str) -> bool:
-        return name in self.node_sets.names
-
-    def raw_ids(self, name: str, population: str) -> np.ndarray:
-        """Sorted raw ids of ``population`` in node set ``name`` (empty if none)."""
-        key = (name, population)
-        if key not in self._cache:
-            pop_nodes = self.populations.get(population)
-            if pop_nodes is None:
-                ids = np.zeros(0, np.int64)
-            else:
-                pop = self._pops.get(population)
-                if pop is None:
-                    pop = self._pops[population] = open_population(pop_nodes.info)
-                try:
-                    sel = self.node_sets.materialize(name, pop)
-                except libsonata.SonataError as exc:
-                    raise CircuitError(f"node set '{name}' cannot be evaluated on population "
-                                       f"'{population}': {exc}") from exc
-                ids = np.unique(np.asarray(sel.flatten(), dtype=np.int64))
-            self._cache[key] = ids
-        return self._cache[key]
-
-    def gids(self, name: str, include_virtual: bool = False) -> np.ndarray:
-        """Sorted gids of node set ``name`` over all (non-virtual) populations."""
-        parts = [self.raw_ids(name, p.name) + p.offset for p in self.populations.values()
-                 if include_virtual or not p.is_virtual]
-        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)

@@ -1,4 +1,8 @@
-"""Collect every config problem before the first NEURON call, then report them together."""
+"""Collect every config problem before the first NEURON call, then report them together.
+
+Each problem is an ``Issue``: ``<file>: <key path>: <what is wrong>``; a run prints the fatal
+ones together (at most ``_MAX_LISTED``, then a count) and stops, and prints the warnings once.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ class Issue:
 
     def __str__(self):
         where = f"{self.file}: {self.key}" if self.key else self.file
-        return f"{where}: {self.text}"
+        return f"{where}: {self.text}" if where else self.text
 
 
 @dataclass
@@ -30,6 +34,15 @@ class IssueList:
 
     def warning(self, file, key, text):
         self.items.append(Issue("warning", str(file), key, text))
+
+    def message(self, text: str, level: str = "fatal"):
+        """A problem already worded ``<file>: <key>: <what>`` (one line per problem)."""
+        for line in str(text).splitlines():
+            if line.strip():
+                self.items.append(Issue(level, "", "", line))
+
+    def extend(self, other: "IssueList"):
+        self.items.extend(other.items)
 
     @property
     def fatals(self):

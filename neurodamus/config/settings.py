@@ -123,7 +123,7 @@ class Settings:
         return Path(str(self.config_path) + ".SUCCESS")
 
 
-def _read_json(path: Path, what: str) -> dict:
+def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
     try:
@@ -175,33 +175,54 @@ def _sonata_error(path, exc) -> ConfigError:
 
 def load_settings(config_path: str | os.PathLike, options: RunOptions = RunOptions()
                   ) -> Settings:
-    """Read and validate everything a run needs from the configs; raise ConfigError."""
-    config_path = Path(config_path)
-    _read_json(config_path, "Simulation config")  # clear messages for missing / bad JSON
+    """Read and validate everything a run needs from the configs; raise one ConfigError
+    listing every problem found (``config.check`` adds the checks of each section)."""
+    issues = IssueList()
+    settings = read_settings(config_path, options, issues)
+    issues.raise_if_fatal()
+    return settings
+
+
+def parse_simulation_config(config_path: Path, text: str | None = None):
+    """libsonata's parse of the simulation config (of ``text`` instead of the file when given:
+    the checking pass parses a copy without the entries libsonata refused)."""
     try:
-        sim = libsonata.SimulationConfig.from_file(str(config_path))
+        if text is None:
+            return libsonata.SimulationConfig.from_file(str(config_path))
+        return libsonata.SimulationConfig(text, str(Path(config_path).parent))
     except libsonata.SonataError as exc:
         raise _sonata_error(config_path, exc) from exc
     except RuntimeError as exc:  # libsonata's JSON type errors name no key: find it
         raise ConfigError(f"{config_path}: {_mistyped_key(config_path) or str(exc).strip()}"
                           ) from exc
 
+
+def read_settings(config_path: str | os.PathLike, options: RunOptions, issues: IssueList,
+                  sim=None) -> Settings | None:
+    """The run's ``Settings``; problems go to ``issues``. None when the circuit cannot be
+    read at all (then ``issues`` says why). ``sim``: an already parsed simulation config."""
+    config_path = Path(config_path)
+    read_json(config_path, "Simulation config")  # clear messages for missing / bad JSON
+    if sim is None:
+        sim = parse_simulation_config(config_path)
     circuit_path = Path(sim.network) if sim.network else config_path.parent / "circuit_config.json"
     if not circuit_path.is_absolute():
         circuit_path = config_path.parent / circuit_path
-    _read_json(circuit_path, f"Circuit config (from {config_path}: network)")
     try:
+        read_json(circuit_path, f"Circuit config (from {config_path}: network)")
         circuit = libsonata.CircuitConfig.from_file(str(circuit_path))
+    except ConfigError as exc:
+        issues.fatal(config_path, "network", str(exc))
+        return None
     except (libsonata.SonataError, RuntimeError) as exc:
-        raise _sonata_error(circuit_path, exc) from exc
+        issues.fatal(circuit_path, "", str(exc).strip())
+        return None
     circuit_json = json.loads(circuit.expanded_json)
 
-    issues = IssueList()
     node_pops = _node_populations(circuit, circuit_json, circuit_path, issues)
     edge_pops = _edge_populations(circuit_json, circuit_path, node_pops, issues)
     node_sets = _node_sets(sim, circuit, config_path, circuit_path, issues)
     _check_node_set(sim, node_sets, node_pops, config_path, issues)
-    issues.raise_if_fatal()
 
     output_dir = Path(options.output_path or sim.output.output_dir)
     if not output_dir.is_absolute():
@@ -320,13 +341,20 @@ def _node_sets(sim, circuit, config_path, circuit_path, issues):
             issues.fatal(config_path, "node_sets_file", f"file not found: {sim_file}")
         else:
             try:
+                before = json.loads(node_sets.toJSON())
                 replaced = node_sets.update(libsonata.NodeSets.from_file(sim_file))
             except (libsonata.SonataError, RuntimeError) as exc:
                 issues.fatal(config_path, "node_sets_file", f"cannot read {sim_file}: {exc}")
             else:
-                for name in sorted(replaced):
+                # a node set repeated with the same definition (a whole-circuit file reused)
+                # changes nothing: only real redefinitions are worth a line, one for all
+                after = json.loads(node_sets.toJSON())
+                changed = sorted(n for n in replaced if before.get(n) != after.get(n))
+                if changed:
                     issues.warning(config_path, "node_sets_file",
-                                   f"node set '{name}' replaces the circuit's definition")
+                                   f"{sim_file} redefines {len(changed)} node set(s) of the "
+                                   f"circuit: {', '.join(changed[:10])}"
+                                   f"{', ...' if len(changed) > 10 else ''}")
     return node_sets
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from ..config.issues import cap_list
 from ..errors import CircuitError, MechanismError
 from .overrides import filter_connections
+from .synapses import segment_fraction
 
 GAP_COLUMNS = {
     "weight": ("conductance", None),
@@ -56,7 +57,6 @@ class GapJunctionBuilder:
         aff = p["afferent_junction_id"].astype(np.int64).tolist()
         eff = p["efferent_junction_id"].astype(np.int64).tolist()
         section_ids, xs = table.section_id.tolist(), table.x.tolist()
-        from .synapses import segment_fraction
 
         for conn in table.connections:
             cell = self.cells[conn.tgid]

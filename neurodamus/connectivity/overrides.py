@@ -31,6 +31,7 @@ import numpy as np
 from .. import paths
 from ..circuit.modifications import WILDCARD, StatementError, parse_assignments
 from ..config.issues import IssueList
+from ..config.sonata_parse import entry_positions
 
 #: weights whose magnitude is below this count as 0 (creation phase, consistency checks)
 ZERO_WEIGHT = 1e-12
@@ -110,9 +111,10 @@ def parse_overrides(settings, resolver) -> list[Override]:
     except (AttributeError, TypeError):
         records = []
     config = str(settings.config_path)
+    positions = entry_positions(config, "connection_overrides")
     for i, rec in enumerate(records):
         name = rec.name or f"#{i}"
-        key = f"connection_overrides[{i}] ({name})"
+        key = f"connection_overrides[{positions.get(rec.name, i)}] ({name})"
         ok = True
         for end in ("source", "target"):
             value = getattr(rec, end)

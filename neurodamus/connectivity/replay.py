@@ -3,67 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-import h5py
 import numpy as np
 
-from ..errors import ConfigError
+from ..stimuli.base import input_blocks
+from ..stimuli.spike_files import read_spike_file
 from .hoc_objects import ObjectList, load
 
 log = logging.getLogger(__name__)
-
-
-def spike_file_problem(path: str) -> str | None:
-    """Why ``path`` is not a readable SONATA spike file (None when it is): cheap, no data read."""
-    if not os.path.isfile(path):
-        return f"file not found: {path}"
-    if not path.endswith(".h5"):
-        return f"spike file must be SONATA .h5, got {path}"
-    try:
-        with h5py.File(path, "r") as fd:
-            if "spikes" not in fd or not isinstance(fd["spikes"], h5py.Group):
-                return f"{path} has no /spikes group (not a SONATA spike file)"
-            for pop, group in fd["spikes"].items():
-                if not isinstance(group, h5py.Group) or "timestamps" not in group or \
-                        "node_ids" not in group:
-                    return f"{path}: /spikes/{pop} lacks timestamps/node_ids (not a SONATA " \
-                           f"spike file)"
-    except OSError as exc:
-        return f"not an HDF5 file: {path} ({exc})"
-    return None
-
-
-def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[int, np.ndarray]]:
-    """population -> raw node id -> sorted spike times, from a SONATA spike file."""
-    where = f"{config_path}: inputs.{input_name}.spike_file"
-    problem = spike_file_problem(path)
-    if problem:
-        raise ConfigError(f"{where}: {problem}")
-    fd = h5py.File(path, "r")
-    result = {}
-    with fd:
-        if "spikes" not in fd:
-            raise ConfigError(f"{where}: {path} has no /spikes group (not a SONATA spike file)")
-        for pop, group in fd["spikes"].items():
-            if "timestamps" not in group or "node_ids" not in group:
-                raise ConfigError(f"{where}: {path}: /spikes/{pop} lacks timestamps/node_ids")
-            times = np.asarray(group["timestamps"][:], dtype=np.float64)
-            ids = np.asarray(group["node_ids"][:], dtype=np.int64)
-            if times.shape != ids.shape or times.ndim != 1:
-                raise ConfigError(f"{where}: {path}: /spikes/{pop} has {times.shape} timestamps "
-                                  f"but {ids.shape} node_ids")
-            per_node = defaultdict(list)
-            order = np.lexsort((times, ids))
-            ids, times = ids[order], times[order]
-            bounds = np.flatnonzero(np.diff(ids)) + 1
-            for chunk_ids, chunk_t in zip(np.split(ids, bounds), np.split(times, bounds)):
-                if len(chunk_ids):
-                    per_node[int(chunk_ids[0])] = chunk_t
-            result[pop] = dict(per_node)
-    return result
 
 
 @dataclass
@@ -84,18 +32,13 @@ class ReplayInput:
         return self.sources.get(population, np.zeros(0, np.int64))
 
 
-def read_replay_inputs(settings, populations) -> list[ReplayInput]:
+def read_replay_inputs(settings, populations, node_sets) -> list[ReplayInput]:
     """Every ``synapse_replay`` input, checked and read (compatibility §3.10).
 
     Spikes of populations the circuit does not have are ignored (with a warning), as the
     established driver only looks for the circuit's populations in the file; a circuit population
     with spikes but no chemical edges into a simulated population is an error.
     """
-    from ..circuit.nodes import open_population
-    from ..launch import launcher_rank
-    from ..stimuli.base import input_blocks
-    from ..stimuli.targets import node_set_gids
-
     result = []
     for block in input_blocks(settings):
         if block.module != "synapse_replay":
@@ -106,10 +49,8 @@ def read_replay_inputs(settings, populations) -> list[ReplayInput]:
         spikes = read_spike_file(stim.spike_file, block.name, settings.config_path)
         for pop in sorted(spikes):
             if pop not in populations:
-                if launcher_rank() == 0:
-                        log.warning("%s: population '%s' of %s is not in the circuit: its spikes "
-                                "are not replayed", block.where("spike_file"), pop,
-                                stim.spike_file)
+                log.warning("%s: population '%s' of %s is not in the circuit: its spikes are "
+                            "not replayed", block.where("spike_file"), pop, stim.spike_file)
                 del spikes[pop]
                 continue
             fed = [ep for ep in settings.edge_populations if ep.source == pop and
@@ -121,17 +62,14 @@ def read_replay_inputs(settings, populations) -> list[ReplayInput]:
                                   f"population")
         targets = None
         if stim.node_set:
-            targets = node_set_gids(settings, populations, stim.node_set, block.where("node_set"))
+            targets = node_sets.simulated_gids(stim.node_set, block.where("node_set"))
         replay = ReplayInput(block.name, stim.delay, spikes, targets)
         source = block.raw.get("source")
         if source:
-            if source not in settings.node_sets.names:
-                raise block.error("source", f"unknown node set '{source}'")
+            node_sets.require_known(source, block.where("source"))
             replay.has_source_filter = True
             for pop in spikes:
-                sel = settings.node_sets.materialize(source, open_population(
-                    populations[pop].info))
-                replay.sources[pop] = np.unique(np.asarray(sel.flatten(), dtype=np.int64))
+                replay.sources[pop] = node_sets.raw_ids(source, pop)
         result.append(replay)
     return result
 

@@ -34,14 +34,20 @@ not resume. Within the run this changes nothing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
 from pathlib import Path
 
+import h5py
+import libsonata
 import numpy as np
 
 from ..errors import ConfigError, NeurodamusError
+from .coreneuron_plan import model_identity
+
+log = logging.getLogger(__name__)
 
 FORMAT = "neurodamus-checkpoint"
 VERSION = 1
@@ -63,8 +69,6 @@ def _extras_file(folder: Path, rank: int) -> Path:
 
 
 def identity(settings, populations, n_ranks: int) -> dict:
-    from .coreneuron_engine import model_identity
-
     return model_identity(settings, populations, n_ranks)
 
 
@@ -253,8 +257,6 @@ def open_minis(h) -> None:
 # ---- reports --------------------------------------------------------------------------------
 def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
     """Rows of ``spec``'s final file before ``step`` from the checkpoint's copy (rank 0)."""
-    import h5py
-
     _, b = spec.grid.rows_in(0, step)
     if b <= 0:
         return
@@ -284,12 +286,12 @@ def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
 class Checkpointing:
     """``--save`` / ``--restore`` of one run (every rank calls every method)."""
 
-    def __init__(self, sim):
-        self.sim = sim
-        options = sim.options
-        self.save_dir = Path(options.save) if getattr(options, "save", None) else None
-        self.restore_dir = Path(options.restore) if getattr(options, "restore", None) else None
-        self.meta = None
+    def __init__(self, plan, rt, model):
+        self.plan, self.rt, self.model = plan, rt, model
+        options = plan.options
+        self.save_dir = Path(options.save) if options.save else None
+        self.restore_dir = Path(options.restore) if options.restore else None
+        self.meta = plan.checked.restore_meta   # checked at load (``check_restore``)
         self._last_values = {}
         self._solver_t = None
         self.restored_t = None
@@ -298,26 +300,18 @@ class Checkpointing:
     def active(self) -> bool:
         return self.save_dir is not None or self.restore_dir is not None
 
-    def check(self):
-        """Load phase: a restore folder that fits, a save folder that can be written."""
-        sim = self.sim
-        if self.restore_dir is not None:
-            self.meta = check_restore(self.restore_dir, sim.settings, sim.populations, sim.size)
-        if self.save_dir is not None:
-            check_save(self.save_dir, self.restore_dir)
-
     def prepare_model(self, h):
         if self.active:
             open_minis(h)
 
     def restore(self, h, pc):
         """After initialisation: the saved state, spikes and report steps."""
-        sim, rank = self.sim, self.sim.rank
+        plan, model, rank = self.plan, self.model, self.plan.rank
         folder = self.restore_dir
         # the reports' recordings go after the saved plays of the list; a second
         # initialisation makes them record (a record made after one never does)
-        sim.reports.stop_recording()
-        sim.reports.record_again()
+        model.reports.stop_recording()
+        model.reports.record_again()
         h.stdinit()
         ss = h.SaveState()
         f = h.File(str(_state_file(folder, rank)))
@@ -340,23 +334,20 @@ class Checkpointing:
                       if k.startswith("report/")}
         t = float(self.meta["t"])
         self.restored_t = t
-        step = round(t / sim.settings.run.dt)
-        sim.reports.resume(step, h.t, values, sim.say)
+        step = round(t / plan.dt)
+        model.reports.resume(step, h.t, values, log.warning)
         if rank == 0:
             self._restore_spikes(folder)
 
     def _restore_spikes(self, folder):
         """Rank 0: the spikes before the checkpoint go into this run's spike vectors."""
-        import libsonata
-
-        sim = self.sim
         path = Path(folder) / OUTPUTS / self.meta["spikes_file"]
         if not path.is_file():
             return
         reader = libsonata.SpikeReader(str(path))
         times, gids = [], []
         for name in reader.get_population_names():
-            pop = sim.populations.get(name)
+            pop = self.plan.populations.get(name)
             if pop is None:
                 continue
             data = reader[name].get()
@@ -367,8 +358,9 @@ class Checkpointing:
         if times:
             t, g = np.concatenate(times), np.concatenate(gids)
             order = np.lexsort((g, t))
-            sim.spike_t.append(sim.h.Vector(t[order]))
-            sim.spike_gid.append(sim.h.Vector(g[order].astype(float)))
+            h = self.rt.h
+            self.model.spike_t.append(h.Vector(t[order]))
+            self.model.spike_gid.append(h.Vector(g[order].astype(float)))
 
     def wrap_on_chunk(self, on_chunk, tstop: float):
         """Before the flush that ends the run, keep the last step's report values."""
@@ -377,25 +369,25 @@ class Checkpointing:
 
         def hook(t):
             if t >= tstop - 1e-9:
-                self._last_values = self.sim.reports.last_values()
-                self._solver_t = float(self.sim.h.t)   # the run loop then sets t = tstop
+                self._last_values = self.model.reports.last_values()
+                self._solver_t = float(self.rt.h.t)   # the run loop then sets t = tstop
             on_chunk(t)
         return hook
 
     def save_state(self, h, pc):
         """After the run: every rank writes its state (the folder is made by rank 0)."""
-        sim = self.sim
+        plan = self.plan
         folder = self.save_dir
-        if sim.rank == 0:
+        if plan.rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
             for old in (folder / META, folder / OUTPUTS):
                 if old.is_dir():
                     shutil.rmtree(old)
                 elif old.exists():
                     old.unlink()
-        if sim.size > 1:
-            sim.comm.Barrier()
-        sim.reports.stop_recording()   # complete at the end of the run in any case
+        if plan.size > 1:
+            self.rt.comm.Barrier()
+        self.model.reports.stop_recording()   # complete at the end of the run in any case
         ss = h.SaveState()
         shown_t = h.t
         h.t = self._solver_t   # SaveState wants the threads' own time
@@ -403,40 +395,40 @@ class Checkpointing:
             ss.save()
         finally:
             h.t = shown_t
-        f = h.File(str(_state_file(folder, sim.rank)))
+        f = h.File(str(_state_file(folder, plan.rank)))
         f.wopen()
         ss.fwrite(f)
         f.close()
         arrays = collect_extras(h)
         for name, values in self._last_values.items():
             arrays[f"report/{name}"] = values
-        tmp = _extras_file(folder, sim.rank).with_suffix(".tmp.npz")
+        tmp = _extras_file(folder, plan.rank).with_suffix(".tmp.npz")
         np.savez(tmp, **arrays)
-        os.replace(tmp, _extras_file(folder, sim.rank))
+        os.replace(tmp, _extras_file(folder, plan.rank))
 
     def finish(self):
         """After the outputs are closed (rank 0): earlier report rows of a restored run;
         the outputs and the metadata of a saved one."""
-        sim = self.sim
-        if sim.rank != 0:
+        plan, reports = self.plan, self.model.reports
+        if plan.rank != 0:
             return
-        settings = sim.settings
+        settings = plan.settings
         if self.restore_dir is not None:
-            step = round(self.restored_t / settings.run.dt)
-            for rep in sim.reports.reports:
+            step = round(self.restored_t / plan.dt)
+            for rep in reports.reports:
                 copy_report_rows(rep.spec, self.restore_dir / OUTPUTS / rep.spec.path.name,
-                                 step, sim.say)
+                                 step, log.warning)
         if self.save_dir is None:
             return
         out = self.save_dir / OUTPUTS
         out.mkdir(parents=True, exist_ok=True)
-        files = [settings.spikes_file] + sim.reports.files
+        files = [settings.spikes_file] + reports.files
         for path in files:
             if Path(path).is_file():
                 shutil.copy2(path, out / Path(path).name)
         meta = {"format": FORMAT, "version": VERSION, "t": float(settings.run.tstop),
                 "dt": float(settings.run.dt), "engine": settings.target_simulator,
-                "identity": identity(settings, sim.populations, sim.size),
+                "identity": identity(settings, plan.populations, plan.size),
                 "config": str(Path(settings.config_path).resolve()),
                 "spikes_file": settings.spikes_file.name,
                 "reports": [Path(p).name for p in files[1:]],
@@ -445,7 +437,7 @@ class Checkpointing:
         tmp = self.save_dir / f"{META}.tmp"
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
         os.replace(tmp, self.save_dir / META)
-        sim.say(f"Checkpoint at t = {settings.run.tstop:g} ms written to {self.save_dir}")
+        log.info("Checkpoint at t = %g ms written to %s", plan.tstop, self.save_dir)
 
 
 __all__ = [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import resource
 import shutil
@@ -23,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PHASES = ("load", "build", "init", "run", "write")
 _LIST_RANKS_UP_TO = 8
@@ -178,7 +181,7 @@ class RunRecord:
         self.folder, self.data, self._existing, self._started = folder, data, existing, started
 
     @classmethod
-    def begin(cls, folder, config_path, planned, n_ranks: int, log=print) -> RunRecord:
+    def begin(cls, folder, config_path, planned, n_ranks: int) -> RunRecord:
         """Clear what a previous run left, then record this run as ``running``."""
         folder = Path(folder)
         planned = [n for n in dict.fromkeys(planned) if _plain_name(n)]
@@ -202,10 +205,11 @@ class RunRecord:
             aside.mkdir(exist_ok=True)
             for name in foreign:
                 shutil.move(str(folder / name), str(aside / name))
-            log(f"WARNING: {folder} held {', '.join(foreign)} from a run without a "
-                f"{RECORD_NAME}: moved to {aside}")
+            log.warning("%s held %s from a run without a %s: moved to %s", folder,
+                        ", ".join(foreign), RECORD_NAME, aside)
         if removed:
-            log(f"Output folder {folder}: removed {len(removed)} file(s) of the previous run")
+            log.info("Output folder %s: removed %d file(s) of the previous run", folder,
+                     len(removed))
         started = time.time()
         existing = {p.name for p in folder.iterdir()}
         data = {"format": RECORD_FORMAT, "status": "running",

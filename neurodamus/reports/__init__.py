@@ -22,12 +22,14 @@ Design in short:
 Modules: ``config`` (report keys, validation, time grid; no NEURON), ``points`` (report
 points; their section ids §2.1(2) come from ``circuit/section_ids.py``, shared with inputs
 and modifications), ``variables`` (variable lookup), ``mapping`` (this rank's
-elements and references), ``writer`` (file layout, token-passing writes), ``report_set``
-(lifecycle, recording, flushes).
+elements and references), ``writer`` (file layout, token-passing writes), ``targets`` (which
+cells a report covers), ``recording`` (step clock, bounded solver), ``report_set`` (lifecycle,
+flushes).
 """
 
-from .config import ReportSpec, TimeGrid, explain_config_error, parse_reports, time_grid
+from .config import ReportSpec, TimeGrid, parse_reports, time_grid
 from .report_set import DEFAULT_BUFFER_MB, ReportSet
+from .targets import check_report_targets, report_targets
 
-__all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "ReportSpec", "TimeGrid", "explain_config_error",
-           "parse_reports", "time_grid"]
+__all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "ReportSpec", "TimeGrid", "check_report_targets",
+           "parse_reports", "report_targets", "time_grid"]

@@ -12,14 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..config.issues import IssueList
 
 TYPES = ("compartment", "summation", "synapse", "compartment_set")
 SECTIONS = ("soma", "axon", "dend", "apic", "all")
 COMPARTMENTS = ("center", "all")
 SCALINGS = ("area", "none")
-_ENUM_KEYS = {"type": TYPES + ("lfp",), "sections": SECTIONS, "compartments": COMPARTMENTS,
-              "scaling": SCALINGS}
 #: a step count within this of an integer is that integer (start_time / dt)
 _STEP_TOLERANCE = 1e-9
 
@@ -94,79 +92,92 @@ def _raw_reports(sim) -> dict:
         return {}
 
 
-def parse_reports(settings, warn=None) -> list[ReportSpec]:
-    """The enabled reports of the config, validated; raises ConfigError on the first problem."""
-    sim = settings.sim
-    cfg = settings.config_path
-    run = settings.run
-    raw = _raw_reports(sim)
+def parse_reports(settings, issues: IssueList | None = None, warn=None) -> list[ReportSpec]:
+    """The enabled reports of the config, validated.
+
+    Every problem goes to ``issues`` as ``reports.<name>.<key>``; without ``issues``, all of
+    them are raised together as one ConfigError.
+    """
+    own = issues is None
+    issues = IssueList() if own else issues
     specs, files = [], {}
-    for name in sorted(sim.list_report_names):   # a set: sort, or ranks would disagree
-        rep = sim.report(name)
-        if not rep.enabled:
-            continue
-        where = f"{cfg}: reports.{name}"
-        rtype = rep.type.name
-        if rtype == "lfp":
-            raise ConfigError(f"{where}.type: 'lfp' reports exist only under CoreNEURON")
-        if rtype not in TYPES:
-            raise ConfigError(f"{where}.type: unknown report type '{rtype}' (expected one of "
-                              f"{', '.join(TYPES)})")
-        variables = tuple(v.strip() for v in (rep.variable_name or "").split(","))
-        if not variables or any(not v for v in variables):
-            raise ConfigError(f"{where}.variable_name: empty variable name in "
-                              f"'{rep.variable_name}'")
-        if rtype != "summation" and len(variables) > 1:
-            raise ConfigError(f"{where}.variable_name: a {rtype} report takes one variable, got "
-                              f"{len(variables)} ('{rep.variable_name}'); only summation reports "
-                              f"sum several")
-        if not rep.dt > 0:
-            raise ConfigError(f"{where}.dt: must be > 0, got {rep.dt}")
-        if rep.dt < run.dt * (1 - 1e-9):
-            raise ConfigError(f"{where}.dt: {rep.dt} ms is below the simulation time step "
-                              f"run.dt = {run.dt} ms")
-        if rep.start_time < 0:
-            raise ConfigError(f"{where}.start_time: must be >= 0, got {rep.start_time}")
-        if rep.end_time < rep.start_time:
-            raise ConfigError(f"{where}.end_time: {rep.end_time} ms is before start_time "
-                              f"{rep.start_time} ms")
-        if rep.start_time > run.tstop:
-            raise ConfigError(f"{where}.start_time: {rep.start_time} ms is after the end of the "
-                              f"simulation (run.tstop = {run.tstop} ms)")
-        grid = time_grid(rep.start_time, rep.end_time, rep.dt, run.dt, run.tstop)
-        ratio = rep.dt / run.dt
-        if warn and (abs(ratio - round(ratio)) > 1e-9 * ratio or int(ratio) != round(ratio)):
-            warn(f"{where}.dt: {rep.dt} ms is not an exact multiple of run.dt = {run.dt} ms "
-                 f"in floating point; rows are taken every int({rep.dt}/{run.dt}) = "
-                 f"{grid.period} steps, as the established driver does (§8.2)")
-        path = report_path(settings.output_dir, rep.file_name, name)
-        if path in files:
-            raise ConfigError(f"{where}.file_name: {path.name} is also the file of report "
-                              f"'{files[path]}'")
-        files[path] = name
-        raw_rep = raw.get(name, {})
-        sections = rep.sections.name if rtype != "compartment_set" else "soma"
-        compartments = rep.compartments.name if rtype != "compartment_set" else "center"
-        if rtype != "compartment_set":
-            if sections not in SECTIONS:
-                raise ConfigError(f"{where}.sections: unknown value '{sections}' (expected one "
-                                  f"of {', '.join(SECTIONS)})")
-            if compartments not in COMPARTMENTS:
-                raise ConfigError(f"{where}.compartments: unknown value '{compartments}' "
-                                  f"(expected one of {', '.join(COMPARTMENTS)})")
-        elif warn and ("sections" in raw_rep or "compartments" in raw_rep):
-            warn(f"{where}: 'sections' and 'compartments' are ignored by compartment_set "
-                 f"reports")
-        scaling = rep.scaling.name
-        if rtype == "compartment_set" and not rep.compartment_set:
-            raise ConfigError(f"{where}.compartment_set: a compartment_set report needs the "
-                              f"name of a compartment set")
-        specs.append(ReportSpec(name=name, type=rtype, variables=variables,
-                                unit=rep.unit or "mV", grid=grid, path=path,
-                                cells=rep.cells or "", sections=sections,
-                                compartments=compartments, scaling=scaling,
-                                compartment_set=rep.compartment_set or ""))
+    for name in sorted(settings.sim.list_report_names):   # a set: sort, or ranks would disagree
+        spec = _parse_report(settings, name, files, issues, warn)
+        if spec is not None:
+            specs.append(spec)
+    if own:
+        issues.raise_if_fatal()
     return specs
+
+
+def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
+    """One report, or None when it is disabled or has a problem (then in ``issues``)."""
+    sim, cfg, run = settings.sim, settings.config_path, settings.run
+    rep = sim.report(name)
+    if not rep.enabled:
+        return None
+    key = f"reports.{name}"
+    n_before = len(issues.fatals)
+
+    def fatal(sub, text):
+        issues.fatal(cfg, f"{key}.{sub}" if sub else key, text)
+
+    rtype = rep.type.name
+    if rtype == "lfp":
+        fatal("type", "'lfp' reports exist only under CoreNEURON")
+        return None
+    if rtype not in TYPES:
+        fatal("type", f"unknown report type '{rtype}' (expected one of {', '.join(TYPES)})")
+        return None
+    variables = tuple(v.strip() for v in (rep.variable_name or "").split(","))
+    if not variables or any(not v for v in variables):
+        fatal("variable_name", f"empty variable name in '{rep.variable_name}'")
+    elif rtype != "summation" and len(variables) > 1:
+        fatal("variable_name", f"a {rtype} report takes one variable, got {len(variables)} "
+              f"('{rep.variable_name}'); only summation reports sum several")
+    if not rep.dt > 0:
+        fatal("dt", f"must be > 0, got {rep.dt}")
+    elif rep.dt < run.dt * (1 - 1e-9):
+        fatal("dt", f"{rep.dt} ms is below the simulation time step run.dt = {run.dt} ms")
+    if rep.start_time < 0:
+        fatal("start_time", f"must be >= 0, got {rep.start_time}")
+    if rep.end_time < rep.start_time:
+        fatal("end_time", f"{rep.end_time} ms is before start_time {rep.start_time} ms")
+    if rep.start_time > run.tstop:
+        fatal("start_time", f"{rep.start_time} ms is after the end of the simulation "
+              f"(run.tstop = {run.tstop} ms)")
+    path = report_path(settings.output_dir, rep.file_name, name)
+    if path in files:
+        fatal("file_name", f"{path.name} is also the file of report '{files[path]}'")
+    files.setdefault(path, name)
+    raw_rep = _raw_reports(sim).get(name, {})
+    sections = rep.sections.name if rtype != "compartment_set" else "soma"
+    compartments = rep.compartments.name if rtype != "compartment_set" else "center"
+    if rtype != "compartment_set":
+        if sections not in SECTIONS:
+            fatal("sections", f"unknown value '{sections}' (expected one of "
+                  f"{', '.join(SECTIONS)})")
+        if compartments not in COMPARTMENTS:
+            fatal("compartments", f"unknown value '{compartments}' (expected one of "
+                  f"{', '.join(COMPARTMENTS)})")
+    elif warn and ("sections" in raw_rep or "compartments" in raw_rep):
+        warn(f"{cfg}: {key}: 'sections' and 'compartments' are ignored by compartment_set "
+             f"reports")
+    if rtype == "compartment_set" and not rep.compartment_set:
+        fatal("compartment_set", "a compartment_set report needs the name of a compartment set")
+    if len(issues.fatals) > n_before:
+        return None
+    grid = time_grid(rep.start_time, rep.end_time, rep.dt, run.dt, run.tstop)
+    ratio = rep.dt / run.dt
+    if warn and (abs(ratio - round(ratio)) > 1e-9 * ratio or int(ratio) != round(ratio)):
+        warn(f"{cfg}: {key}.dt: {rep.dt} ms is not an exact multiple of run.dt = {run.dt} ms "
+             f"in floating point; rows are taken every int({rep.dt}/{run.dt}) = "
+             f"{grid.period} steps, as the established driver does (docs/compatibility-notes.md,"
+             f" reports)")
+    return ReportSpec(name=name, type=rtype, variables=variables, unit=rep.unit or "mV",
+                      grid=grid, path=path, cells=rep.cells or "", sections=sections,
+                      compartments=compartments, scaling=rep.scaling.name,
+                      compartment_set=rep.compartment_set or "")
 
 
 def report_path(output_dir: Path, file_name: str, name: str) -> Path:
@@ -177,42 +188,6 @@ def report_path(output_dir: Path, file_name: str, name: str) -> Path:
     return Path(output_dir) / base
 
 
-def explain_config_error(config_path, exc=None):
-    """A ConfigError naming ``reports.<name>.<key>`` for a report value libsonata refused
-    (``exc``: its error), or None when the reports are not the cause.
-
-    libsonata rejects unknown enum values (``sections: "foo"``) or missing keys while parsing
-    the whole file, with a message that does not name the report; this finds the report and
-    the key at fault.
-    """
-    text = str(exc) if exc is not None else ""
-    try:
-        with open(config_path) as fd:
-            data = json.load(fd)
-    except (OSError, ValueError):
-        return None
-    reports = data.get("reports") if isinstance(data, dict) else None
-    if not isinstance(reports, dict):
-        return None
-    for name, rep in reports.items():
-        where = f"{config_path}: reports.{name}"
-        if not isinstance(rep, dict):
-            return ConfigError(f"{where}: must be an object")
-        for key, allowed in _ENUM_KEYS.items():
-            if key in rep and rep[key] not in allowed and f"'{key}'" in text:
-                return ConfigError(f"{where}.{key}: unknown value {rep[key]!r} (expected one "
-                                   f"of {', '.join(allowed)})")
-        names = rep.get("variable_name")
-        if isinstance(names, str) and "variable names" in text and \
-                any(not v.strip() for v in names.split(",")):
-            return ConfigError(f"{where}.variable_name: empty variable name in '{names}'")
-        for key in ("type", "variable_name", "dt", "start_time", "end_time"):
-            if key not in rep and f"'{key}'" in text and not (
-                    key == "variable_name" and rep.get("type") == "lfp"):
-                return ConfigError(f"{where}.{key}: missing (required)")
-    return None
-
-
 __all__ = [
     "COMPARTMENTS",
     "SCALINGS",
@@ -220,7 +195,6 @@ __all__ = [
     "TYPES",
     "ReportSpec",
     "TimeGrid",
-    "explain_config_error",
     "parse_reports",
     "report_path",
     "time_grid",

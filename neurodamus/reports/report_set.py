@@ -1,7 +1,8 @@
 """The run's element reports: set-up, per-step recording, bounded flushes, parallel writes.
 
-Lifecycle (driven by ``Simulation``): the constructor validates every report, resolves its
-cells, builds this rank's elements, agrees on the file layout and creates the files; ``start``
+Lifecycle (driven by the pipeline, ``neurodamus/pipeline.py``): the constructor takes the
+reports of the plan (parsed and checked at load), resolves their cells, builds this rank's
+elements, agrees on the file layout and creates the files; ``start``
 attaches one per-step ``Vector.record(ref)`` per reference (the form that also works under
 CoreNEURON); ``flush(t)`` takes the report rows out of the recorded steps, writes this rank's
 columns when the token reaches it, and empties the vectors (``resize(0)``); ``close`` renames
@@ -31,10 +32,11 @@ import time
 import numpy as np
 
 from ..errors import ConfigError
-from ..parallel import Phase
+from ..parallel import Phase, TokenRing, allmax, on_root
 from . import writer
-from .config import parse_reports
 from .mapping import LocalReport, build_local_report
+from .recording import BoundedSolver, StepClock, define_hoc_helpers, first_section
+from .targets import report_targets
 from .variables import MechanismCatalog, parse_variable
 
 log = logging.getLogger(__name__)
@@ -103,181 +105,87 @@ class ActiveReport:
 
 
 class ReportSet:
-    """All enabled reports of the run (nothing when ``--disable-reports``)."""
+    """All enabled reports of the run (``plan.reports``; none with ``--disable-reports``).
 
-    def __init__(self, sim):
-        self.sim = sim
+    Collective: every rank constructs it and calls every method.
+    """
+
+    def __init__(self, plan, h, comm, cells: dict, chunk_ms: float):
         self.reports: list[ActiveReport] = []
         self.flush_steps = None
         self.flush_seconds, self.flush_cpu, self.n_flushes = 0.0, 0.0, 0
         self._clock = None
         self._ring = None
-        settings = sim.settings
-        if settings.options.disable_reports:
-            return
-        comm = sim.comm
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
-        self.h = sim.h
-        self.dt = settings.run.dt
-        debug = settings.options.debug
-        with Phase(comm, "reports", None, debug):
-            specs = parse_reports(settings, warn=self._warn)
-            locals_ = []
-            if specs:
-                catalog = MechanismCatalog.from_neuron(sim.h)
-                if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables) \
-                        and first_section(sim.h) is not None:
-                    # not on a rank without sections: NEURON 9.0.2 then fails an assertion
-                    # (vec_sav_d) at the first step
-                    sim.h.cvode.use_fast_imem(1)
-                for spec in specs:
-                    locals_.append(self._build_local(spec, catalog))
+        self.h = h
+        self.dt = plan.dt
+        specs = plan.reports
         if not specs:
             return
+        debug = plan.options.debug
+        with Phase(comm, "reports", None, debug):
+            catalog = MechanismCatalog.from_neuron(h)
+            if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables) \
+                    and first_section(h) is not None:
+                # not on a rank without sections: NEURON 9.0.2 then fails an assertion
+                # (vec_sav_d) at the first step
+                h.cvode.use_fast_imem(1)
+            locals_ = [self._build_local(plan, spec, catalog, cells) for spec in specs]
         counts = [[(len(b.node_ids), len(b.element_ids)) for b in lr.blocks] for lr, _ in locals_]
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
             self.reports.append(ActiveReport(local, layouts, pops))
-        self._create_files(debug)
+        self._create_files(plan.config_path, debug)
         try:
-            self._ring = writer.TokenRing(comm)
+            self._ring = TokenRing(comm)
             with Phase(comm, "reports", None, debug), self._ring.turn():
                 for rep in self.reports:
                     writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
-            self._plan_flushes(settings)
+            self._plan_flushes(plan.options.report_buffer_size, chunk_ms)
         except Exception:   # every rank gets here (Phase): no half-made files left behind
             if self.rank == 0:
                 _remove_quietly(rep.tmp_path for rep in self.reports)
             raise
 
     # ---- set-up -----------------------------------------------------------------------------
-    def _warn(self, text):
-        if self.sim.rank == 0:
-            log.warning(text)
-
-    def _build_local(self, spec, catalog):
+    @staticmethod
+    def _build_local(plan, spec, catalog, cells):
         """(LocalReport, population names) of one report on this rank."""
-        where = f"{self.sim.settings.config_path}: {spec.where}"
-        if spec.type == "compartment_set":
-            targets, entries_of = self._compartment_set_target(spec, where)
-        else:
-            targets, entries_of = self._cells_target(spec, where), None
-        cells = self.sim.cells
+        where = f"{plan.config_path}: {spec.where}"
+        targets, entries_of = report_targets(spec, plan.settings, plan.populations,
+                                             plan.node_sets)
 
         def cells_of(pop_name, raw):
-            return cells[raw + self.sim.populations[pop_name].offset]
+            return cells[raw + plan.populations[pop_name].offset]
 
         local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],
                                    cells_of, catalog, entries_of)
         return local, [t[0] for t in targets]
 
-    def _node_set_raw(self, node_set, pop, where, key="cells"):
-        """Raw ids of the instantiated cells of ``pop`` in ``node_set`` ('' = the run's)."""
-        import libsonata
-
-        from ..circuit.nodes import open_population
-
-        if not node_set:
-            return pop.selected
-        try:
-            sel = self.sim.settings.node_sets.materialize(node_set, open_population(pop.info))
-        except libsonata.SonataError as exc:
-            raise ConfigError(f"{where}.{key}: node set '{node_set}' cannot be evaluated on "
-                              f"population '{pop.name}': {exc}") from exc
-        return np.intersect1d(np.asarray(sel.flatten(), np.int64), pop.selected)
-
-    def _cells_target(self, spec, where):
-        settings = self.sim.settings
-        node_set = spec.cells or settings.sim.node_set or ""
-        if spec.cells and spec.cells not in settings.node_sets.names:
-            raise ConfigError(f"{where}.cells: unknown node set '{spec.cells}'")
-        targets = []
-        for pop in self.sim.populations.values():
-            if pop.is_virtual:
-                continue
-            raw = self._node_set_raw(node_set, pop, where)
-            if len(raw):
-                targets.append((pop.name, pop.offset, raw, np.intersect1d(raw, pop.local_raw)))
-        if not targets:
-            what = f"node set '{node_set}'" if node_set else "the simulation"
-            raise ConfigError(f"{where}.cells: {what} selects no instantiated cell (empty "
-                              f"report target)")
-        return targets
-
-    def _compartment_set_target(self, spec, where):
-        import libsonata
-
-        settings = self.sim.settings
-        path = settings.sim.compartment_sets_file
-        if not path:
-            raise ConfigError(f"{where}.compartment_set: the simulation config names no "
-                              f"compartment_sets_file")
-        try:
-            sets = libsonata.CompartmentSets.from_file(path)
-        except (libsonata.SonataError, RuntimeError, OSError) as exc:
-            raise ConfigError(f"{settings.config_path}: compartment_sets_file: cannot read "
-                              f"{path}: {exc}") from exc
-        name = spec.compartment_set
-        if name not in sets.names():
-            raise ConfigError(f"{where}.compartment_set: unknown compartment set '{name}' "
-                              f"(not in {path})")
-        cset = sets[name]
-        pop = self.sim.populations.get(cset.population)
-        if pop is None or pop.is_virtual:
-            raise ConfigError(f"{where}.compartment_set: compartment set '{name}' is on "
-                              f"population '{cset.population}', which has no instantiated cells")
-        if spec.cells and spec.cells not in settings.node_sets.names:
-            raise ConfigError(f"{where}.cells: unknown node set '{spec.cells}'")
-        entries = [(loc.node_id, loc.section_id, loc.offset) for loc in cset]
-        node_ids = np.array([e[0] for e in entries], np.int64)
-        target = np.intersect1d(node_ids, self._node_set_raw(
-            spec.cells or settings.sim.node_set or "", pop, where))
-        if not len(target):
-            raise ConfigError(f"{where}.compartment_set: compartment set '{name}' has no entry "
-                              f"on an instantiated cell of the report (empty report target)")
-        local = np.intersect1d(target, pop.local_raw)
-        local_set = {int(n) for n in local}
-        by_node = {}
-        for node, section_id, offset in entries:   # file order (sorted by node, section, x)
-            if int(node) in local_set:
-                by_node.setdefault(int(node), []).append((int(section_id), float(offset)))
-
-        def entries_of(raw):
-            return by_node[raw]
-
-        return [(pop.name, pop.offset, target, local)], entries_of
-
-    def _create_files(self, debug):
+    def _create_files(self, config_path, debug):
         """Rank 0 creates every file under a temporary name; all ranks learn the names."""
-        names = None
+        def create_all():
+            names = []
+            try:
+                for rep in self.reports:
+                    names.append(create_report_file(
+                        rep.spec, rep.layouts, f"{config_path}: {rep.spec.where}.file_name"))
+            except Exception:   # the files created before the one that failed go too
+                _remove_quietly(names)
+                raise
+            return names
+
         with Phase(self.comm, "reports", None, debug):
-            if self.rank == 0:
-                names = []
-                try:
-                    for rep in self.reports:
-                        names.append(self._create_one(rep))
-                except Exception:   # the files created before the one that failed go too
-                    _remove_quietly(names)
-                    raise
-        if self.size > 1:
-            names = self.comm.bcast(names, root=0)
+            names = on_root(self.comm, create_all)
         for rep, name in zip(self.reports, names):
             rep.tmp_path = name
 
-    def _create_one(self, rep) -> str:
-        return create_report_file(rep.spec, rep.layouts,
-                                  f"{self.sim.settings.config_path}: {rep.spec.where}.file_name")
-
-    def _plan_flushes(self, settings):
+    def _plan_flushes(self, buffer_mb, chunk_ms):
         """Steps between flushes so that the recorded steps fit the buffer (all ranks agree)."""
-        from ..engine.neuron_engine import CHUNK_MS
-
-        buffer_mb = getattr(settings.options, "report_buffer_size", None) or DEFAULT_BUFFER_MB
-        per_step = sum(rep.bytes_per_step for rep in self.reports)
-        if self.size > 1:
-            per_step = self.comm.allreduce(per_step, op=_mpi_max())
-        chunk_steps = round(CHUNK_MS / self.dt)
+        buffer_mb = buffer_mb or DEFAULT_BUFFER_MB
+        per_step = allmax(self.comm, sum(rep.bytes_per_step for rep in self.reports))
+        chunk_steps = round(chunk_ms / self.dt)
         fit = int(buffer_mb * 1024 * 1024 // per_step) if per_step else chunk_steps + 1
         if fit > chunk_steps:
             self.flush_steps = None
@@ -296,7 +204,7 @@ class ReportSet:
         """Attach the per-step recordings (before initialisation)."""
         if not self.reports:
             return
-        _define_hoc_helpers(self.h)
+        define_hoc_helpers(self.h)
         for rep in self.reports:
             rep.attach(self.h, self._capacity)
         # flush decisions (rows, write turns) must agree across ranks, with or without
@@ -308,7 +216,7 @@ class ReportSet:
         """``pc``, or a stand-in whose ``psolve`` flushes often enough for the buffer size."""
         if not self.reports or self.flush_steps is None:
             return pc
-        return _BoundedSolver(pc, self)
+        return BoundedSolver(pc, self)
 
     def recorded_steps(self) -> int:
         """One past the last simulation step recorded so far, the same on every rank
@@ -361,9 +269,7 @@ class ReportSet:
             return
         self.flush()
         self._ring.wait_back()
-        seconds = (self.flush_seconds, self.flush_cpu)
-        if self.size > 1:
-            seconds = tuple(self.comm.allreduce(x, op=_mpi_max()) for x in seconds)
+        seconds = tuple(allmax(self.comm, x) for x in (self.flush_seconds, self.flush_cpu))
         if self.rank == 0:
             log.info("Reports: %d file(s), %d flushes, %.2f s flushing and writing (%.2f s "
                      "CPU; slowest rank)", len(self.reports), self.n_flushes, *seconds)
@@ -448,121 +354,6 @@ def _remove_quietly(paths) -> None:
     for path in paths:
         with contextlib.suppress(OSError):
             os.unlink(path)
-
-
-def first_section(h):
-    """Any section of this rank, or None (a rank without cells has none)."""
-    return next(iter(h.allsec()), None)
-
-
-class StepClock:
-    """How many simulation steps the recordings hold: ``lo`` (the first step not yet flushed)
-    plus the steps recorded since, the same number on every rank.
-
-    ``Vector.record(&t)`` needs a section ("Section access unspecified" otherwise), so only a
-    rank holding one records the clock; ``steps()`` takes the count from the ranks that do
-    (one allreduce, which also checks that they agree: a disagreement would leave ranks
-    waiting for write turns that never come)."""
-
-    def __init__(self, h, comm, capacity: int):
-        self.h, self.comm, self.capacity = h, comm, capacity
-        self.size = comm.Get_size()
-        self.vec = None
-        self.lo = 0
-
-    def attach(self) -> None:
-        """Record ``t`` at every step, on this rank's first section if it has any."""
-        sec = first_section(self.h)
-        if sec is None:
-            self.vec = None
-            return
-        if self.vec is None:
-            self.vec = self.h.Vector()
-            self.vec.buffer_size(self.capacity)
-        self.vec.record(self.h._ref_t, sec=sec)
-
-    def detach(self) -> None:
-        if self.vec is not None:
-            self.vec.play_remove()
-
-    def steps(self) -> int:
-        """One past the last recorded step (collective when there are several ranks)."""
-        local = self.lo + int(self.vec.size()) if self.vec is not None else -1
-        if self.size == 1:
-            return max(local, self.lo)
-        from mpi4py import MPI
-
-        # [max, -min] over the ranks with a clock (the others send -1 and -huge)
-        mine = np.array([local, -local if local >= 0 else -np.iinfo(np.int64).max], np.int64)
-        both = np.empty_like(mine)
-        self.comm.Allreduce(mine, both, op=MPI.MAX)
-        most, least = int(both[0]), -int(both[1])
-        if most < 0:   # no rank has a section: nothing is recorded anywhere
-            return self.lo
-        if most != least:
-            raise RuntimeError(f"report step clocks disagree across ranks ({least} to {most} "
-                               f"steps recorded)")
-        return most
-
-    def advance(self, hi: int) -> None:
-        """Steps before ``hi`` are flushed: the clock empties."""
-        if self.vec is not None:
-            self.vec.resize(0)
-        self.lo = hi
-
-    def restart(self, step: int, t: float) -> None:
-        """Continue at ``step`` (a restore): the clock holds that step only."""
-        if self.vec is not None:
-            self.vec.resize(0)
-            self.vec.append(t)
-        self.lo = step
-
-
-class _BoundedSolver:
-    """Stands in for ParallelContext in the run loop: ``psolve(t)`` in pieces of at most
-    ``flush_steps`` steps with a report flush after each piece but the last (the run loop
-    flushes after that one)."""
-
-    def __init__(self, pc, reports: ReportSet):
-        self._pc = pc
-        self._reports = reports
-
-    def psolve(self, tstop):
-        reports, h = self._reports, self._reports.h
-        dt, n = reports.dt, reports.flush_steps
-        while round((tstop - h.t) / dt) > n:
-            self._pc.psolve(h.t + n * dt)
-            reports.flush(h.t)
-        self._pc.psolve(tstop)
-
-    def __getattr__(self, name):
-        return getattr(self._pc, name)
-
-
-_HOC_HELPERS = """
-proc nd_report_gather() { local i
-    // $o1 List of recording Vectors, $o2 destination (count x $5, row-major):
-    // row i gets elements $3, $3+$4, ..., ($5 of them) of vector i, which is then emptied
-    for i = 0, $o1.count() - 1 {
-        $o2.copy($o1.o(i), i * $5, $3, $3 + ($5 - 1) * $4, 1, $4)
-        $o1.o(i).resize(0)
-    }
-}
-proc nd_report_clear() { local i
-    for i = 0, $o1.count() - 1 { $o1.o(i).resize(0) }
-}
-"""
-
-
-def _define_hoc_helpers(h):
-    if not h.name_declared("nd_report_gather"):
-        h(_HOC_HELPERS)
-
-
-def _mpi_max():
-    from mpi4py import MPI
-
-    return MPI.MAX
 
 
 __all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "StepClock", "create_report_file"]

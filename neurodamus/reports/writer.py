@@ -10,9 +10,10 @@ report's size again in temporary disk space; on a 153 MiB report both took ~0.3 
   follow those of ranks ``< r``;
 * rank 0 creates the file under a temporary name with every dataset at its final size, the
   time triple and the ``units`` attributes;
-* a token travels rank 0 -> 1 -> ... -> N-1 -> 0 (``TokenRing``): holding it, a rank opens the
-  file, writes its mapping slices (once) or its column block of the rows of this flush, and
-  closes the file. HDF5 never sees two writers at once, and no rank holds another rank's data;
+* a token travels rank 0 -> 1 -> ... -> N-1 -> 0 (``parallel.TokenRing``): holding it, a rank
+  opens the file, writes its mapping slices (once) or its column block of the rows of this
+  flush, and closes the file. HDF5 never sees two writers at once, and no rank holds another
+  rank's data;
 * at the end rank 0 takes the token back from rank N-1 and renames the file to its final name,
   so a run that fails never leaves a file that looks complete: a failure while the files are
   set up removes them, a later one leaves ``<name>.h5.tmp-<id>`` files (the next run in the
@@ -22,54 +23,10 @@ report's size again in temporary disk space; on a 153 MiB report both took ~0.3 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import h5py
 import numpy as np
-
-
-class TokenRing:
-    """Serialises file access: ``with ring.turn():`` runs on one rank at a time, rank order.
-
-    The token is passed on even when the body raises, so the other ranks never wait for a
-    token that will not come (the error is re-raised after passing it).
-    """
-
-    _TAG = 4242
-
-    def __init__(self, comm):
-        self.size = comm.Get_size()
-        self.rank = comm.Get_rank()
-        self.comm = comm.Dup() if self.size > 1 else None
-        self._token_out = False   # rank 0: the token is travelling round the ring
-
-    @contextmanager
-    def turn(self):
-        if self.size == 1:
-            yield
-            return
-        if self.rank == 0:
-            self.wait_back()
-        else:
-            self.comm.recv(source=self.rank - 1, tag=self._TAG)
-        try:
-            yield
-        finally:
-            self.comm.send(None, dest=(self.rank + 1) % self.size, tag=self._TAG)
-            if self.rank == 0:
-                self._token_out = True
-
-    def wait_back(self):
-        """Rank 0: wait until the last rank has finished its turn."""
-        if self.size > 1 and self.rank == 0 and self._token_out:
-            self.comm.recv(source=self.size - 1, tag=self._TAG)
-            self._token_out = False
-
-    def free(self):
-        if self.comm is not None:
-            self.comm.Free()
-            self.comm = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +115,6 @@ def write_rows(tmp_path: str, layouts: list, row_a: int, values: np.ndarray) -> 
 
 __all__ = [
     "PopulationLayout",
-    "TokenRing",
     "create_file",
     "layouts_from_counts",
     "temporary_name",

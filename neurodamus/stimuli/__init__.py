@@ -3,8 +3,8 @@
 ``MODULES`` maps a SONATA ``module`` name to a builder ``build(run, block) -> objects``.
 ``synapse_replay`` is not built here: replay belongs to connectivity (compatibility §3.10), and
 ``spatially_uniform_e_field`` blocks are merged and applied after every other input (§4.1).
-``apply_inputs`` is what the simulation calls, once, after synapses exist. ``check_inputs`` and
-``explain_input_error`` are the checks the simulation runs before any cell exists.
+``apply_inputs`` is what the pipeline calls, once, after synapses exist. ``check_inputs`` and
+``check_raw_inputs`` are the checks of the load-time pass, before any cell exists.
 """
 
 from . import current, efield, noise, ornstein_uhlenbeck, pulse, seclamp, shot_noise, sinusoidal
@@ -12,7 +12,7 @@ from .base import InputBlock, InputRun, input_blocks
 from .validation import (
     SPECS,
     check_inputs,
-    explain_input_error,
+    check_raw_inputs,
     needs_input_resistance,
     raise_block_problems,
 )
@@ -36,11 +36,12 @@ MODULES = {
 DEFERRED = ("synapse_replay", "spatially_uniform_e_field")
 
 
-def apply_inputs(ctx) -> list:
-    """Build every input of the config in config order; returns the objects to keep alive."""
-    run = InputRun(ctx)
+def apply_inputs(h, settings, node_sets, populations: dict, cells: dict) -> list:
+    """Build every input of the config in config order on this rank's ``cells``; returns the
+    objects to keep alive."""
+    run = InputRun(h, settings, node_sets, populations, cells)
     objects, efields = [], []
-    for block in input_blocks(ctx.settings):
+    for block in input_blocks(settings):
         module = block.module
         if module == "synapse_replay":
             continue
@@ -65,7 +66,7 @@ __all__ = [
     "InputRun",
     "apply_inputs",
     "check_inputs",
-    "explain_input_error",
+    "check_raw_inputs",
     "input_blocks",
     "needs_input_resistance",
 ]

@@ -12,7 +12,6 @@ from .targets import (
     Target,
     compartment_set_entries,
     load_compartment_sets,
-    node_set_gids,
     soma_points,
 )
 
@@ -58,20 +57,19 @@ def input_blocks(settings) -> list[InputBlock]:
 
 
 class InputRun:
-    """State of one ``apply_inputs``: the context, the family counters, target caches."""
+    """State of one ``apply_inputs``: NEURON, the plan's settings and node sets, this rank's
+    cells, the family counters and target caches."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.h = ctx.h
-        self.settings = ctx.settings
+    def __init__(self, h, settings, node_sets, populations: dict, cells: dict):
+        self.h = h
+        self.settings = settings
+        self.node_sets = node_sets
+        self.populations = populations
+        self.cells = cells
         self.counters = {"noise": 0, "shot_noise": 0, "ornstein_uhlenbeck": 0}
         self._compartment_sets = False
         self._node_sets: dict[str, np.ndarray] = {}    # node set -> local gids (ascending)
-        self._local_gids = np.fromiter(ctx.cells, dtype=np.int64, count=len(ctx.cells))
-
-    @property
-    def cells(self) -> dict:
-        return self.ctx.cells
+        self._local_gids = np.fromiter(cells, dtype=np.int64, count=len(cells))
 
     @property
     def tstop(self) -> float:
@@ -93,7 +91,7 @@ class InputRun:
     def targets(self, block: InputBlock) -> list[Target]:
         """This rank's cells of the block, ascending gid, with their injection points."""
         stim = block.stim
-        populations = self.ctx.populations
+        populations = self.populations
         if stim.compartment_set:
             entries = compartment_set_entries(self.settings, populations,
                                               self.compartment_sets(), stim.compartment_set,
@@ -118,8 +116,7 @@ class InputRun:
         if not stim.node_set:
             raise block.error(None, "the input names neither a node_set nor a compartment_set")
         if stim.node_set not in self._node_sets:
-            gids = node_set_gids(self.settings, populations, stim.node_set,
-                                 block.where("node_set"))
+            gids = self.node_sets.simulated_gids(stim.node_set, block.where("node_set"))
             self._node_sets[stim.node_set] = np.intersect1d(gids, self._local_gids)
         return [Target(self.cells[int(g)], soma_points(self.cells[int(g)]))
                 for g in self._node_sets[stim.node_set]]

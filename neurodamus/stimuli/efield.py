@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..circuit.nodes import open_population
+from ..circuit.section_ids import section_type_and_index
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,6 @@ def soma_centre(hoc) -> np.ndarray:
 
 def segment_offsets(hoc, warn=None) -> tuple[list, np.ndarray]:
     """Every segment of the cell and its start point minus the soma centre (local, µm)."""
-    from ..circuit.section_ids import section_type_and_index
-
     centre = soma_centre(hoc)
     segments, offsets = [], []
     for sec in hoc.all:
@@ -119,8 +119,6 @@ def rotations(pop_nodes, raw_ids):
     """
     import libsonata
     from scipy.spatial.transform import Rotation
-
-    from ..circuit.nodes import open_population
 
     pop = open_population(pop_nodes.info)
     names = set(pop.attribute_names)
@@ -208,7 +206,7 @@ def _rotations_of(run, gids) -> dict:
         by_pop.setdefault(run.cells[gid].population, []).append(gid)
     result = {}
     for pop_name, pop_gids in by_pop.items():
-        pop_nodes = run.ctx.populations[pop_name]
+        pop_nodes = run.populations[pop_name]
         raw = [run.cells[g].raw_id for g in pop_gids]
         try:
             rots = rotations(pop_nodes, raw)

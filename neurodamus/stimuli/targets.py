@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
+import libsonata
 
 from ..errors import ConfigError
 
@@ -28,42 +28,8 @@ def soma_points(cell) -> list:
     return [(sec, 0.5) for sec in cell.hoc.soma]
 
 
-def instantiated_gids(populations) -> np.ndarray:
-    """Every gid that some rank instantiates (the simulation node set, all populations)."""
-    parts = [p.selected + p.offset for p in populations.values() if not p.is_virtual]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def node_set_gids(settings, populations, node_set, where) -> np.ndarray:
-    """Instantiated gids of ``node_set`` on any rank; unknown or empty sets are errors."""
-    import libsonata
-
-    from ..circuit.nodes import open_population
-
-    if node_set not in settings.node_sets.names:
-        raise ConfigError(f"{where}: unknown node set '{node_set}'")
-    parts = []
-    for pop_nodes in populations.values():
-        if pop_nodes.is_virtual:
-            continue
-        try:
-            sel = settings.node_sets.materialize(node_set, open_population(pop_nodes.info))
-        except libsonata.SonataError as exc:
-            raise ConfigError(f"{where}: node set '{node_set}' cannot be evaluated on "
-                              f"population '{pop_nodes.name}': {exc}") from exc
-        raw = np.asarray(sel.flatten(), dtype=np.int64)
-        raw = raw[np.isin(raw, pop_nodes.selected)]
-        parts.append(raw + pop_nodes.offset)
-    gids = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-    if len(gids) == 0:
-        raise ConfigError(f"{where}: node set '{node_set}' selects no simulated cell")
-    return gids
-
-
 def load_compartment_sets(settings):
     """The simulation's compartment sets (libsonata), or None when no file is configured."""
-    import libsonata
-
     path = settings.sim.compartment_sets_file
     if not path:
         return None
@@ -100,8 +66,6 @@ def compartment_set_entries(settings, populations, compartment_sets, name, where
 __all__ = [
     "Target",
     "compartment_set_entries",
-    "instantiated_gids",
     "load_compartment_sets",
-    "node_set_gids",
     "soma_points",
 ]

@@ -3,9 +3,8 @@
 Two entry points, both built on the module table ``SPECS`` (the one place listing what each
 module takes):
 
-* ``explain_input_error`` runs when libsonata refused the simulation config: it re-reads the raw
-  JSON and, when the ``inputs`` section is at fault, replaces libsonata's message (which may not
-  name the input, e.g. for an unknown module) by per-key messages, all of them at once.
+* ``check_raw_inputs`` runs on the raw JSON before libsonata parses it (libsonata's messages may
+  not name the input, e.g. for an unknown module): per-key messages, all of them at once.
 * ``check_inputs`` runs on the parsed config before any cell exists: values (negative durations,
   variances, rates, ...), node sets and compartment sets, spike files, and which node attributes
   the inputs need. ``check_block`` is the per-block part, also used by ``apply_inputs``.
@@ -13,17 +12,18 @@ module takes):
 
 from __future__ import annotations
 
-import json
-import logging
 import math
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 
-from ..config.issues import _MAX_LISTED, IssueList
-from ..errors import ConfigError, NeurodamusError
-
-log = logging.getLogger(__name__)
+from ..circuit.nodes import open_population
+from ..config.issues import IssueList
+from ..errors import NeurodamusError
+from .base import input_blocks
+from .spike_files import spike_file_problem
+from .targets import compartment_set_entries, load_compartment_sets
 
 CURRENT, CONDUCTANCE = "current_clamp", "conductance"
 _NOISE_LIKE = (CURRENT, CONDUCTANCE)
@@ -165,8 +165,6 @@ def check_raw_inputs(config_path, inputs) -> IssueList:
 
 def _raw_block(module, block):
     """A parsed-block look-alike from raw JSON, for ``check_block`` (missing keys are None)."""
-    from types import SimpleNamespace
-
     spec = SPECS[module]
     values = {k: None for k in spec.optional + spec.one_of + ("relative_skew",)}
     values.update(duration_levels=[], voltage_levels=[], fields=[])
@@ -175,34 +173,6 @@ def _raw_block(module, block):
                                                 "Ey": 0.0, "Ez": 0.0}, **f))
                         for f in block.get("fields", []) if isinstance(f, dict)]
     return SimpleNamespace(module=module, stim=SimpleNamespace(**values))
-
-
-def explain_input_error(config_path, exc: Exception) -> ConfigError | None:
-    """libsonata refused the config: per-key input messages when the inputs are at fault.
-
-    Returns None (the caller keeps libsonata's message) when the raw file cannot be read or its
-    ``inputs`` section looks fine.
-    """
-    try:
-        with open(config_path) as fd:
-            data = json.load(fd)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    issues = check_raw_inputs(config_path, data.get("inputs"))
-    if not issues.fatals:
-        return None
-    try:
-        issues.raise_if_fatal()
-    except ConfigError as mine:
-        text = str(mine)
-        if "input" not in str(exc).lower():    # libsonata stopped at something else as well
-            text += f"\n{exc}"
-        error = ConfigError(text)
-        error.__cause__ = exc
-        return error
-    return None
 
 
 # ---- parsed config -----------------------------------------------------------------------------
@@ -285,8 +255,6 @@ def _check_efield(block):
 
 
 def _check_replay(block):
-    from ..connectivity.replay import spike_file_problem
-
     problem = spike_file_problem(block.stim.spike_file)
     return [("spike_file", problem)] if problem else []
 
@@ -314,17 +282,14 @@ def needs_input_resistance(block) -> bool:
         block.conductance
 
 
-def check_inputs(settings, populations) -> dict[str, tuple]:
-    """Check every input block; return population -> extra ``@dynamics`` attributes to read.
+def check_inputs(settings, populations, node_sets, issues: IssueList) -> dict[str, tuple]:
+    """Check every parsed input block; return population -> extra ``@dynamics`` attributes.
 
-    Raises ConfigError listing all problems. Node sets are resolved on all ranks alike, so every
-    rank reaches the same verdict.
+    Problems go to ``issues`` as ``inputs.<name>.<key>``. Node sets are resolved on whole
+    populations by ``node_sets`` (the run's ``NodeSetService``), so every rank reaches the same
+    verdict. An input whose node set selects no simulated cell (a whole-circuit config run on
+    a smaller ``node_set``) is a warning: it acts on nothing.
     """
-    from .base import input_blocks
-    from .targets import compartment_set_entries, load_compartment_sets, node_set_gids
-
-    issues = IssueList()
-    messages: list[str] = []     # whole messages from the target resolution
     needs: dict[str, set] = {}
     compartment_sets = False
     for block in input_blocks(settings):
@@ -342,16 +307,19 @@ def check_inputs(settings, populations) -> dict[str, tuple]:
                                                   block.where("compartment_set"))
                 pops_hit = _populations_of(populations, [g for g, _, _ in entries])
             elif stim.node_set:
-                gids = node_set_gids(settings, populations, stim.node_set,
-                                     block.where("node_set"))
+                gids = node_sets.simulated_gids(stim.node_set, block.where("node_set"))
+                if len(gids) == 0:
+                    issues.warning(settings.config_path, f"{key0}.node_set",
+                                   f"node set '{stim.node_set}' selects no simulated cell: "
+                                   f"the input acts on nothing")
                 pops_hit = _populations_of(populations, gids)
             if block.module == "synapse_replay":
                 source = block.raw.get("source")
-                if source and source not in settings.node_sets.names:
+                if source and not node_sets.known(source):
                     issues.fatal(settings.config_path, f"{key0}.source",
                                  f"unknown node set '{source}'")
         except NeurodamusError as exc:
-            messages.append(str(exc))
+            issues.message(str(exc))
             continue
         if needs_input_resistance(block):
             for pop in sorted(pops_hit):
@@ -365,23 +333,11 @@ def check_inputs(settings, populations) -> dict[str, tuple]:
         elif SPECS.get(block.module, ModuleSpec(())).relative:
             for pop in sorted(pops_hit):
                 dyn = _dynamics_names(populations[pop])
-                if not {"threshold_current", "holding_current"} <= dyn and _first_rank():
-                    log.warning("%s: %s: population '%s' lacks @dynamics:threshold_current / "
-                                "holding_current: the input's amplitudes are 0",
-                                settings.config_path, key0, pop)
-    lines = [str(i) for i in issues.fatals] + messages
-    if lines:
-        if len(lines) > _MAX_LISTED:
-            lines = lines[:_MAX_LISTED] + [f"... and {len(lines) - _MAX_LISTED} more"]
-        raise ConfigError("\n".join(lines))
+                if not {"threshold_current", "holding_current"} <= dyn:
+                    issues.warning(settings.config_path, key0,
+                                   f"population '{pop}' lacks @dynamics:threshold_current / "
+                                   f"holding_current: the input's amplitudes are 0")
     return {pop: tuple(sorted(v)) for pop, v in needs.items()}
-
-
-def _first_rank() -> bool:
-    """Warnings that every rank would print alike are printed by the first one only."""
-    from ..launch import launcher_rank
-
-    return launcher_rank() == 0
 
 
 def _populations_of(populations, gids) -> set:
@@ -392,8 +348,6 @@ def _populations_of(populations, gids) -> set:
 
 
 def _dynamics_names(pop_nodes) -> set:
-    from ..circuit.nodes import open_population
-
     return set(open_population(pop_nodes.info).dynamics_attribute_names)
 
 
@@ -402,7 +356,6 @@ __all__ = [
     "check_block",
     "check_inputs",
     "check_raw_inputs",
-    "explain_input_error",
     "needs_input_resistance",
     "raise_block_problems",
 ]

@@ -42,9 +42,8 @@ def _point_params(pp) -> dict:
     return params
 
 
-def cell_state(sim, gid: int) -> dict:
-    h = sim.h
-    cell = sim.cells[gid]
+def cell_state(h, model, gid: int) -> dict:
+    cell = model.cells[gid]
     sections = []
     for sec in cell.hoc.all:
         sections.append({
@@ -54,7 +53,7 @@ def cell_state(sim, gid: int) -> dict:
                          for seg in sec],
         })
     synapses, netcons = [], []
-    builder = sim.synapse_builder
+    builder = model.synapse_builder
     own = []
     if builder is not None:
         for pp in builder.synapses:
@@ -80,19 +79,19 @@ def cell_state(sim, gid: int) -> dict:
             "sections": sections, "synapses": synapses, "netcons": netcons}
 
 
-def dump_cells(sim, gids) -> None:
+def dump_cells(plan, rt, model, gids) -> None:
     """Write cellstate_<gid>.json for the local ones; every rank checks every gid the same way."""
     simulated = set()
-    for pop in sim.populations.values():
+    for pop in plan.populations.values():
         if not pop.is_virtual:
             simulated.update((pop.selected + pop.offset).tolist())
     unknown = [g for g in gids if g not in simulated]
     if unknown:
-        raise ConfigError(f"{sim.settings.config_path}: --dump-cell-state: gid(s) "
+        raise ConfigError(f"{plan.config_path}: --dump-cell-state: gid(s) "
                           f"{', '.join(map(str, unknown[:10]))} are not simulated (gids are "
                           f"population offset + node id; see populations_offset.dat)")
     for gid in gids:
-        if gid not in sim.cells:
+        if gid not in model.cells:
             continue
-        path = sim.settings.output_dir / f"cellstate_{gid}.json"
-        write_text_atomic(path, json.dumps(cell_state(sim, gid), indent=1))
+        path = plan.outputs.folder / f"cellstate_{gid}.json"
+        write_text_atomic(path, json.dumps(cell_state(rt.h, model, gid), indent=1))

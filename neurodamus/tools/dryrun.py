@@ -19,14 +19,23 @@ registered with the ParallelContext as in a run).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 
 import numpy as np
+import psutil
 
 from ..circuit import balance
+from ..circuit.cell_costs import cell_complexity
 from ..circuit.distribution import greedy_partition, rank_loads
+from ..engine import neuron_engine
+from ..engine.summary import peak_rss_mb
+from ..model import Model, add_inputs, build_cells, connect, new_model
+from ..parallel import agree_on_errors, on_root
+
+log = logging.getLogger(__name__)
 
 #: cells instantiated per cell type (spread over its morphologies)
 SAMPLE_PER_TYPE = 20
@@ -34,14 +43,10 @@ ESTIMATES_VERSION = 1
 
 
 def _rss_mb() -> float:
-    import psutil
-
     return psutil.Process().memory_info().rss / 2**20
 
 
 def _peak_mb() -> float:
-    from ..engine.summary import peak_rss_mb
-
     return peak_rss_mb()
 
 
@@ -62,72 +67,50 @@ def choose_samples(table: balance.CellTable, per_type: int = SAMPLE_PER_TYPE) ->
     return result
 
 
-def _set_local(populations: dict, samples) -> None:
-    """Make ``samples`` ((population, raw, ...) tuples) the local cells of the run."""
-    by_pop: dict = {}
-    for pop_name, raw, *_ in samples:
-        by_pop.setdefault(pop_name, []).append(raw)
-    for name, p in populations.items():
-        if not p.is_virtual:
-            p.local_raw = np.unique(np.asarray(by_pop.get(name, []), dtype=np.int64))
+def _sample_gids(plan, samples) -> np.ndarray:
+    """gids of ``samples`` ((population, raw, ...) tuples)."""
+    return np.array([plan.populations[pop].offset + raw for pop, raw, *_ in samples], np.int64)
 
 
-def _build_sample_cells(sim, samples, input_needs) -> dict:
-    """Build the cells ``samples`` with the run's own code; returns them by gid."""
-    from ..circuit.nodes import read_local_attributes
-
-    _set_local(sim.populations, samples)
-    for p in sim.populations.values():
-        read_local_attributes(p, input_needs.get(p.name, ()))
-    sim._build_cells()
-    return sim.cells
+def _build_sample_cells(plan, rt, samples) -> Model:
+    """A model of the cells ``samples``, built by the run's own step."""
+    model = new_model(plan, _sample_gids(plan, samples))
+    build_cells(plan, rt, model)
+    return model
 
 
-def _connect_sample(sim, samples, cells, input_needs) -> dict:
-    """Synapses, minis, replay and inputs of the sample ``cells`` (the run's own code)."""
-    from ..circuit.nodes import read_local_attributes
-    from ..simulation import InputContext
-    from ..stimuli import apply_inputs
-
-    _set_local(sim.populations, samples)
-    for p in sim.populations.values():
-        read_local_attributes(p, input_needs.get(p.name, ()))
-    sim.cells = cells
-    sim._build_connectivity()
-    built = dict(sim.__dict__)
-    built["_dryrun_stimuli"] = apply_inputs(InputContext(sim.h, sim.settings, cells,
-                                                         sim.populations))
-    return built
+def _connect_sample(plan, rt, model: Model) -> Model:
+    """Synapses, minis, replay and inputs of the sample cells (the run's own steps)."""
+    connect(plan, rt, model)
+    add_inputs(plan, rt, model)
+    return model
 
 
-def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
+def estimate_memory(plan, rt, per_type: int = SAMPLE_PER_TYPE) -> dict:
     """Collective: sample every cell type (ranks share the types); estimates on every rank.
 
     Runs in place of a run's build: the sample cells are built by the run's own functions
     (templates, synapses, minis, replay, inputs), so every per-cell and per-synapse cost of a
     real run is in the measurement. Call it only in a process that will not simulate.
     """
-    from ..engine import neuron_engine
-    from ..stimuli import check_inputs
-
-    comm, rank, size = sim.comm, sim.rank, sim.size
-    settings, populations = sim.settings, sim.populations
+    comm, rank, size = rt.comm, plan.rank, plan.size
+    settings, populations = plan.settings, plan.populations
 
     def plan_samples():
         table = balance.cell_table(settings, populations)
         chosen = choose_samples(table, per_type)
         types = table.cell_type
-        plan = []
+        sampling = []
         for t, idx in chosen.items():
             mask = types == t
-            plan.append((t, int(mask.sum()), int(table.synapses[mask].sum()),
+            sampling.append((t, int(mask.sum()), int(table.synapses[mask].sum()),
                          [(str(table.population[i]), int(table.raw[i]), str(table.template[i]),
                            str(table.morphology[i])) for i in idx]))
-        return plan, (len(table), int(table.synapses.sum()))
+        return sampling, (len(table), int(table.synapses.sum()))
 
-    plan, totals = balance.on_root(comm, plan_samples)
-    balance.ensure_mechanisms(sim)
-    mine = [plan[k] for k in range(rank, len(plan), size)]
+    sampling, totals = on_root(comm, plan_samples)
+    rt.load_mechanisms(settings)
+    mine = [sampling[k] for k in range(rank, len(sampling), size)]
     # warm-up: one cell per template loads the templates, reads the replay spike files and
     # fills NEURON's first pools; it counts in the base memory, not in a cell type.
     warm, seen = [], set()
@@ -139,30 +122,29 @@ def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
                              for t, _, _, samples in mine]
     keep, cells, deltas, error = [], [], [], None
     try:
-        neuron_engine.apply_run_settings(sim.h, settings)
-        neuron_engine.apply_mechanism_globals(sim.h, settings)
-        input_needs = check_inputs(settings, populations)
+        neuron_engine.apply_run_settings(rt.h, settings)
+        neuron_engine.apply_mechanism_globals(rt.h, settings)
         # every sample cell exists before any synapse (a gid must be an output port before it
         # is used as an input port); all objects stay alive so no type reuses another's memory
         r_start = _rss_mb()
         for _, samples in groups:
             r0 = _rss_mb()
-            cells.append(_build_sample_cells(sim, samples, input_needs) if samples else {})
+            cells.append(_build_sample_cells(plan, rt, samples) if samples else None)
             deltas.append([_rss_mb() - r0])
         for k, (_, samples) in enumerate(groups):
             r0 = _rss_mb()
-            keep.append(_connect_sample(sim, samples, cells[k], input_needs) if samples else {})
+            keep.append(_connect_sample(plan, rt, cells[k]) if samples else None)
             deltas[k].append(_rss_mb() - r0)
-            deltas[k].append(int(sim.n_local_synapses) if samples else 0)
+            deltas[k].append(int(cells[k].n_local_synapses) if samples else 0)
         base_mb = r_start + sum(deltas[0][:2])
     except Exception as exc:  # noqa: BLE001 - shared below so every rank stops alike
         error = exc
-    balance.agree_on_errors(comm, error)
+    agree_on_errors(comm, error)
 
     measured = []
     for k, (t, n_cells, n_syn_type, _) in enumerate(mine, start=1):
         samples = groups[k][1]
-        nseg = [balance.cell_complexity(c.hoc)[0] for c in cells[k].values()
+        nseg = [cell_complexity(c.hoc)[0] for c in (cells[k].cells.values() if cells[k] else ())
                 if hasattr(c.hoc, "all")]
         measured.append({"type": t, "cells": n_cells, "synapses": n_syn_type,
                          "sampled": len(samples), "sample_synapses": deltas[k][2],
@@ -195,8 +177,6 @@ def estimate_memory(sim, per_type: int = SAMPLE_PER_TYPE) -> dict:
 
 # ---- what the dry-run prints --------------------------------------------------------------
 def default_memory_per_rank_mb() -> float:
-    import psutil
-
     return psutil.virtual_memory().total / 2**20 / max(1, os.cpu_count() or 1)
 
 
@@ -254,16 +234,15 @@ def format_table(estimates: dict, costs_mb: np.ndarray, n_ranks: int, budget_mb:
     return "\n".join(lines)
 
 
-def dry_run(sim) -> int:
+def dry_run(plan, rt) -> int:
     """Collective: estimate, print (rank 0) and write the estimates (and an allocation)."""
     t0 = time.perf_counter()
-    settings, populations = sim.settings, sim.populations
-    options = sim.options
-    key = balance.circuit_key(settings, populations) if sim.rank == 0 else None
-    key = sim.comm.bcast(key, root=0) if sim.size > 1 else key
-    with sim.phase("build"):
-        estimates = estimate_memory(sim)
-    if sim.rank != 0:
+    settings, populations = plan.settings, plan.populations
+    options = plan.options
+    key = on_root(rt.comm, lambda: balance.circuit_key(settings, populations))
+    with rt.phase("build"):
+        estimates = estimate_memory(plan, rt)
+    if plan.rank != 0:
         return 0
     estimates["key"] = key
     path = balance.memory_path(settings, key)
@@ -273,17 +252,17 @@ def dry_run(sim) -> int:
     budget = float(options.memory_per_rank or default_memory_per_rank_mb())
     suggested = suggest_ranks(costs_mb, estimates["base_mb"], budget)
     target = options.num_target_ranks
-    sim.out(format_table(estimates, costs_mb, sim.size, budget, suggested, target))
-    sim.out(f"memory estimates written: {path}")
+    log.info("%s", format_table(estimates, costs_mb, plan.size, budget, suggested, target))
+    log.info("memory estimates written: %s", path)
     if target:
         ranks = greedy_partition(costs_mb, target)
         alloc = balance.allocation_path(settings, key, "Memory", target)
         balance.save_allocation(alloc, table.gids, ranks, costs_mb, "Memory")
-        sim.out(f"allocation for {target} ranks written: {alloc}\n"
+        log.info(f"allocation for {target} ranks written: {alloc}\n"
                 f"  (used by: mpirun -np {target} neurodamus {settings.config_path} "
                 f"--lb-mode=Memory" + (f" --output-path={options.output_path}"
                                        if options.output_path else "") + ")")
-    sim.out(f"dry run done in {time.perf_counter() - t0:.1f} s (peak memory of this process "
+    log.info(f"dry run done in {time.perf_counter() - t0:.1f} s (peak memory of this process "
             f"{_peak_mb():.0f} MB); nothing was simulated")
     return 0
 

@@ -31,6 +31,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import __version__
+
 __all__ = ["ModuleSpec", "main", "render"]
 
 
@@ -65,8 +67,6 @@ def installed_version(venv: Path) -> str:
         match = re.match(r"neurodamus-([^-]+)\.dist-info$", os.path.basename(info))
         if match:
             return match.group(1)
-    from neurodamus import __version__
-
     return __version__
 
 
