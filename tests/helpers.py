@@ -41,8 +41,9 @@ def base_env(**extra) -> dict:
     return env
 
 
-def run_neurodamus(args, ranks=1, cwd=None, env=None, timeout=300, command=None):
-    """Run ``neurodamus args`` on ``ranks`` MPI ranks; returns CompletedProcess."""
+def run_neurodamus(args, ranks=1, cwd=None, env=None, timeout=3600, command=None):
+    """Run ``neurodamus args`` on ``ranks`` MPI ranks; returns CompletedProcess. The timeout
+    only guards against a hang: on a busy machine a run may take many times its usual time."""
     cmd = (command or NEURODAMUS) + [str(a) for a in args]
     if ranks > 1 or os.environ.get("NEURODAMUS_TEST_ALWAYS_MPIRUN"):
         cmd = mpirun_prefix(ranks) + cmd

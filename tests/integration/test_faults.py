@@ -107,18 +107,18 @@ def _fault_hook(folder: Path, body: str) -> Path:
     (folder / "sitecustomize.py").write_text(
         "import os\n"
         "if os.environ.get('OMPI_COMM_WORLD_RANK') == os.environ.get('FAULT_RANK', '1'):\n"
-        "    import neurodamus.simulation as _sim\n" + body)
+        "    import neurodamus.pipeline as _pipeline\n" + body)
     return folder
 
 
 def test_exception_on_one_rank_in_run_loop_ends_all_ranks(long_config, tmp_path):
     hook = _fault_hook(tmp_path / "hook", (
-        "    _orig = _sim.Simulation._on_chunk\n"
-        "    def _on_chunk(self, t):\n"
+        "    _orig = _pipeline.ReportSet.flush\n"
+        "    def flush(self, t=None):\n"
         "        _orig(self, t)\n"
-        "        if t >= 100:\n"
+        "        if t is not None and t >= 100:\n"
         "            raise RuntimeError('injected fault at t=%g' % t)\n"
-        "    _sim.Simulation._on_chunk = _on_chunk\n"))
+        "    _pipeline.ReportSet.flush = flush\n"))
     env = base_env(PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
                    NEURODAMUS_PROGRESS="lines")
     t0 = time.monotonic()
@@ -135,9 +135,9 @@ def test_exception_on_one_rank_in_run_loop_ends_all_ranks(long_config, tmp_path)
 def test_failed_rank_ends_a_job_whose_peers_wait_in_a_collective(short_config, tmp_path):
     """Rank 1 fails while rank 0 waits in the spike gather: the watchdog ends the job."""
     hook = _fault_hook(tmp_path / "hook", (
-        "    def _write_outputs(self):\n"
+        "    def write_spike_outputs(plan, rt, outcome):\n"
         "        raise RuntimeError('injected write failure')\n"
-        "    _sim.Simulation._write_outputs = _write_outputs\n"))
+        "    _pipeline.write_spike_outputs = write_spike_outputs\n"))
     env = base_env(PYTHONPATH=os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]))
     proc = _start(short_config, tmp_path / "out", env=env)
     _wait_for_line(proc, "Synapses built")

@@ -103,26 +103,27 @@ def make_circuit(directory: Path, n_cells=10) -> Path:
 
 # ---- harness (runs in its own process) ---------------------------------------------------------
 def _harness(config: str, out_dir: str, probe_file: str) -> int:
-    from neurodamus import simulation
+    from neurodamus import pipeline
     from neurodamus.config import RunOptions
 
     probes = {}
+    original = pipeline.add_reports
 
-    class ProbedReports(simulation.ReportSet):
-        def start(self):
-            super().start()
-            _attach_probes(self.sim, probes)
+    def add_reports(plan, rt, model):   # the model's reports, plus the probes
+        original(plan, rt, model)
+        _attach_probes(rt.h, plan, model, probes)
+        close = model.reports.close
 
-        def close(self):
-            super().close()
+        def close_and_dump():
+            close()
             _dump_probes(probes, probe_file)
+        model.reports.close = close_and_dump
 
-    simulation.ReportSet = ProbedReports
-    return simulation.run_simulation(config, RunOptions(output_path=out_dir), out=lambda *_: 0)
+    pipeline.add_reports = add_reports
+    return pipeline.run(config, RunOptions(output_path=out_dir))
 
 
-def _attach_probes(sim, probes):
-    h = sim.h
+def _attach_probes(h, plan, model, probes):
 
     def rec(ref):
         vec = h.Vector()
@@ -130,7 +131,7 @@ def _attach_probes(sim, probes):
         return vec
 
     cells = {}
-    for gid, cell in sim.cells.items():
+    for gid, cell in model.cells.items():
         segs = []
         for sec in cell.hoc.all:
             index = int(sec(0.0001).v)   # the template's own section index (§2.1(1))
@@ -155,12 +156,12 @@ def _attach_probes(sim, probes):
             gid = int(pp.get_segment().sec.cell().gid)
             sources.append({"kind": kind, "gid": gid, "i": rec(pp._ref_i)})
     synapses = []
-    for pp in sim.synapse_builder.synapses:
+    for pp in model.synapse_builder.synapses:
         if pp.hname().startswith("ProbAMPANMDA_EMS"):
             gid = int(pp.get_segment().sec.cell().gid)
             synapses.append({"gid": gid, "id": int(pp.synapseID), "g": rec(pp._ref_g)})
     probes.update(cells=cells, sources=sources, synapses=synapses,
-                  offsets={p.name: p.offset for p in sim.populations.values()})
+                  offsets={p.name: p.offset for p in plan.populations.values()})
 
 
 def _dump_probes(probes, path):

@@ -106,17 +106,18 @@ def test_file_not_writable(base, tmp_path, ranks):
 
 FAIL_AFTER_FIRST_FLUSH = """
 import sys
-from neurodamus import simulation
+from neurodamus import logs, pipeline
 from neurodamus.config import RunOptions
 
-class FailingReports(simulation.ReportSet):
+class FailingReports(pipeline.ReportSet):
     def flush(self, t=None):
         super().flush(t)
         if self.n_flushes == 1:   # rows written, file not closed
             raise OSError(28, "No space left on device")
 
-simulation.ReportSet = FailingReports
-simulation.run_simulation(sys.argv[1], RunOptions(output_path=sys.argv[2]), out=print)
+pipeline.ReportSet = FailingReports
+logs.configure()
+pipeline.run(sys.argv[1], RunOptions(output_path=sys.argv[2]))
 """
 
 

@@ -2,9 +2,9 @@
 
     python -m tests.scientific.probe <simulation_config> <out_dir> <spec.json> [options]
 
-The run goes through ``neurodamus.cli.main`` (settings → plan → build → run). The only addition
-is a wrapper around the run's ``ReportSet`` (created after inputs, started just before
-initialisation, closed after the run) that records what ``spec.json`` asks for with per-step
+The run goes through ``neurodamus.cli.main`` (the pipeline: load → plan → build → run). The only
+addition is a wrapper around the model's ``ReportSet`` (``pipeline.add_reports``: made after the
+inputs, started just before initialisation, closed after the run) that records what ``spec.json`` asks for with per-step
 ``Vector.record`` and writes ``<out_dir>/probe_<rank>.npz`` (the run's own outputs go where
 its config says):
 
@@ -27,14 +27,14 @@ import numpy as np
 
 
 def _install(spec: dict, out_dir: Path):
-    from neurodamus import simulation
+    from neurodamus import pipeline
 
-    original = simulation.ReportSet
+    original = pipeline.add_reports
 
     class ProbeReports:
-        def __init__(self, sim):
-            self._inner = original(sim)
-            self._sim = sim
+        def __init__(self, inner, h, model, rank):
+            self._inner = inner
+            self._h, self._model, self._rank = h, model, rank
             self._vectors: dict[str, object] = {}
             self._meta: dict = {"sources": [], "efield": [], "synapses": [], "minis": [],
                                 "cells": {}}
@@ -44,12 +44,12 @@ def _install(spec: dict, out_dir: Path):
             return getattr(self._inner, name)
 
         def _rec(self, key, ref):
-            vec = self._sim.h.Vector()
+            vec = self._h.Vector()
             vec.record(ref)
             self._vectors[key] = vec
 
         def _setup(self):
-            sim, h = self._sim, self._sim.h
+            sim, h = self._model, self._h
             self._rec("t", h._ref_t)
             for gid, cell in sorted(sim.cells.items()):
                 seg = cell.hoc.soma[0](0.5)
@@ -105,13 +105,17 @@ def _install(spec: dict, out_dir: Path):
 
         def close(self):
             self._inner.close()
-            rank = int(self._sim.rank)
+            rank = int(self._rank)
             arrays = {k: np.asarray(v.as_numpy() if hasattr(v, "as_numpy") else v).copy()
                       for k, v in self._vectors.items()}
             np.savez(out_dir / f"probe_{rank}.npz", **arrays)
             (out_dir / f"meta_{rank}.json").write_text(json.dumps(self._meta))
 
-    simulation.ReportSet = ProbeReports
+    def add_reports(plan, rt, model):
+        original(plan, rt, model)
+        model.reports = ProbeReports(model.reports, rt.h, model, plan.rank)
+
+    pipeline.add_reports = add_reports
 
 
 def main(argv) -> int:

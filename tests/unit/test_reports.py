@@ -9,7 +9,8 @@ import pytest
 
 from neurodamus.config import RunOptions, load_settings
 from neurodamus.errors import ConfigError
-from neurodamus.reports.config import explain_config_error, parse_reports, report_path, time_grid
+from neurodamus.plan import check_run
+from neurodamus.reports.config import parse_reports, report_path, time_grid
 from neurodamus.reports.mapping import PopulationBlock
 from neurodamus.reports.report_set import create_report_file
 from neurodamus.reports.variables import MechanismCatalog, parse_variable
@@ -106,9 +107,11 @@ def test_parse_defaults_and_order(example, tmp_path):
 def test_parse_errors_name_report_and_key(example, tmp_path, change, message):
     try:
         s = settings_with(example, tmp_path, {"r": dict(REPORT, **change)})
-    except ConfigError as exc:   # refused by libsonata already
-        exc = explain_config_error(tmp_path / "simulation_config.json", exc) or exc
-        assert message in str(exc)
+    except ConfigError:   # refused by libsonata: the checking pass names report and key
+        with pytest.raises(ConfigError) as info:
+            check_run(tmp_path / "simulation_config.json",
+                      RunOptions(output_path=str(tmp_path / "out")))
+        assert message in str(info.value)
         return
     with pytest.raises(ConfigError) as info:
         parse_reports(s)
@@ -138,18 +141,12 @@ def test_dt_not_a_multiple_warns(example, tmp_path):
     ("scaling", "volume", "reports.r.scaling: unknown value 'volume'"),
 ])
 def test_libsonata_enum_errors_explained(example, tmp_path, key, value, text):
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError):
         settings_with(example, tmp_path, {"r": dict(REPORT, **{key: value})})
-    explained = explain_config_error(tmp_path / "simulation_config.json", info.value)
-    assert explained is not None
-    assert str(explained) == f"{tmp_path / 'simulation_config.json'}: {text}" or \
-        str(explained).startswith(f"{tmp_path / 'simulation_config.json'}: {text}")
-
-
-def test_explain_ignores_errors_elsewhere(example, tmp_path):
-    path = tmp_path / "c.json"
-    path.write_text(json.dumps({"reports": {"r": dict(REPORT, sections="axonal")}}))
-    assert explain_config_error(path, ConfigError("Could not find 'run'")) is None
+    with pytest.raises(ConfigError) as info:
+        check_run(tmp_path / "simulation_config.json",
+                  RunOptions(output_path=str(tmp_path / "out")))
+    assert str(info.value).startswith(f"{tmp_path / 'simulation_config.json'}: {text}")
 
 
 # ---- variables ----------------------------------------------------------------------------------

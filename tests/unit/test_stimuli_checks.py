@@ -8,7 +8,7 @@ import pytest
 from neurodamus.circuit.section_ids import SectionIds
 from neurodamus.errors import ConfigError
 from neurodamus.stimuli.base import InputBlock
-from neurodamus.stimuli.validation import check_block, check_raw_inputs, explain_input_error
+from neurodamus.stimuli.validation import check_block, check_raw_inputs
 
 
 def _block(tmp_path, **kw):
@@ -66,17 +66,15 @@ def test_good_blocks_pass(tmp_path):
                               rate=0, amp_mean=-0.1, amp_var=0.01)) == []
 
 
-def test_load_error_is_translated_only_for_inputs(tmp_path):
+def test_missing_key_is_named_by_the_raw_check(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"run": {"tstop": 1, "dt": 0.1, "random_seed": 1},
                                "inputs": {"s": {"module": "linear", "delay": 0, "duration": 1,
                                                 "input_type": "current_clamp",
                                                 "node_set": "A"}}}))
-    mine = explain_input_error(bad, ConfigError("Could not find 'amp_start' in 'input s'"))
-    assert str(mine) == f"{bad}: inputs.s.amp_start: missing (required by module 'linear')"
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps({"run": {"tstop": 1}}))
-    assert explain_input_error(good, ConfigError("run: dt missing")) is None
+    issues = check_raw_inputs(bad, json.loads(bad.read_text())["inputs"])
+    assert [str(i) for i in issues.fatals] == [
+        f"{bad}: inputs.s.amp_start: missing (required by module 'linear')"]
 
 
 class _Sec:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 from neurodamus.engine.summary import RECORD_NAME, RankRow, RunRecord, format_summary
 from neurodamus.progress import Counter, Progress
@@ -11,8 +12,7 @@ from neurodamus.progress import Counter, Progress
 
 def test_record_removes_previous_run_and_keeps_foreign_files(tmp_path):
     (tmp_path / "mine.txt").write_text("user file")
-    first = RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5", "soma.h5"], 2,
-                            log=lambda *_: None)
+    first = RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5", "soma.h5"], 2)
     (tmp_path / "out.h5").write_text("spikes")
     (tmp_path / "soma.h5").write_text("report")
     (tmp_path / "extra.json").write_text("written by some other part of the run")
@@ -23,7 +23,7 @@ def test_record_removes_previous_run_and_keeps_foreign_files(tmp_path):
     assert "mine.txt" not in data["files"]
 
     (tmp_path / "out.h5.tmp-123").write_text("half written")
-    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1, log=lambda *_: None)
+    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([RECORD_NAME, "mine.txt"])
     assert json.loads((tmp_path / RECORD_NAME).read_text())["status"] == "running"
@@ -34,17 +34,18 @@ def test_record_never_leaves_the_folder(tmp_path):
     folder.mkdir()
     (tmp_path / "precious").write_text("x")
     (folder / RECORD_NAME).write_text(json.dumps({"files": ["../precious", "/etc/passwd"]}))
-    RunRecord.begin(folder, "cfg.json", [], 1, log=lambda *_: None)
+    RunRecord.begin(folder, "cfg.json", [], 1)
     assert (tmp_path / "precious").exists()
 
 
-def test_files_of_another_tool_are_moved_aside(tmp_path):
+def test_files_of_another_tool_are_moved_aside(tmp_path, caplog):
     (tmp_path / "out.h5").write_text("old driver")
-    messages = []
-    RunRecord.begin(tmp_path, "cfg.json", ["out.h5"], 1, log=messages.append)
+    logging.getLogger("neurodamus").propagate = True   # logs.configure may have turned it off
+    with caplog.at_level(logging.INFO, logger="neurodamus"):
+        RunRecord.begin(tmp_path, "cfg.json", ["out.h5"], 1)
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("previous-outputs-")]
     assert (aside[0] / "out.h5").read_text() == "old driver"
-    assert "moved to" in messages[0]
+    assert "moved to" in caplog.records[0].getMessage()
 
 
 def test_progress_plain_lines_every_ten_percent():
