@@ -184,11 +184,9 @@ def simulate_model(plan: RunPlan, rt: Runtime) -> Outcome:
     close_model_outputs(plan, rt, model)
     times = np.asarray(model.spike_t.as_numpy(), dtype=float)
     gids = np.asarray(model.spike_gid.as_numpy(), dtype=np.int64)
-    with rt.phase("write"):   # checkpoint outputs and metadata; CoreNEURON files
-        model.checkpoints.finish()
-        if model.core is not None:
-            model.core.cleanup()
-    return Outcome(simulated=True, times=times, gids=gids, **built)
+    # checkpoint outputs and metadata (they copy the spikes file); CoreNEURON's files
+    after = [model.checkpoints.finish] + ([model.core.cleanup] if model.core else [])
+    return Outcome(simulated=True, times=times, gids=gids, after_spikes=after, **built)
 
 
 def run(config_path, options: RunOptions) -> int:
@@ -217,6 +215,8 @@ def finish(plan: RunPlan, rt: Runtime, record, outcome: Outcome) -> None:
     with rt.phase("write"):
         if outcome.simulated:
             counts = write_spike_outputs(plan, rt, outcome)
+        for step in outcome.after_spikes:
+            step()
     rows = summary.gather_summary(rt.comm, rt.timings, {"cells": outcome.n_local_cells,
                                                         "synapses": outcome.n_local_synapses})
     builds = gather(rt.comm, (outcome.cell_build_seconds, outcome.synapse_build_seconds))

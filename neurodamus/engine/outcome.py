@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,9 @@ class Outcome:
     balance: dict | None = None            # the load balance report (run_summary.json)
     record_facts: dict | None = None       # extra facts for the run record
     last_line: str = ""                    # what rank 0 prints last (default: the spikes)
+    #: collective steps that need the written spikes (checkpoint copies, engine clean-up),
+    #: run by the output tail in its write phase right after the spikes file
+    after_spikes: list = field(default_factory=list)
 
 
 __all__ = ["Outcome"]
