@@ -72,7 +72,7 @@ def run_ok(args, ranks=1, **kw):
 
 
 def run_fails(args, ranks=1, **kw):
-    res = run_neurodamus([str(a) for a in args], ranks=ranks, timeout=180, **kw)
+    res = run_neurodamus([str(a) for a in args], ranks=ranks, **kw)
     assert res.returncode != 0, res.stdout[-2000:]
     return res.stdout + res.stderr
 

@@ -389,7 +389,7 @@ def run(config: Path, ranks=1, tag=None, args=(), expect_ok=True):
     hoc = Path(json.loads((config.parent / "circuit_config.json").read_text())
                ["components"]["mechanisms_dir"]) / "hoc"
     env = base_env(HOC_LIBRARY_PATH=str(hoc))
-    res = run_neurodamus([variant, *args], ranks=ranks, env=env, timeout=240)
+    res = run_neurodamus([variant, *args], ranks=ranks, env=env)
     if expect_ok:
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     return res, out

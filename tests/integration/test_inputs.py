@@ -132,7 +132,7 @@ def spikes_by_ranks(circuit):
         config["output"]["output_dir"] = f"out_{ranks}_ranks"
         path = circuit.with_name(f"simulation_{ranks}_ranks.json")
         path.write_text(json.dumps(config))
-        res = run_neurodamus([path], ranks=ranks, timeout=300)
+        res = run_neurodamus([path], ranks=ranks)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         out[ranks] = read_spikes(circuit.parent / f"out_{ranks}_ranks" / "out.h5")
     return out
@@ -180,8 +180,6 @@ BAD = {
                           "has no /spikes group (not a SONATA spike file)"),
     "text_spike_file": (_bad("synapse_replay", input_type="spikes", spike_file="spikes.dat"),
                         "inputs.bad.spike_file: spike file must be SONATA .h5"),
-    "empty_node_set": (_bad("linear", amp_start=0.1, node_set="Empty"),
-                       "inputs.bad.node_set: node set 'Empty' selects no simulated cell"),
     "unknown_node_set": (_bad("linear", amp_start=0.1, node_set="Nowhere"),
                          "inputs.bad.node_set: unknown node set 'Nowhere'"),
 }
@@ -196,8 +194,21 @@ def test_bad_input_gives_one_clear_message(circuit, case, tmp_path):
     (circuit.parent / "spikes.dat").write_text("/scatter\n1.0 3\n")
     config = write_simulation(circuit.parent, {"bad": block}, tstop=20.0,
                               name=f"bad_{case}.json", node_set="Cortex", output_dir=tmp_path)
-    res = run_neurodamus([config], ranks=2, timeout=120)
+    res = run_neurodamus([config], ranks=2)
     assert res.returncode != 0
     errors = [line for line in res.stderr.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1, res.stderr[-2000:]
     assert f"{config}: " in errors[0] and expected in errors[0], errors[0]
+
+
+def test_input_on_an_empty_node_set_is_a_warning_not_an_error(circuit, tmp_path):
+    """A config reused on another node set: the input acts on nothing, the run goes on."""
+    config = write_simulation(circuit.parent, {"bad": _bad("linear", amp_start=0.1,
+                                                           node_set="Empty")},
+                              tstop=20.0, name="empty_input.json", node_set="Cortex",
+                              output_dir=tmp_path)
+    res = run_neurodamus([config], ranks=2)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert res.stdout.count("WARNING: ") == 1
+    assert f"{config}: inputs.bad.node_set: node set 'Empty' selects no simulated cell: the " \
+           f"input acts on nothing" in res.stdout

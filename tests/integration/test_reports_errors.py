@@ -50,7 +50,7 @@ def config_with(base, tmp_path, reports, extra=None):
 def run_with(base, tmp_path, report, ranks=1, name="bad", extra=None):
     config = config_with(base, tmp_path, {"good": GOOD, name: report}, extra)
     out = tmp_path / "out"
-    res = run_neurodamus([config, f"--output-path={out}"], ranks=ranks, timeout=180)
+    res = run_neurodamus([config, f"--output-path={out}"], ranks=ranks)
     assert res.returncode != 0, res.stdout[-2000:]
     errors = [line for line in res.stderr.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1, res.stderr[-3000:]
@@ -136,7 +136,7 @@ def test_run_failing_after_rows_are_written_leaves_no_complete_looking_file(base
     (partial,) = [p for p in out.iterdir() if p.name.startswith("good.h5.tmp-")]
     with h5py.File(partial, "r") as fd:      # the rows were written, under the temporary name
         assert abs(fd["report/cortex/data"][:]).max() > 0
-    res = run_neurodamus([config, f"--output-path={out}"], timeout=180)
+    res = run_neurodamus([config, f"--output-path={out}"])
     assert res.returncode == 0, res.stderr[-2000:]
     assert (out / "good.h5").is_file()
     assert not [p.name for p in out.iterdir() if ".tmp-" in p.name]
