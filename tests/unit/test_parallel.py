@@ -99,7 +99,7 @@ def test_small_collectives_without_mpi():
     assert allsum(FakeComm(0, 3, {1: 2, 2: 4}), 1) == 7
 
 
-# ---- logging --------------------------------------------------------------------------------------
+# ---- logging ---------------------------------------------------------------------------------
 def _logged(rank, emit):
     stream = io.StringIO()
     logs.configure(rank, stream=stream)
