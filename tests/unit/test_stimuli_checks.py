@@ -6,7 +6,6 @@ import libsonata
 import pytest
 
 from neurodamus.circuit.section_ids import SectionIds
-from neurodamus.errors import ConfigError
 from neurodamus.stimuli.base import InputBlock
 from neurodamus.stimuli.validation import check_block, check_raw_inputs
 
