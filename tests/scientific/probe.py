@@ -5,8 +5,8 @@
 The run goes through ``neurodamus.cli.main`` (the pipeline: load → plan → build → run). The only
 addition is a wrapper around the model's ``ReportSet`` (``pipeline.add_reports``: made after the
 inputs, started just before initialisation, closed after the run) that records what
-``spec.json`` asks for with per-step ``Vector.record`` and writes ``<out_dir>/probe_<rank>.npz`` (the run's own outputs go where
-its config says):
+``spec.json`` asks for with per-step ``Vector.record`` and writes
+``<out_dir>/probe_<rank>.npz`` (the run's own outputs go where its config says):
 
 * ``soma_v``: soma[0](0.5) voltage of every local cell  → ``v/<gid>``
 * ``sources``: every input point source: its played (t, value) vectors and the recorded
