@@ -10,6 +10,7 @@ import libsonata
 import numpy as np
 
 from ..errors import CircuitError, MechanismError
+from ..connectivity.hoc_objects import load
 from . import morphology
 from .nodes import PopulationNodes, open_population, template_name
 from .section_ids import SectionIds
@@ -67,6 +68,8 @@ class TemplateLoader:
         self.h = h
         self.loaded: dict[str, str] = {}
         self.needed_attributes: dict[str, list[str]] = {}
+        # templates written for the established driver call morphio_read (h5 morphologies)
+        load(h, "morphio_read.hoc")
 
     def load(self, emodels_dir: str, name: str) -> None:
         if name in self.loaded:
@@ -167,7 +170,7 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
         morph_file = f"{attrs['morphology'][i]}.{ext}"
         gid = int(raw) + pop_nodes.offset
         morph_path = os.path.join(morph_dir, morph_file)
-        if not os.path.isfile(morph_path):
+        if not morphology.morphology_exists(morph_path):   # a file or a container entry
             raise CircuitError(f"{info.nodes_file}: gid {gid} (population '{info.name}', node "
                                f"{raw}): morphology file not found: {morph_path}")
         need = loader.needed_attributes[name]

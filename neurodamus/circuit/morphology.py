@@ -1,8 +1,12 @@
 """Morphology reading (swc, asc, h5 through MorphIO) and fast instantiation into NEURON.
 
 Reading is pure (numpy arrays, cached per file: circuits reuse a few hundred morphologies for
-many cells).  ``instantiate`` is the only function that touches NEURON: it is called by
-``core/hoc/ndmorph.hoc`` from inside an emodel template's ``init``.
+many cells).  Two entry points are called from hoc, inside an emodel template's ``init``:
+
+* ``instantiate`` (``core/hoc/ndmorph.hoc``: our own templates, section ids in v(0.0001));
+* ``morphio_read`` (``core/hoc/morphio_read.hoc``: the interface of templates written for the
+  established driver: MorphIO's NEURON order, the soma and 3-d points exactly as Import3d
+  makes them, single files or containers).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import functools
 import os
 from dataclasses import dataclass
 
+import h5py
 import numpy as np
 
 from ..errors import CircuitError
@@ -136,3 +141,131 @@ def _instantiate(cell, morph_dir: str, morph_file: str) -> None:
     # The section-id convention of §2.1(1): the id lives in v(0.0001) until finitialize.
     for ms in morph.sections:
         by_id[ms.section_id](0.0001).v = ms.section_id
+
+
+# ---- morphio_read (core/hoc/morphio_read.hoc) ---------------------------------------------
+#: soma types morphio_read converts, and whether Import3d treats them as a contour
+_IMPORT3D_SOMA = {"SOMA_SINGLE_POINT": 0, "SOMA_SIMPLE_CONTOUR": 1}
+_COLLECTIONS: dict = {}   # container path -> (open morphio.Collection, its entry names)
+
+
+@dataclass(frozen=True)
+class NrnMorphology:
+    """A morphology as morphio_read instantiates it: sections in MorphIO's NEURON order."""
+    path: str
+    counts: dict                  # array name -> number of sections
+    arrays: tuple                 # per section: (array name, index, parent section number)
+    points: tuple                 # per section: hoc Vectors x, y, z, diam (rounded)
+
+
+def split_container(path: str) -> tuple[str, str] | None:
+    """(container, morphology name) when ``path`` is ``<container file>/<name>.<ext>``."""
+    container, base = os.path.split(path)
+    if not os.path.isfile(path) and os.path.isfile(container):
+        return container, os.path.splitext(base)[0]
+    return None
+
+
+def morphology_exists(path: str) -> bool:
+    """A morphology file, or an entry of a container file (checked by name when loading)."""
+    return os.path.isfile(path) or split_container(path) is not None
+
+
+def _load_morphio(path: str):
+    import morphio
+
+    option = morphio.Option.nrn_order
+    in_container = split_container(path)
+    try:
+        if in_container:
+            container, name = in_container
+            collection = _COLLECTIONS.get(container)
+            if collection is None:
+                with h5py.File(container, "r") as fd:
+                    names = frozenset(fd.keys())
+                collection = (morphio.Collection(container), names)
+                _COLLECTIONS[container] = collection
+            if name not in collection[1]:
+                raise CircuitError(f"Morphology container {container} has no morphology "
+                                   f"'{name}' (path {path})")
+            return collection[0].load(name, option)
+        if not os.path.isfile(path):
+            raise CircuitError(f"Morphology file not found: {path}")
+        return morphio.Morphology(path, option)
+    except CircuitError:
+        raise
+    except Exception as exc:  # morphio raises several unrelated types
+        raise CircuitError(f"Cannot read morphology {path}: {exc}") from exc
+
+
+def _as_parsed(values) -> np.ndarray:
+    """MorphIO's float32 values as the doubles hoc parses from the text they came from."""
+    return np.asarray(np.asarray(values, dtype=np.float32).astype(str), dtype=float)
+
+
+def _import3d_rounded(values: np.ndarray) -> np.ndarray:
+    """Import3d passes every 3-d value through ``%.8g`` (it builds hoc statements)."""
+    return np.asarray([f"{v:.8g}" for v in values.ravel()], dtype=float).reshape(values.shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def nrn_morphology(path: str) -> NrnMorphology:
+    """Parse ``path`` once per process (rank) and compute what morphio_read instantiates."""
+    from neuron import h
+
+    morph = _load_morphio(path)
+    soma_type = str(morph.soma_type).rsplit(".", 1)[-1]
+    if soma_type not in _IMPORT3D_SOMA:
+        raise CircuitError(f"Morphology {path}: soma type {soma_type} is not supported by "
+                           f"morphio_read (single point or simple contour only)")
+    soma = _as_parsed(morph.soma.points)
+    if len(soma) == 0:
+        raise CircuitError(f"Morphology {path} has no soma")
+    diam = _as_parsed(morph.soma.diameters)
+    soma_pts = h.nd_import3d_soma(h.Vector(soma[:, 0]), h.Vector(soma[:, 1]),
+                                  h.Vector(soma[:, 2]), h.Vector(diam),
+                                  _IMPORT3D_SOMA[soma_type])
+    soma_xyzd = np.array([[soma_pts.getval(i, k) for k in range(4)]
+                          for i in range(int(soma_pts.nrow()))])
+    counts = {"soma": 1, "axon": 0, "dend": 0, "apic": 0}
+    arrays = [("soma", 0, -1)]
+    points = [soma_xyzd]
+    number = {}
+    for sec in morph.iter():  # roots in NEURON type order, each tree depth first
+        array = _ARRAY_OF_TYPE.get(int(sec.type))
+        if array is None:
+            raise CircuitError(f"Morphology {path}: section {sec.id + 1} has unsupported type "
+                               f"{sec.type}")
+        parent = 0 if sec.is_root else number[sec.parent.id]
+        number[sec.id] = len(arrays)
+        arrays.append((array, counts[array], parent))
+        counts[array] += 1
+        xyzd = np.column_stack([_as_parsed(sec.points), _as_parsed(sec.diameters)])
+        points.append(_import3d_rounded(xyzd))
+    vectors = tuple(tuple(h.Vector(p[:, k]) for k in range(4)) for p in points)
+    return NrnMorphology(path, counts, tuple(arrays), vectors)
+
+
+def morphio_read(cell, path: str) -> None:
+    """``morphio_read(cell, path)`` of core/hoc/morphio_read.hoc."""
+    global last_error
+    try:
+        _morphio_read(cell, str(path))
+    except Exception as exc:
+        last_error = str(exc)
+        raise
+
+
+def _morphio_read(cell, path: str) -> None:
+    from neuron import h
+
+    morph = nrn_morphology(path)
+    decl = ", ".join(f"{a}[{morph.counts[a]}]" for a in ARRAY_ORDER if morph.counts[a])
+    h.execute1(f"create {decl}", cell)
+    made = []
+    for (array, index, parent), (xv, yv, zv, dv) in zip(morph.arrays, morph.points):
+        sec = getattr(cell, array)[index]
+        made.append(sec)
+        h.pt3dadd(xv, yv, zv, dv, sec=sec)
+        if parent >= 0:  # as Import3d: neurite roots on soma(0.5), others on the parent's end
+            sec.connect(made[parent](0.5 if parent == 0 else 1.0), 0.0)

@@ -267,7 +267,9 @@ def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
         elif "h5v1" in alt:
             morph_dir, ext = alt["h5v1"], "h5"
         if ptype == "biophysical":
-            if not morph_dir or not os.path.isdir(morph_dir):
+            # h5v1 may name a container file (merged-morphologies.h5) instead of a folder
+            if not morph_dir or not (os.path.isdir(morph_dir) or
+                                     (ext == "h5" and os.path.isfile(morph_dir))):
                 issues.fatal(circuit_path, f"{key}.populations.{name}.morphologies_dir",
                              f"morphology directory of population '{name}' not found: "
                              f"'{morph_dir}'")
