@@ -52,6 +52,8 @@ class MinisBuilder:
         # kept in hoc Lists (hoc_objects.py); entry i of each is generator i
         self.stims = ObjectList(h)
         self.netcons = ObjectList(h)
+        # entries 2i, 2i+1: generator i's time bins and rates (kept alive: ndminis.hoc)
+        self.rate_vectors = ObjectList(h)
         self.generator_rates = array("d")
         self.n_generators = 0
 
@@ -108,6 +110,7 @@ class MinisBuilder:
         load(h, "ndminis.hoc")
         make = h.nd_minis_generator
         stims, netcons, tstop = self.stims.hoc, self.netcons.hoc, self.tstop
+        vectors = self.rate_vectors.hoc
         keep_rate = self.generator_rates.append
         created = 0
         for conn in table.connections:
@@ -120,7 +123,7 @@ class MinisBuilder:
                                                     src_id, dst_id, self.minis_seed)
                 make(pp, rate, tstop, *exp_ids, *unif_ids, MINI_DELAY,
                      float(weight[r] * wf[r]), self._nc_type_param(pp), MINI_TYPE,
-                     stims, netcons)
+                     stims, netcons, vectors)
                 keep_rate(rate)
                 created += 1
         self.n_generators += created
