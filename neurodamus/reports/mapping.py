@@ -16,6 +16,7 @@ from ..errors import CircuitError, ConfigError
 from .config import ReportSpec
 from .points import report_points
 from .variables import (
+    DENSITY_CURRENT,
     ELECTRODE_TYPES,
     MechanismCatalog,
     PointCache,
@@ -42,6 +43,8 @@ class LocalReport:
     blocks: list                               # PopulationBlock per report population
     refs: list = field(default_factory=list)   # NEURON references, in recording order
     combine: object = None                     # scipy CSR (n_elements x n_refs) or None
+    #: references whose t = 0 value is reported as 0 (bare density currents, §11 item 17)
+    zero_at_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def n_elements(self) -> int:
@@ -59,14 +62,18 @@ class _Builder:
         self.node_ids, self.counts, self.element_ids = [], [], []
         self.rows, self.cols, self.factors = [], [], []   # combination entries
         self.refs = []
+        self.zero_at_start = []
 
     def element(self, element_id: int, refs_factors) -> None:
+        """``refs_factors``: [(ref, factor, kind)], kind as given by ``references``."""
         row = len(self.element_ids)
         self.element_ids.append(element_id)
-        for ref, factor in refs_factors:
+        for ref, factor, kind in refs_factors:
             self.rows.append(row)
             self.cols.append(len(self.refs))
             self.factors.append(factor)
+            if kind == DENSITY_CURRENT:
+                self.zero_at_start.append(len(self.refs))
             self.refs.append(ref)
 
 
@@ -95,11 +102,11 @@ def _one_reference(spec, where, cell, sec, x, v: Variable, points):
         raise ConfigError(f"{where}.variable_name: '{v.text}' has {what} reference(s) at "
                           f"{_fmt_point(cell, sec, x)}; a {spec.type} report needs exactly one "
                           f"per compartment")
-    return refs[0][0]
+    return refs[0]
 
 
 def _summation_terms(sec, x, variables, scaling, points):
-    """[(ref, factor)] of one summation point, variables in order (§8.2 factors)."""
+    """[(ref, factor, kind)] of one summation point, variables in order (§8.2 factors)."""
     terms = []
     seg = sec(x)
     area = None
@@ -113,7 +120,7 @@ def _summation_terms(sec, x, variables, scaling, points):
                 factor = area
             else:
                 factor = 1.0
-            terms.append((ref, factor))
+            terms.append((ref, factor, ptype))
     return terms
 
 
@@ -134,8 +141,8 @@ def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, point
     n0 = len(b.element_ids)
     if rtype == "compartment":
         for sec, x in report_points(cell, spec.sections, spec.compartments):
-            ref = _one_reference(spec, where, cell, sec, x, variables[0], points)
-            b.element(_section_id(cell, sec), [(ref, 1.0)])
+            ref, kind = _one_reference(spec, where, cell, sec, x, variables[0], points)
+            b.element(_section_id(cell, sec), [(ref, 1.0, kind)])
     elif rtype == "summation":
         if spec.sections == "soma":   # everything of the cell summed into one element, id 0
             terms = []
@@ -162,7 +169,7 @@ def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, point
                                       f" (synapse reports need it for the element ids)")
                 if hasattr(pp, "selected_for_report"):
                     pp.selected_for_report = 1
-                b.element(int(pp.synapseID), [(getattr(pp, "_ref_" + v.var), 1.0)])
+                b.element(int(pp.synapseID), [(getattr(pp, "_ref_" + v.var), 1.0, None)])
         if len(b.element_ids) == n0:
             raise ConfigError(f"{where}: gid {cell.gid} ({cell.population} node "
                               f"{cell.raw_id}) has no '{v.mech}' synapse on the report's "
@@ -175,8 +182,8 @@ def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, point
                                   f"section {section_id} of gid {cell.gid} ({cell.population} "
                                   f"node {cell.raw_id}): "
                                   f"{cell.section_ids.describe_missing(section_id)}")
-            ref = _one_reference(spec, where, cell, sec, offset, variables[0], points)
-            b.element(int(section_id), [(ref, 1.0)])
+            ref, _ = _one_reference(spec, where, cell, sec, offset, variables[0], points)
+            b.element(int(section_id), [(ref, 1.0, None)])
     b.node_ids.append(cell.raw_id)
     b.counts.append(len(b.element_ids) - n0)
 
@@ -188,7 +195,7 @@ def build_local_report(spec: ReportSpec, where: str, populations: list, cells_of
     [(section_id, offset)] of a node."""
     variables = check_variables(spec, catalog, where)
     points = PointCache()
-    blocks, refs = [], []
+    blocks, refs, zero_at_start = [], [], []
     rows, cols, factors = [], [], []
     n_elem = 0
     for name, offset, raw_ids in populations:
@@ -202,6 +209,7 @@ def build_local_report(spec: ReportSpec, where: str, populations: list, cells_of
         rows += [r + n_elem for r in b.rows]
         cols += [c + len(refs) for c in b.cols]
         factors += b.factors
+        zero_at_start += [c + len(refs) for c in b.zero_at_start]
         refs += b.refs
         n_elem += len(b.element_ids)
     combine = None
@@ -211,7 +219,7 @@ def build_local_report(spec: ReportSpec, where: str, populations: list, cells_of
                                                             np.asarray(cols, np.int64))),
                              shape=(n_elem, len(refs)))
         combine.sort_indices()
-    return LocalReport(spec, blocks, refs, combine)
+    return LocalReport(spec, blocks, refs, combine, np.asarray(zero_at_start, np.int64))
 
 
 __all__ = ["LocalReport", "PopulationBlock", "build_local_report", "check_variables"]

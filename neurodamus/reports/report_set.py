@@ -89,6 +89,8 @@ class ActiveReport:
         self.gathered.resize(n * n_rows)
         h.nd_report_gather(self.vlist, self.gathered, first, period, n_rows)
         raw = self.gathered.as_numpy().reshape(n, n_rows)
+        if self.rows_written == 0 and self.spec.grid.first_step == 0 and n_rows:
+            raw[self.local.zero_at_start, 0] = 0.0   # the t = 0 row (§11 item 17)
         if self.local.combine is not None:
             raw = self.local.combine @ raw
         return np.ascontiguousarray(raw.T, dtype=np.float32)

@@ -9,6 +9,11 @@ point ``sec(x)``:
 3. otherwise the range variable ``sec(x).<mech>`` (``v``, ``ina``, ``gNa_NaHH``);
 4. otherwise ``sec(x).<mech>.<var>`` (``pas`` -> ``pas.i``).
 
+A bare mechanism name resolved by rule 4 (a density-mechanism current such as ``pas``) is
+marked ``DENSITY_CURRENT``: its t = 0 row is 0 in compartment and summation reports, as in the
+established driver's files (compatibility §11 item 17: that recorder samples t = 0 before the
+currents are evaluated). Every later row, and every other variable, is the recorded value.
+
 A name that no loaded mechanism can provide is an error before anything is recorded.
 """
 
@@ -19,6 +24,8 @@ from dataclasses import dataclass, field
 I_MEMBRANE = "i_membrane"
 #: point processes whose current is an electrode current: summed with factor -1 (§8.2)
 ELECTRODE_TYPES = ("IClamp", "SEClamp")
+#: the "type" ``references`` gives a bare density-mechanism current (rule 4): 0 at t = 0
+DENSITY_CURRENT = "density current"
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,8 @@ class PointCache:
 
 
 def references(sec, x: float, v: Variable, points: SectionPoints) -> list[tuple]:
-    """[(ref, point-process type or None)] for variable ``v`` at ``sec(x)`` (rule above)."""
+    """[(ref, kind)] for variable ``v`` at ``sec(x)`` (rules above); kind is the point-process
+    type, ``DENSITY_CURRENT`` (rule 4 for a bare name) or None."""
     seg = sec(x)
     if v.is_i_membrane:
         return [(seg._ref_i_membrane_, None)]
@@ -159,12 +167,13 @@ def references(sec, x: float, v: Variable, points: SectionPoints) -> list[tuple]
         pass
     try:
         mech = getattr(seg, v.mech)
-        return [(getattr(mech, "_ref_" + v.var), None)]
+        return [(getattr(mech, "_ref_" + v.var), DENSITY_CURRENT if v.bare else None)]
     except (AttributeError, NameError, TypeError, RuntimeError):
         return []
 
 
 __all__ = [
+    "DENSITY_CURRENT",
     "ELECTRODE_TYPES",
     "I_MEMBRANE",
     "MechanismCatalog",
