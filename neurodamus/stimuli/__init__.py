@@ -7,7 +7,17 @@
 ``check_raw_inputs`` are the checks of the load-time pass, before any cell exists.
 """
 
-from . import current, efield, noise, ornstein_uhlenbeck, pulse, seclamp, shot_noise, sinusoidal
+from . import (
+    current,
+    efield,
+    noise,
+    ornstein_uhlenbeck,
+    pulse,
+    report_replay,
+    seclamp,
+    shot_noise,
+    sinusoidal,
+)
 from .base import InputBlock, InputRun, input_blocks
 from .validation import (
     SPECS,
@@ -31,6 +41,7 @@ MODULES = {
     "ornstein_uhlenbeck": ornstein_uhlenbeck.build_ornstein_uhlenbeck,
     "relative_ornstein_uhlenbeck": ornstein_uhlenbeck.build_ornstein_uhlenbeck,
     "seclamp": seclamp.build_seclamp,
+    "replay": report_replay.build_replay,
 }
 #: handled outside MODULES: replay in connectivity, E-fields merged at the end
 DEFERRED = ("synapse_replay", "spatially_uniform_e_field")

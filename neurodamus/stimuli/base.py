@@ -39,7 +39,9 @@ class InputBlock:
 
     @property
     def electrode(self) -> bool:
-        return bool(getattr(self.stim, "represents_physical_electrode", False))
+        # libsonata's Replay input has no such attribute: read the block's JSON then
+        return bool(getattr(self.stim, "represents_physical_electrode",
+                            self.raw.get("represents_physical_electrode", False)))
 
     def where(self, key: str | None = None) -> str:
         return f"{self.config_path}: inputs.{self.name}" + (f".{key}" if key else "")

@@ -22,6 +22,7 @@ from ..circuit.nodes import open_population
 from ..config.issues import IssueList
 from ..errors import NeurodamusError
 from .base import input_blocks
+from .report_replay import report_problem
 from .spike_files import spike_file_problem
 from .targets import compartment_set_entries, load_compartment_sets
 
@@ -51,6 +52,7 @@ SPECS = {
     "subthreshold": ModuleSpec((CURRENT,), ("percent_less",), relative=True),
     "hyperpolarizing": ModuleSpec((CURRENT,), relative=True),
     "synapse_replay": ModuleSpec(("spikes",), ("spike_file",)),
+    "replay": ModuleSpec((CURRENT,), ("path", "interpolate")),
     "seclamp": ModuleSpec(("voltage_clamp",), ("voltage",), ("series_resistance",),
                           positive=("series_resistance",)),
     "noise": ModuleSpec((CURRENT,), ("variance",), one_of=("mean", "mean_percent"),
@@ -76,10 +78,12 @@ SPECS = {
                                             non_negative=("ramp_up_time", "ramp_down_time")),
 }
 #: modules libsonata knows that this driver does not implement
-UNSUPPORTED = {"poisson", "replay"}
+UNSUPPORTED = {"poisson"}
 _COMMON = ("module", "input_type", "delay", "duration", "node_set", "compartment_set",
            "represents_physical_electrode")
-_STRING_KEYS = {"spike_file", "source", "node_set", "compartment_set", "module", "input_type"}
+_STRING_KEYS = {"spike_file", "source", "node_set", "compartment_set", "module", "input_type",
+                "path"}
+_BOOL_KEYS = {"represents_physical_electrode", "interpolate"}
 _LIST_KEYS = {"fields", "duration_levels", "voltage_levels"}
 
 
@@ -139,7 +143,7 @@ def check_raw_inputs(config_path, inputs) -> IssueList:
             elif k in _LIST_KEYS:
                 if not isinstance(value, list):
                     issues.fatal(config_path, f"{key}.{k}", f"must be a list, got {value!r}")
-            elif k == "represents_physical_electrode":
+            elif k in _BOOL_KEYS:
                 if not isinstance(value, bool):
                     issues.fatal(config_path, f"{key}.{k}", f"must be true or false, got "
                                  f"{value!r}")
@@ -198,7 +202,7 @@ def check_block(block, with_files=True) -> list[tuple[str | None, str]]:
         value = getattr(stim, key, None)
         if value is not None and not value >= 0:
             problems.append((key, f"must be >= 0, got {value}"))
-    if with_files or module != "synapse_replay":
+    if with_files or module not in ("synapse_replay", "replay"):
         problems.extend(_MODULE_CHECKS.get(module, lambda b: [])(block))
     return problems
 
@@ -259,6 +263,11 @@ def _check_replay(block):
     return [("spike_file", problem)] if problem else []
 
 
+def _check_report_replay(block):
+    problem = report_problem(str(block.stim.path))
+    return [("path", problem)] if problem else []
+
+
 _MODULE_CHECKS = {
     "pulse": _check_pulse,
     "shot_noise": _check_shot,
@@ -267,6 +276,7 @@ _MODULE_CHECKS = {
     "seclamp": _check_seclamp,
     "spatially_uniform_e_field": _check_efield,
     "synapse_replay": _check_replay,
+    "replay": _check_report_replay,
 }
 
 

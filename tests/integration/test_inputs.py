@@ -9,7 +9,13 @@ import pytest
 from neurodamus import paths
 from neurodamus.tools.example import make_morphology, write_swc
 from tests.helpers import read_spikes, run_neurodamus, spikes_equal
-from tests.scientific.circuits import minicol_mods, write_circuit, write_simulation, write_spikes
+from tests.scientific.circuits import (
+    minicol_mods,
+    write_circuit,
+    write_element_report,
+    write_simulation,
+    write_spikes,
+)
 
 pytestmark = pytest.mark.mpi
 
@@ -55,6 +61,8 @@ def _all_inputs():
                        fields=[{"Ex": 40.0, "Ey": -20.0, "Ez": 5.0, "frequency": 20.0},
                                {"Ex": 0.0, "Ey": 30.0, "Ez": 0.0}]),
         "on_compartments": dict(base, module="linear", amp_start=0.05, compartment_set="cs"),
+        "current_replay": dict(base, module="replay", path="replayed_current.h5",
+                               interpolate=True, delay=30.0, duration=120.0, node_set="C"),
     }
 
 
@@ -113,6 +121,11 @@ def _write(directory, inputs, tstop=TSTOP, name="simulation_config.json", output
     times = np.sort(np.random.default_rng(5).uniform(0, tstop, 300))
     write_spikes(directory / "thal_spikes.h5",
                  {"thal": (times, np.random.default_rng(6).integers(0, N_THAL, 300))})
+    # a recorded current (nA, 0.5 ms frames) for nodes 6 and 7 of set C: 8 is missing
+    frames = np.arange(0.0, 100.0, 0.5)
+    current = 0.3 * (1 + np.sin(2 * np.pi * frames / 40.0))
+    write_element_report(directory / "replayed_current.h5", "cortex", [6, 7],
+                         (0.0, 100.0, 0.5), np.column_stack([current, 0.5 * current]))
     return write_simulation(directory, inputs, tstop=tstop, dt=0.025, node_set="Cortex",
                             v_init=-70.0, name=name, compartment_sets_file="compartment_sets.json",
                             output_dir=output_dir, run={"stimulus_seed": 4, "minis_seed": 2})

@@ -183,6 +183,24 @@ def write_spikes(path: Path, spikes: dict) -> None:
             grp.create_dataset("node_ids", data=ids[order].astype(np.uint64))
 
 
+def write_element_report(path: Path, population: str, node_ids, times, data,
+                         unit="nA") -> None:
+    """A SONATA element report with one element (id 0) per node: data [n_times, n_nodes]."""
+    start, stop, step = times
+    data = np.asarray(data, np.float32)
+    with h5py.File(path, "w") as fd:
+        grp = fd.create_group(f"report/{population}")
+        d = grp.create_dataset("data", data=data)
+        d.attrs["units"] = unit
+        mapping = grp.create_group("mapping")
+        mapping.create_dataset("node_ids", data=np.asarray(node_ids, np.uint64))
+        mapping.create_dataset("index_pointers",
+                               data=np.arange(len(node_ids) + 1, dtype=np.uint64))
+        mapping.create_dataset("element_ids", data=np.zeros(len(node_ids), np.uint32))
+        t = mapping.create_dataset("time", data=np.array([start, stop, step], float))
+        t.attrs["units"] = "ms"
+
+
 def write_circuit(directory, populations: dict, edges=(), node_sets=None, mechanisms=(),
                   templates=("TestPassive",), emodels_from=None, morphologies_from=None) -> Path:
     """Write nodes, edges, templates, node sets and the circuit config; return its path.
