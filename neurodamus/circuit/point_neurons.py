@@ -15,6 +15,9 @@ Template interface (hoc file ``T.hoc`` in the population's ``point_neuron_models
 Edges of type ``point_process`` and ``Exp2Syn_synapse`` (onto point or biophysical targets)
 become NEURON ``Exp2Syn`` synapses: columns ``conductance`` (uS, the NetCon weight), ``delay``
 (rounded to the time grid as for chemical edges), ``tau1``, ``tau2`` (ms) and ``erev`` (mV).
+``tau1``/``tau2``/``erev`` are required only on the rows that make an Exp2Syn: edges into
+artificial cells (IntFire1-like) do not need them (Allen-V1-style circuits omit them there),
+nor do edge populations without simulated targets.
 Location: ``afferent_section_id``/``_pos`` when present (point targets: id 0 = ``soma[0]``),
 otherwise ``soma[0](0.5)``. Spike sources connect with ``pc.gid_connect``; nothing here
 depends on the rank count (exact event times are exchanged, never compressed).
@@ -34,13 +37,15 @@ log = logging.getLogger(__name__)
 
 POINT_NODE_TYPES = ("point_process",)
 POINT_EDGE_TYPES = ("point_process", "Exp2Syn_synapse")
+#: NaN default: checked per row by ``PointSynapseBuilder.check_columns`` (only Exp2Syn rows)
 EXP2SYN_COLUMNS = {
     "weight": ("conductance", None),
     "delay": ("delay", None),
-    "tau1": ("tau1", None),
-    "tau2": ("tau2", None),
-    "erev": ("erev", None),
+    "tau1": ("tau1", np.nan),
+    "tau2": ("tau2", np.nan),
+    "erev": ("erev", np.nan),
 }
+_EXP2SYN_ONLY = ("tau1", "tau2", "erev")
 
 
 def is_point_population(pop_nodes: PopulationNodes) -> bool:
@@ -154,8 +159,23 @@ class PointSynapseBuilder:
         return row_pp
 
     def check_columns(self, table) -> None:
+        """tau1/tau2/erev present (and taus > 0) on every row that makes an Exp2Syn."""
         p = table.params
-        bad = np.flatnonzero((p["tau1"] <= 0) | (p["tau2"] <= 0))
+        needs = np.ones(len(table), bool)
+        for conn in table.connections:
+            if is_artificial(self.cells[conn.tgid]):
+                needs[conn.start:conn.stop] = False
+        if not needs.any():
+            return
+        where = f"{table.edge_pop.edges_file}: population '{table.edge_pop.name}'"
+        for column in _EXP2SYN_ONLY:
+            missing = np.flatnonzero(needs & np.isnan(p[column]))
+            if len(missing):
+                r = int(missing[0])
+                raise CircuitError(f"{where}: column '{column}' is missing (or NaN), needed by "
+                                   f"the Exp2Syn synapses onto gid {int(table.tgid[r])} "
+                                   f"(targets with sections; artificial cells do not need it)")
+        bad = np.flatnonzero(needs & ((p["tau1"] <= 0) | (p["tau2"] <= 0)))
         if len(bad):
             r = int(bad[0])
             raise CircuitError(f"{table.edge_pop.edges_file}: population "

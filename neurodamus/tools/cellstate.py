@@ -42,10 +42,32 @@ def _point_params(pp) -> dict:
     return params
 
 
+def _sections(hoc_cell) -> list:
+    """The cell's sections: its ``all`` list, else its ``soma`` array (point neurons), else
+    none (artificial cells)."""
+    if hasattr(hoc_cell, "all"):
+        return list(hoc_cell.all)
+    if hasattr(hoc_cell, "soma"):
+        return list(hoc_cell.soma)
+    return []
+
+
+def _own_synapses(model, cell) -> list:
+    """Synapses of the chemical builder and Exp2Syn-type synapses (point_neurons.py) placed
+    on this cell's sections."""
+    own = []
+    for builder in (getattr(model, "synapse_builder", None),
+                    getattr(model, "point_synapses", None)):
+        for pp in (builder.synapses if builder is not None else ()):
+            if pp.get_segment().sec.cell() == cell.hoc:
+                own.append(pp)
+    return own
+
+
 def cell_state(h, model, gid: int) -> dict:
     cell = model.cells[gid]
     sections = []
-    for sec in cell.hoc.all:
+    for sec in _sections(cell.hoc):
         sections.append({
             "name": sec.name(), "nseg": sec.nseg, "L": sec.L, "Ra": sec.Ra,
             "segments": [{"x": seg.x, "diam": seg.diam, "cm": seg.cm, "v": seg.v,
@@ -53,17 +75,15 @@ def cell_state(h, model, gid: int) -> dict:
                          for seg in sec],
         })
     synapses, netcons = [], []
-    builder = model.synapse_builder
-    own = []
-    if builder is not None:
-        for pp in builder.synapses:
-            if pp.get_segment().sec.cell() == cell.hoc:
-                own.append(pp)
+    own = _own_synapses(model, cell)
     for pp in own:
         seg = pp.get_segment()
         synapses.append({"type": pp.hname().split("[")[0], "section": seg.sec.name(),
                          "x": seg.x, "params": _point_params(pp)})
     targets = {pp.hname() for pp in own}
+    pointcell = getattr(cell.hoc, "pointcell", None) if hasattr(cell.hoc, "pointcell") else None
+    if pointcell is not None:   # point neurons: events onto the artificial cell itself
+        targets.add(pointcell.hname())
     plist = h.List("NetCon")
     for i in range(int(plist.count())):
         nc = plist.o(i)
@@ -74,9 +94,13 @@ def cell_state(h, model, gid: int) -> dict:
                         "delay": nc.delay, "weight": [nc.weight[k] for k in range(
                             int(nc.wcnt()))], "threshold": nc.threshold,
                         "active": bool(nc.active())})
-    return {"gid": gid, "population": cell.population, "raw_id": cell.raw_id,
-            "template": cell.template, "morphology": cell.morphology, "t": h.t,
-            "sections": sections, "synapses": synapses, "netcons": netcons}
+    state = {"gid": gid, "population": cell.population, "raw_id": cell.raw_id,
+             "template": cell.template, "morphology": cell.morphology, "t": h.t,
+             "sections": sections, "synapses": synapses, "netcons": netcons}
+    if pointcell is not None:
+        state["pointcell"] = {"type": pointcell.hname().split("[")[0],
+                              "params": _point_params(pointcell)}
+    return state
 
 
 def dump_cells(plan, rt, model, gids) -> None:
