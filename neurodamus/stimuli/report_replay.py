@@ -23,7 +23,6 @@ import numpy as np
 
 from ..launch import launcher_rank
 from .sources import inject
-from .targets import node_set_gids
 
 log = logging.getLogger(__name__)
 _EPS = 1e-9
@@ -94,10 +93,9 @@ def _soma_traces(path: str, population: str, raw_ids) -> tuple[np.ndarray, dict]
 
 def _missing_count(run, block, reported: dict) -> int:
     """Cells of the input (all ranks) that the report lacks: the same number on every rank."""
-    gids = node_set_gids(run.settings, run.ctx.populations, block.stim.node_set,
-                         block.where("node_set"))
+    gids = run.node_sets.simulated_gids(block.stim.node_set, block.where("node_set"))
     missing = 0
-    for p in run.ctx.populations.values():
+    for p in run.populations.values():
         if p.is_virtual:
             continue
         raw = gids[(gids >= p.offset) & (gids < p.offset + p.size)] - p.offset
