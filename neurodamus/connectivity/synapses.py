@@ -34,10 +34,8 @@ class SynapseBuilder:
         self.synapse_seed = run.synapse_seed
         self.threshold = run.spike_threshold
         self.randomize_gaba = bool(settings.conditions.randomize_gaba_rise_time)
-        for mech in (EXC_MECH, INH_MECH):
-            if not hasattr(h, mech):
-                raise MechanismError(f"The mechanism library lacks the synapse mechanism "
-                                     f"'{mech}' needed by chemical edges")
+        # the default mechanisms are checked when an edge needs them: a circuit whose chemical
+        # edges all carry a modoverride (e.g. "Exp2Syn") may lack them
         self.nc_index = {m: _nc_type_index(h, m) for m in (EXC_MECH, INH_MECH)}
         load(h)
         # keep references (NEURON frees unreferenced point processes), in hoc Lists: a
@@ -73,9 +71,16 @@ class SynapseBuilder:
         excitatory = (p["syn_type"] >= 100).tolist()
         section_ids, xs = table.section_id.tolist(), table.x.tolist()
         synapse_ids = table.synapse_id.tolist()
-        set_conductance = {m: self._has_conductance(m) for m in (EXC_MECH, INH_MECH)}
         threshold, randomize_gaba = self.threshold, self.randomize_gaba
-        exc_cls, inh_cls = (point_process_factory(h, m) for m in (EXC_MECH, INH_MECH))
+        set_conductance, exc_cls, inh_cls = {}, None, None
+        if n and (helpers is None or any(helper is None for helper in helpers)):
+            for mech in (EXC_MECH, INH_MECH):
+                if not hasattr(h, mech):
+                    raise MechanismError(f"The mechanism library lacks the synapse mechanism "
+                                         f"'{mech}' needed by the chemical edges of "
+                                         f"'{ep.name}' (no modoverride covers them)")
+            set_conductance = {m: self._has_conductance(m) for m in (EXC_MECH, INH_MECH)}
+            exc_cls, inh_cls = (point_process_factory(h, m) for m in (EXC_MECH, INH_MECH))
         keep_synapse, keep_netcon = self.synapses.hoc.append, self.netcons.hoc.append
         row_pp = [None] * n
         for conn in table.connections:

@@ -4,14 +4,21 @@ with the driver's Exp2SynHelper.hoc, and --dump-cell-state of point cells. Spike
 1 and 2 ranks. Fixture: tests/fixtures/allen_ring.py.
 """
 
-import json
+import shutil
 
 import numpy as np
 import pytest
 
 from tests.fixtures import allen_ring
 from tests.helpers import read_spikes, spikes_equal
-from tests.integration.test_features_kit import cell_state, feature_mechanisms, run
+from tests.integration.test_features_kit import (
+    Circuit,
+    cell_state,
+    chemical_columns,
+    feature_mechanisms,
+    run,
+    write_spikes,
+)
 
 pytestmark = pytest.mark.mpi
 __all__ = ["feature_mechanisms"]
@@ -101,3 +108,47 @@ def test_tau_columns_are_required_where_an_exp2syn_is_made(tmp_path, feature_mec
     assert res.returncode != 0
     assert "population 'lgn__v1_off': column 'tau1' is missing" in res.stdout + res.stderr
     assert "Traceback" not in res.stderr
+
+
+@pytest.fixture(scope="module")
+def channels_only(tmp_path_factory):
+    """A mechanism library without ProbAMPANMDA_EMS / ProbGABAAB_EMS (BallNa's channels)."""
+    from neurodamus import paths
+    from neurodamus.tools.mechanisms import build_mechanisms
+
+    folder = tmp_path_factory.mktemp("channels_only")
+    for name in ("NaHH.mod", "KdrHH.mod"):
+        shutil.copy2(paths.models_dir() / "minicol" / "mod" / name, folder / name)
+    build_mechanisms([folder], log=lambda *_: None)
+    return folder
+
+
+def _exp2syn_only_circuit(folder, mechanisms, modoverride=True):
+    c = Circuit(folder, mechanisms)
+    c.population("lgn", 1, model_type="virtual")
+    c.population("v1_bio", 1, "BallNa")
+    c.edge_population("lgn__v1_bio", "lgn", "v1_bio", [0, 0], [0, 0],
+                      chemical_columns(2, conductance=0.03, delay=1.5,
+                                       **{k: np.full(2, v, np.float32)
+                                          for k, v in allen_ring.BIO_EXP2SYN.items()}))
+    write_spikes(c.folder / "lgn.h5", "lgn", [0], [5.0])
+    replay = {"module": "synapse_replay", "input_type": "spikes", "delay": 0.0,
+              "duration": 30.0, "spike_file": str(c.folder / "lgn.h5"), "node_set": "v1_bio"}
+    overrides = [{"name": "exp2syn", "source": "lgn", "target": "v1_bio",
+                  "modoverride": "Exp2Syn"}] if modoverride else []
+    return c.config(run={"tstop": 30.0}, inputs={"lgn": replay},
+                    connection_overrides=overrides)
+
+
+def test_modoverride_exp2syn_needs_no_default_synapse_mechanisms(tmp_path, channels_only):
+    res, out = run(_exp2syn_only_circuit(tmp_path, channels_only))
+    times, _ = read_spikes(out / "out.h5")["v1_bio"]
+    assert len(times) >= 1 and times[0] > 5.0 + 1.5
+
+
+def test_default_synapse_mechanism_missing_names_the_edges(tmp_path, channels_only):
+    res, _ = run(_exp2syn_only_circuit(tmp_path, channels_only, modoverride=False),
+                 expect_ok=False)
+    assert res.returncode != 0
+    assert "lacks the synapse mechanism 'ProbAMPANMDA_EMS' needed by the chemical edges of " \
+           "'lgn__v1_bio'" in res.stdout + res.stderr
