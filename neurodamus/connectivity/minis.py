@@ -52,7 +52,7 @@ class MinisBuilder:
         # kept in hoc Lists (hoc_objects.py); entry i of each is generator i
         self.stims = ObjectList(h)
         self.netcons = ObjectList(h)
-        # entries 2i, 2i+1: generator i's time bins and rates (kept alive: ndminis.hoc)
+        # time-bin / rate Vector pairs, one per connection and rate (kept alive: ndminis.hoc)
         self.rate_vectors = ObjectList(h)
         self.generator_rates = array("d")
         self.n_generators = 0
@@ -114,6 +114,7 @@ class MinisBuilder:
         keep_rate = self.generator_rates.append
         created = 0
         for conn in table.connections:
+            pair_rate = None   # a new Vector pair per connection and per rate (ndminis.hoc)
             for r in range(conn.start, conn.stop):
                 pp = row_pp[r]
                 rate = float(rates[r])
@@ -123,7 +124,8 @@ class MinisBuilder:
                                                     src_id, dst_id, self.minis_seed)
                 make(pp, rate, tstop, *exp_ids, *unif_ids, MINI_DELAY,
                      float(weight[r] * wf[r]), self._nc_type_param(pp), MINI_TYPE,
-                     stims, netcons, vectors)
+                     stims, netcons, vectors, int(rate != pair_rate))
+                pair_rate = rate
                 keep_rate(rate)
                 created += 1
         self.n_generators += created
