@@ -60,9 +60,10 @@ def test_morphio_read_gives_the_import3d_cell(circuits, references, family, fmt)
     assert np.array_equal(voltages, ref_voltages)
 
 
-@pytest.mark.parametrize("family,fmt", [("point", "swc_morphio"), ("contour", "h5"),
+@pytest.mark.parametrize("family,fmt", [("point", "swc"), ("point", "swc_morphio"),
+                                        ("contour", "asc"), ("contour", "h5"),
                                         ("contour", "container")])
-def test_morphio_read_spikes_identical_on_two_ranks(circuits, references, family, fmt):
+def test_spikes_identical_on_two_ranks(circuits, references, family, fmt):
     spikes, voltages = _run(circuits[(family, fmt)], ranks=2)
     assert spikes_equal(spikes, references[family][0])
     assert np.array_equal(voltages, references[family][1])
