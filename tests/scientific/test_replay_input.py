@@ -145,3 +145,21 @@ def test_interpolate_is_a_required_boolean(clamped, value, message):
     proc = run_neurodamus([path])
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+
+
+def test_physical_electrode_plays_the_trace_into_an_iclamp(clamped):
+    """With represents_physical_electrode the source is an IClamp; its current (summation
+    report, electrode factor -1) is the played trace as NEURON applies it: the mean of the two
+    frames around each step (mid-step evaluation of a continuously played vector)."""
+    sim = json.loads(_replay_config(clamped, "electrode").read_text())
+    sim["inputs"]["replayed"]["represents_physical_electrode"] = True
+    sim["reports"]["iclamp"] = {"type": "summation", "variable_name": "IClamp",
+                                "sections": "soma", "scaling": "none", "dt": DT,
+                                "start_time": 0.0, "end_time": TSTOP, "cells": "first"}
+    path = clamped / "simulation_electrode.json"
+    path.write_text(json.dumps(sim))
+    _run(path)
+    _, recorded = _trace(clamped / "output" / "clamp_i.h5")
+    _, injected = _trace(clamped / "out_electrode" / "iclamp.h5")
+    expected = (recorded[:-1] + recorded[1:]) / 2
+    np.testing.assert_allclose(-injected[1:], expected, rtol=1e-5, atol=1e-6)
