@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import libsonata
 import numpy as np
 
-from ..errors import CircuitError, MechanismError
-from ..connectivity.hoc_objects import load
+from .. import paths
+from ..errors import CircuitError, LaunchError, MechanismError
 from . import morphology
 from .nodes import PopulationNodes, open_population, template_name
 from .section_ids import SectionIds
@@ -69,7 +69,11 @@ class TemplateLoader:
         self.loaded: dict[str, str] = {}
         self.needed_attributes: dict[str, list[str]] = {}
         # templates written for the established driver call morphio_read (h5 morphologies)
-        load(h, "morphio_read.hoc")
+        if not h.name_declared("morphio_read"):
+            hoc_file = paths.hoc_dir() / "morphio_read.hoc"
+            if not (hoc_file.is_file() and h.load_file(str(hoc_file))):
+                raise LaunchError(f"cannot load the driver's HOC file {hoc_file} (incomplete "
+                                  f"installation? run 'neurodamus doctor')")
 
     def load(self, emodels_dir: str, name: str) -> None:
         if name in self.loaded:

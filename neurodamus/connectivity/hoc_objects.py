@@ -15,8 +15,7 @@ from ..errors import LaunchError
 from ..paths import hoc_dir
 
 #: HOC file of core/hoc -> a name it defines (loaded once per process)
-FILES = {"ndconnect.hoc": "nd_event_netcon", "ndminis.hoc": "nd_minis_generator",
-         "morphio_read.hoc": "morphio_read"}
+FILES = {"ndconnect.hoc": "nd_event_netcon", "ndminis.hoc": "nd_minis_generator"}
 
 
 def load(h, name: str = "ndconnect.hoc") -> None:
