@@ -155,7 +155,8 @@ class NrnMorphology:
     path: str
     counts: dict                  # array name -> number of sections
     arrays: tuple                 # per section: (array name, index, parent section number)
-    points: tuple                 # per section: hoc Vectors x, y, z, diam (rounded)
+    points: tuple                 # per section: hoc Vectors x, y, z, diam (rounded); built
+                                  # once per file: pt3dadd from them is the fast path
 
 
 def split_container(path: str) -> tuple[str, str] | None:
@@ -260,6 +261,13 @@ def _morphio_read(cell, path: str) -> None:
     from neuron import h
 
     morph = nrn_morphology(path)
+    for array in ARRAY_ORDER:
+        if morph.counts[array] and not hasattr(cell, array):
+            # hoc can (re)create an array inside an object only if the template declares it
+            raise CircuitError(f"Morphology {path} has {array} sections but template "
+                               f"'{cell.hname().split('[')[0]}' declares no public section "
+                               f"array '{array}' (add 'create {array}[1]' and 'public "
+                               f"{array}' at template level, as for Import3d)")
     decl = ", ".join(f"{a}[{morph.counts[a]}]" for a in ARRAY_ORDER if morph.counts[a])
     h.execute1(f"create {decl}", cell)
     made = []

@@ -105,3 +105,22 @@ def test_unsupported_soma_type_is_an_error_naming_the_file(circuits, tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "point_cell0.swc" in text and "SOMA_NEUROMORPHO_THREE_POINT_CYLINDERS" in text
+
+
+def test_template_without_a_needed_section_array_is_named(circuits):
+    """In-process: hoc can create an array inside an object only if the template declares it."""
+    from neuron import h
+
+    from neurodamus import paths
+    from neurodamus.circuit import morphology
+
+    h.load_file(str(paths.hoc_dir() / "morphio_read.hoc"))
+    h("begintemplate NdTestNoApic\npublic soma, axon, dend\ncreate soma[1], axon[1], dend[1]\n"
+      "endtemplate NdTestNoApic")
+    sim = circuits[("contour", "h5")]
+    folder = json.loads((sim.parent / "circuit_config.json").read_text())[
+        "components"]["alternate_morphologies"]["h5v1"]
+    with pytest.raises(RuntimeError):
+        h.morphio_read(h.NdTestNoApic(), f"{folder}/contour_cell0.h5")
+    assert "declares no public section array 'apic'" in morphology.last_error
+    assert "NdTestNoApic" in morphology.last_error
