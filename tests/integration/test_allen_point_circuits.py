@@ -60,7 +60,7 @@ def test_replay_through_exp2syn_edges_starts_the_ring(runs):
     # within a few ms, before the ring reaches it (8.3 ms)
     assert 6.0 < lif_t[lif_id == 0][0] < 8.0
     assert set(lif_id.tolist()) == {0, 1, 2}
-    if_t, if_id = spikes["v1_if"]
+    _, if_id = spikes["v1_if"]
     assert set(if_id.tolist()) == {0, 1, 2}
     assert len(spikes["v1_bio"][0]) >= 1 and spikes["v1_bio"][0][0] > 10.0 + 1.5
     assert "v1_off" not in spikes or len(spikes["v1_off"][0]) == 0
@@ -83,7 +83,7 @@ def test_modoverride_exp2syn_uses_the_edge_columns(runs):
 
 def test_cell_state_of_a_point_neuron_lists_its_exp2syn_synapses(runs):
     state = cell_state(runs[1], 3000)     # v1_lif 0
-    assert [s["name"] for s in state["sections"]][0].endswith("soma[0]")
+    assert state["sections"][0]["name"].endswith("soma[0]")
     assert sorted(s["type"] for s in state["synapses"]) == ["Exp2Syn", "Exp2Syn"]
     sources = sorted(nc["source_gid"] for nc in state["netcons"])
     assert sources == [-1, 2001]          # lgn 0 replayed, v1_if 1 of the ring
@@ -141,7 +141,7 @@ def _exp2syn_only_circuit(folder, mechanisms, modoverride=True):
 
 
 def test_modoverride_exp2syn_needs_no_default_synapse_mechanisms(tmp_path, channels_only):
-    res, out = run(_exp2syn_only_circuit(tmp_path, channels_only))
+    _, out = run(_exp2syn_only_circuit(tmp_path, channels_only))
     times, _ = read_spikes(out / "out.h5")["v1_bio"]
     assert len(times) >= 1 and times[0] > 5.0 + 1.5
 

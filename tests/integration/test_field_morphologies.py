@@ -47,7 +47,7 @@ def references(circuits):
 
 def test_reference_cells_spike(references):
     for family, (spikes, _) in references.items():
-        times, ids = spikes["cells"]
+        _, ids = spikes["cells"]
         assert set(ids.tolist()) == set(range(morph_circuits.N_CELLS)), family
 
 

@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 from tests.helpers import run_neurodamus
-from tests.scientific.circuits import (PASSIVE_AREA, PASSIVE_E, PASSIVE_G, write_circuit,
-                                       write_simulation)
+from tests.scientific.circuits import (
+    PASSIVE_AREA,
+    PASSIVE_E,
+    PASSIVE_G,
+    write_circuit,
+    write_simulation,
+)
 
 V_INIT = -80.0   # away from e_pas: pas.i is not 0 after initialisation
 TSTOP, DT = 5.0, 0.025
