@@ -178,3 +178,36 @@ def test_bad_config_and_unwritable_output_fail(circuit, tmp_path):
     res = doctor(circuit, "--no-mpi", f"--output-path={blocker / 'out'}", cwd=tmp_path)
     assert res.returncode == 1
     assert "cannot write" in "\n".join(lines(res, "FAIL")), res.stdout
+
+
+def _openmpi_mpirun():
+    exe = shutil.which("mpirun")
+    if exe is None:
+        return None
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                             check=False).stdout
+    return exe if "Open MPI" in version else None
+
+
+def test_root_under_openmpi_gets_the_fix(tmp_path):
+    """As root, a plain mpirun is refused by Open MPI; doctor names the two variables, and
+    setting them is enough for the same plain mpirun to start."""
+    mpirun = _openmpi_mpirun()
+    if os.geteuid() != 0 or mpirun is None:
+        pytest.skip("needs root and Open MPI's mpirun")
+    res = doctor("--no-mpi", env=clean_env(), cwd=tmp_path)
+    warn = [ln for ln in lines(res, "WARN") if "running as root" in ln]
+    assert warn, res.stdout
+    assert ("fix: export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1"
+            in res.stdout), res.stdout
+    assert "scripts/launch.sh -n 2" in res.stdout
+
+    plain = [mpirun, "-np", "1", "--oversubscribe", sys.executable, "-c", "print('started')"]
+    refused = subprocess.run(plain, env=clean_env(), capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "root" in refused.stdout + refused.stderr
+    fixed_env = clean_env(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    started = subprocess.run(plain, env=fixed_env, capture_output=True, text=True, check=False)
+    assert started.returncode == 0 and "started" in started.stdout, started.stderr[-2000:]
+
+    res = doctor("--no-mpi", env=fixed_env, cwd=tmp_path)
+    assert "running as root" not in res.stdout, res.stdout
