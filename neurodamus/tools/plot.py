@@ -170,6 +170,7 @@ def plot_rates(plt, spikes: dict, tstop, cells: dict, path: Path) -> Path:
                 label=f"{pop} ({len(rates)} cells, mean {mean:.1f} Hz)")
     ax.set_xlabel("mean firing rate (Hz)")
     ax.set_ylabel("cells")
+    ax.locator_params(axis="y", integer=True)  # a count of cells: whole-number ticks
     ax.set_title(f"Firing rates over {tstop:g} ms")
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
