@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -166,20 +167,24 @@ def test_dump_cell_state(small_config, tmp_path):
 
 
 def test_hoc_library_path_is_searched_first(small_config, tmp_path):
-    """A user's HOC_LIBRARY_PATH entry overrides a file of the driver's own HOC library."""
-    user_lib = tmp_path / "hoc"
-    user_lib.mkdir()
+    """A user's HOC_LIBRARY_PATH entry overrides a file of the driver's own HOC library that a
+    template loads by name (as templates written against ndmorph.hoc do)."""
     from neurodamus import paths
 
+    circuit = tmp_path / "circuit"
+    shutil.copytree(small_config.parent, circuit, ignore=shutil.ignore_patterns("output"))
+    for template in (circuit / "emodels").glob("*.hoc"):
+        template.write_text('{load_file("ndmorph.hoc")}\n' + template.read_text())
+    user_lib = tmp_path / "hoc"
+    user_lib.mkdir()
     text = (paths.hoc_dir() / "ndmorph.hoc").read_text()
-    marker = 'print "USER-NDMORPH"'
-    (user_lib / "ndmorph.hoc").write_text(text.replace(
-        "proc nd_load_morphology() {", "proc nd_load_morphology() {\n    " + marker, 1))
-    res = run_neurodamus([small_config, f"--output-path={tmp_path / 'out'}"],
+    (user_lib / "ndmorph.hoc").write_text('print "USER-NDMORPH"\n' + text)
+    config = circuit / small_config.name
+    res = run_neurodamus([config, f"--output-path={tmp_path / 'out'}"],
                          env=base_env(HOC_LIBRARY_PATH=str(user_lib)))
     assert res.returncode == 0, res.stderr[-2000:]
     assert "USER-NDMORPH" in res.stdout
-    plain = run_neurodamus([small_config, f"--output-path={tmp_path / 'out2'}"])
+    plain = run_neurodamus([config, f"--output-path={tmp_path / 'out2'}"])
     assert "USER-NDMORPH" not in plain.stdout
     assert spikes_equal(read_spikes(tmp_path / "out" / "out.h5"),
                         read_spikes(tmp_path / "out2" / "out.h5"))

@@ -5,8 +5,9 @@ simulation runs in its own Python process (NEURON state is process-global) start
 folder, so ``import neuron`` picks up ``x86_64/libnrnmech.so``. A script prints one JSON line
 prefixed with ``RESULT:``; the tests only assert on it.
 
-The templates load ``ndmorph.hoc`` from ``core/hoc`` (the driver's loader) when it exists, and
-otherwise from the throw-away stand-in in ``tests/model/standin``.
+The templates need nothing but NEURON and the compiled mechanisms (Import3d reads their swc
+morphologies): the simulation processes see neither the driver's HOC library nor its Python
+package, as with any other SONATA driver.
 """
 
 from __future__ import annotations
@@ -67,19 +68,17 @@ def morphologies():
     shutil.rmtree(MORPH_DIR, ignore_errors=True)
 
 
-def _loader_dir() -> Path:
-    return REPO / "core" / "hoc"
-
-
 def run_sim(libdir: Path, body: str, timeout: float = 120) -> dict:
     """Run ``body`` (Python source) in a fresh process inside ``libdir``; return its RESULT."""
     script = libdir / f"sim_{time.monotonic_ns()}.py"
-    script.write_text("import json\nfrom neuron import h\nh.load_file(\"stdrun.hoc\")\n"
+    # importing the driver's package fails: the model must run without it
+    script.write_text("import json, sys\nsys.modules['neurodamus'] = None\n"
+                      "from neuron import h\nh.load_file(\"stdrun.hoc\")\n"
                       + textwrap.dedent(body))
     env = dict(os.environ)
     env["NEURON_MODULE_OPTIONS"] = "-nogui"
-    env["HOC_LIBRARY_PATH"] = os.pathsep.join([str(_loader_dir()), str(MODEL / "hoc")])
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["HOC_LIBRARY_PATH"] = str(MODEL / "hoc")
+    env.pop("PYTHONPATH", None)   # the driver's package must not be needed
     proc = subprocess.run([sys.executable, str(script)], cwd=libdir, env=env,
                           capture_output=True, text=True, timeout=timeout)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT:")]
