@@ -12,13 +12,14 @@
 set -Eeuo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# one run of the example circuit on 2 ranks plus error handling, doctor, plot, reports errors
+# the unit tests, small example circuits on 1 and 2 ranks (dump, plot), report errors, the CLI
 QUICK=(tests/unit
-       tests/integration/test_doctor.py
-       tests/integration/test_faults.py
-       tests/integration/test_reports_errors.py
        tests/integration/test_hoc_objects.py
-       tests/integration/test_plot.py)
+       tests/integration/test_reports_errors.py
+       tests/integration/test_plot.py
+       tests/integration/test_run.py::test_dump_cell_state
+       tests/integration/test_run.py::test_python_m_and_version
+       tests/integration/test_run.py::test_bad_option_prints_usage_and_exits_2)
 
 # pytest options whose value is the next argument (that value is never a path)
 takes_value='^(-k|-m|-p|-c|-o|-W|-r|--deselect|--ignore|--ignore-glob|--rootdir|--confcutdir|--basetemp|--junitxml|--junit-xml|--maxfail|--tb|--durations|--log-level|--import-mode)$'
