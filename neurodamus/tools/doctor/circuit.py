@@ -14,7 +14,6 @@ import numpy as np
 from ...engine.summary import RECORD_NAME, read_record
 from .report import FAIL, OK, Report
 
-
 _INSERT = re.compile(r"\binsert\s+(\w+)")
 
 

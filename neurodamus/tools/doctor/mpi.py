@@ -14,7 +14,6 @@ from ..mechanisms import _nrnivmodl
 from .probes import _MPI_PROBE, _probe_env, _run_probe, _tail, _write_probe
 from .report import FAIL, INFO, OK, WARN, Report
 
-
 #: Open MPI's mpirun refuses to start as root unless both are "1" (or --allow-run-as-root)
 ROOT_VARIABLES = ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM")
 
