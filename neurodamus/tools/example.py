@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import h5py
+import libsonata
 import numpy as np
 
 from .. import paths
@@ -193,7 +194,6 @@ def _write_edges(path: Path, name, source_pop, target_pop, rows, n_source, n_tar
         g0.create_dataset("u_hill_coefficient", data=col("hill").astype(np.float32))
         g0.create_dataset("delay", data=np.array([c["delay"] for c in cls],
                                                  dtype=np.float32) if n else np.zeros(0))
-    import libsonata
     libsonata.EdgePopulation.write_indices(str(path), name, n_source, n_target)
 
 

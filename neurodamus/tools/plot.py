@@ -21,9 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
+import libsonata
 import numpy as np
 
-from ..engine.summary import RECORD_NAME, read_record
+from ..engine.summary import RECORD_NAME, RunRecord, read_record
 
 USAGE = """Draw PNG pictures of a run's outputs (spike rasters, firing rates, report traces).
 
@@ -56,7 +58,6 @@ class RunOutputs:
 
 
 def _h5_kind(path: Path) -> str | None:
-    import h5py
 
     try:
         with h5py.File(path, "r") as fd:
@@ -98,8 +99,6 @@ def find_outputs(folder) -> RunOutputs:
 
 def read_spikes(path: Path) -> dict:
     """population -> (times ms, node ids), read with libsonata."""
-    import libsonata
-
     try:
         reader = libsonata.SpikeReader(str(path))
     except (libsonata.SonataError, RuntimeError) as exc:
@@ -181,8 +180,6 @@ def plot_rates(plt, spikes: dict, tstop, cells: dict, path: Path) -> Path:
 
 
 def plot_report(plt, path: Path, max_traces: int, out: Path) -> Path | None:
-    import libsonata
-
     try:
         reader = libsonata.ElementReportReader(str(path))
     except (libsonata.SonataError, RuntimeError) as exc:
@@ -220,8 +217,6 @@ def plot_report(plt, path: Path, max_traces: int, out: Path) -> Path | None:
 
 
 def _add_to_record(folder: Path, names: list[str]) -> None:
-    from ..engine.summary import RunRecord
-
     record = read_record(folder)
     if record is None:
         return
