@@ -136,12 +136,16 @@ def test_morphology_formats_give_same_spikes(small_config, tmp_path):
         morph_dir.mkdir()
         for swc in (base / "morphologies").glob("*.swc"):
             morph = morphio.mut.Morphology(swc)
+            # multiples of 1/64 um: the float32 values of the h5 file are the asc text's numbers
+            for sec in morph.iter():
+                sec.points = np.round(np.asarray(sec.points) * 64) / 64
+                sec.diameters = np.round(np.asarray(sec.diameters) * 64) / 64
             # asc and h5 need a contour soma: a ring of the swc soma's radius around its centre
             center, radius = morph.soma.points[0], morph.soma.diameters[0] / 2
             angles = np.linspace(0, 2 * np.pi, 16, endpoint=False)
             ring = center + radius * np.column_stack([np.cos(angles), np.sin(angles),
                                                       np.zeros(16)])
-            morph.soma.points = ring.astype(np.float32)
+            morph.soma.points = (np.round(ring * 64) / 64).astype(np.float32)
             morph.soma.diameters = np.zeros(16, np.float32)
             morph.soma.type = morphio.SomaType.SOMA_SIMPLE_CONTOUR
             morph.write(morph_dir / f"{swc.stem}.{fmt}")
