@@ -10,7 +10,7 @@ its run loop (``neuron_engine.run``), this benchmark takes the loop over and run
 * ``ours``: the driver's loop as the run calls it (25 ms chunks, the chunk hook: report flush,
   progress);
 * ``bare``: one ``pc.psolve(tstop)``;
-* ``bare, no compression``: the same with the spike exchange uncompressed
+* ``bare uncompressed``: the same with the spike exchange uncompressed
   (``pc.spike_compress(0, 0)``), to show what the driver's ``spike_compress(3, 1, 0)`` changes.
 
 Each variant's spikes must be identical to the first ``ours`` run (checked; the benchmark stops
@@ -33,9 +33,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-VARIANTS = ("ours", "bare", "bare, no compression")
+VARIANTS = ("ours", "bare", "bare uncompressed")
 _RESULT_ENV = "NEURODAMUS_BENCH_RUNLOOP_OUT"
 _REPEAT_ENV = "NEURODAMUS_BENCH_RUNLOOP_REPEAT"
+_VARIANTS_ENV = "NEURODAMUS_BENCH_RUNLOOP_VARIANTS"
+_extra: dict = {}   # CPU seconds of the cell build and of a CoreNEURON run (slowest rank)
+
+
+def _max_cpu(seconds: float) -> float:
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.allreduce(seconds, op=MPI.MAX)
 
 
 # ---- inside the run (every rank) ----------------------------------------------------------------
@@ -44,7 +52,7 @@ def _spikes_since(vec_t, vec_gid, start):
     return sorted(zip(t.tolist(), g.tolist()))
 
 
-def _paired_loop(original, repeat, out_path):
+def _paired_loop(original, repeat, out_path, variants=VARIANTS):
     from mpi4py import MPI
     from neuron import h
 
@@ -54,12 +62,12 @@ def _paired_loop(original, repeat, out_path):
         bare = h.ParallelContext()
         rec_t, rec_gid = h.Vector(), h.Vector()
         bare.spike_record(-1, rec_t, rec_gid)
-        times = {v: [] for v in VARIANTS}
-        cpu = {v: [] for v in VARIANTS}
+        times = {v: [] for v in variants}
+        cpu = {v: [] for v in variants}
         reference = None
         for _ in range(repeat):
-            for variant in VARIANTS:
-                bare.spike_compress(0, 0) if variant == "bare, no compression" else \
+            for variant in variants:
+                bare.spike_compress(0, 0) if variant == "bare uncompressed" else \
                     bare.spike_compress(3, 1, 0)
                 h.stdinit()
                 start = int(rec_t.size())
@@ -82,30 +90,60 @@ def _paired_loop(original, repeat, out_path):
                                          f"({len(merged)} vs {len(reference)})")
         bare.spike_compress(3, 1, 0)
         if comm.rank == 0:
-            Path(out_path).write_text(json.dumps({"times": times, "cpu": cpu,
-                                                  "spikes": len(reference)}) + "\n")
+            Path(out_path).write_text(json.dumps({"times": times, "cpu": cpu, **_extra,
+                                                  "spikes": len(reference),
+                                                  "spike_list": reference}) + "\n")
     return loop
+
+
+def _timed_cell_build(original):
+    def build(sim):
+        c0 = time.process_time()
+        original(sim)
+        _extra["cell_build_cpu"] = _max_cpu(time.process_time() - c0)
+        _extra["cells_per_rank"] = max(len(sim.cells), 1)
+    return build
+
+
+def _timed_core_run(original, out_path):
+    def run(engine, *args, **kw):
+        c0 = time.process_time()
+        original(engine, *args, **kw)
+        _extra["coreneuron_run_cpu"] = _max_cpu(time.process_time() - c0)
+        if engine.rank == 0:
+            Path(out_path).write_text(json.dumps(_extra) + "\n")
+    return run
 
 
 def inner(argv):
     from neurodamus import cli
-    from neurodamus.engine import neuron_engine
+    from neurodamus.engine import coreneuron_engine, neuron_engine
+    from neurodamus.simulation import Simulation
 
-    neuron_engine.run = _paired_loop(neuron_engine.run, int(os.environ[_REPEAT_ENV]),
-                                     os.environ[_RESULT_ENV])
+    out = os.environ[_RESULT_ENV]
+    variants = tuple(os.environ.get(_VARIANTS_ENV, ",".join(VARIANTS)).split(","))
+    Simulation._build_cells = _timed_cell_build(Simulation._build_cells)
+    neuron_engine.run = _paired_loop(neuron_engine.run, int(os.environ[_REPEAT_ENV]), out,
+                                     variants)
+    coreneuron_engine.CoreNeuronEngine.run = _timed_core_run(
+        coreneuron_engine.CoreNeuronEngine.run, out)
     return cli.main(argv)
 
 
 # ---- the benchmark ----------------------------------------------------------------------------
-def measure(config: Path, ranks: int, repeat: int, out: Path, env_extra=None) -> dict:
+def measure(config: Path, ranks: int, repeat: int, out: Path, env_extra=None, args=(),
+            variants=VARIANTS) -> dict:
+    """One driver run of ``config`` with the paired loop; its figures and run summary."""
     import subprocess
 
     from tests.helpers import base_env, mpirun_prefix
 
+    out.mkdir(parents=True, exist_ok=True)
     result = out / "runloop.json"
-    env = base_env(**{_RESULT_ENV: str(result), _REPEAT_ENV: str(repeat)}, **(env_extra or {}))
+    env = base_env(**{_RESULT_ENV: str(result), _REPEAT_ENV: str(repeat),
+                      _VARIANTS_ENV: ",".join(variants)}, **(env_extra or {}))
     cmd = [sys.executable, __file__, "--inner", str(config), f"--output-path={out}",
-           "--disable-reports"]
+           "--disable-reports", *args]
     if ranks > 1:
         cmd = mpirun_prefix(ranks) + cmd
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -138,7 +176,7 @@ def rows(data: dict) -> list[tuple[str, str, str]]:
         out.append((f"ours / bare ({label})", f"{med[key, 'ours'] / med[key, 'bare']:.3f}",
                     "<= 1.02" if key == "cpu" else "noisy on a busy machine"))
     out.append(("no compression / bare (CPU)",
-                f"{med['cpu', 'bare, no compression'] / med['cpu', 'bare']:.3f}",
+                f"{med['cpu', 'bare uncompressed'] / med['cpu', 'bare']:.3f}",
                 "> 1: what spike_compress(3,1,0) saves"))
     return out
 
