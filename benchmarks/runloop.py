@@ -97,11 +97,11 @@ def _paired_loop(original, repeat, out_path, variants=VARIANTS):
 
 
 def _timed_cell_build(original):
-    def build(sim):
+    def build(plan, rt, model):
         c0 = time.process_time()
-        original(sim)
+        original(plan, rt, model)
         _extra["cell_build_cpu"] = _max_cpu(time.process_time() - c0)
-        _extra["cells_per_rank"] = max(len(sim.cells), 1)
+        _extra["cells_per_rank"] = max(len(model.cells), 1)
     return build
 
 
@@ -116,13 +116,12 @@ def _timed_core_run(original, out_path):
 
 
 def inner(argv):
-    from neurodamus import cli
+    from neurodamus import cli, model
     from neurodamus.engine import coreneuron_engine, neuron_engine
-    from neurodamus.simulation import Simulation
 
     out = os.environ[_RESULT_ENV]
     variants = tuple(os.environ.get(_VARIANTS_ENV, ",".join(VARIANTS)).split(","))
-    Simulation._build_cells = _timed_cell_build(Simulation._build_cells)
+    model.build_cells = _timed_cell_build(model.build_cells)
     neuron_engine.run = _paired_loop(neuron_engine.run, int(os.environ[_REPEAT_ENV]), out,
                                      variants)
     coreneuron_engine.CoreNeuronEngine.run = _timed_core_run(

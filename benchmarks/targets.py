@@ -3,7 +3,7 @@ Import3d templates, CoreNEURON against NEURON, compiler flags of the mechanisms,
 
     python benchmarks/targets.py [--cells 4000] [--tstop 10] [--foreign-cells 1000]
                                  [--foreign-tstop 50] [--ranks 1] [--repeat 2]
-                                 [--flags=",-O3,-O3 -march=native"]
+                                 [--flags=",-O3,-O3 -march=native"] [--parts=loop,engines]
 
 Every figure comes from driver runs of the benchmark circuits (``benchmarks/circuits.py``: the
 example model; ``benchmarks/foreign.py``: the same cells with templates that load their
@@ -65,8 +65,12 @@ def main():
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--flags", default=",-O3,-O3 -march=native",
                         help="comma-separated compiler flag sets ('' = nrnivmodl's default)")
+    parser.add_argument("--parts", default="loop,engines",
+                        help="loop (run loop, foreign build, memory), engines (CoreNEURON and "
+                             "compiler flags), or both")
     args = parser.parse_args()
     args.flags = args.flags.split(",")
+    parts = set(args.parts.split(","))
     env = _allocator_env()
     rows = []
     example = circuit_config("example", args.cells, args.tstop)
@@ -74,7 +78,10 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         # 1 + 2: run loop on both circuits, the foreign build rate
+        reference = None
         for name, config in (("example", example), ("foreign", foreign)):
+            if "loop" not in parts:
+                break
             data = measure(config, args.ranks, args.repeat, tmp / name, env)
             ours, bare = _median(data["cpu"]["ours"]), _median(data["cpu"]["bare"])
             plain = _median(data["cpu"]["bare uncompressed"])
@@ -95,7 +102,7 @@ def main():
                 reference = [tuple(x) for x in data["spike_list"]]
         # 3 + 4: CoreNEURON against NEURON, for each set of compiler flags
         neuron_bare = {}
-        for flags in args.flags:
+        for flags in args.flags if "engines" in parts else ():
             build = build_mechanisms([example.parent / "mechanisms"], coreneuron=True,
                                      cflags=flags, log=lambda *a: None)
             lib_env = dict(env, NRNMECH_LIB_PATH=str(build.library))
@@ -103,6 +110,7 @@ def main():
             out = tmp / f"neuron_{len(neuron_bare)}"
             data = measure(example, args.ranks, 1, out, lib_env, variants=("bare",))
             neuron_bare[flags] = _median(data["cpu"]["bare"])
+            reference = reference or [tuple(x) for x in data["spike_list"]]
             out = tmp / f"core_{len(neuron_bare)}"
             core = measure(example, args.ranks, 1, out, lib_env, args=("--simulator=CORENEURON",),
                            variants=())
@@ -111,8 +119,8 @@ def main():
             ratio = core["coreneuron_run_cpu"] / neuron_bare[flags]
             rows.append((f"CoreNEURON / NEURON solver, {label}", f"{ratio:.3f}", "<= 0.5",
                          f"{core['coreneuron_run_cpu']:.1f} / {neuron_bare[flags]:.1f} s"))
-        base = neuron_bare[args.flags[0]]
-        for flags in args.flags[1:]:
+        for flags in args.flags[1:] if neuron_bare else ():
+            base = neuron_bare[args.flags[0]]
             rows.append((f"NEURON solver, {flags} / {args.flags[0] or 'default'}",
                          f"{neuron_bare[flags] / base:.3f}", "", "CPU"))
     print(f"\nneurodamus issue-21 targets: example {args.cells} cells x {args.tstop:g} ms, "
