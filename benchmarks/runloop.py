@@ -116,7 +116,7 @@ def _timed_core_run(original, out_path):
 
 
 def inner(argv):
-    from neurodamus import cli, model
+    from neurodamus import cli, launch, model
     from neurodamus.engine import coreneuron_engine, neuron_engine
 
     out = os.environ[_RESULT_ENV]
@@ -126,7 +126,10 @@ def inner(argv):
                                      variants)
     coreneuron_engine.CoreNeuronEngine.run = _timed_core_run(
         coreneuron_engine.CoreNeuronEngine.run, out)
-    return cli.main(argv)
+    code = cli.main(argv)
+    if code == 0:   # as the neurodamus command ends: no object-by-object teardown
+        launch.exit_without_teardown(0)
+    return code
 
 
 # ---- the benchmark ----------------------------------------------------------------------------

@@ -111,6 +111,8 @@ def main():
             data = measure(example, args.ranks, 1, out, lib_env, variants=("bare",))
             neuron_bare[flags] = _median(data["cpu"]["bare"])
             reference = reference or [tuple(x) for x in data["spike_list"]]
+            if [tuple(x) for x in data["spike_list"]] != reference:
+                sys.exit(f"NEURON ({label}): spikes differ from the first run's")
             out = tmp / f"core_{len(neuron_bare)}"
             core = measure(example, args.ranks, 1, out, lib_env, args=("--simulator=CORENEURON",),
                            variants=())

@@ -162,5 +162,12 @@ def clear() -> None:
     _cache.clear()
 
 
-__all__ = ["Replay", "WRAPPED", "clear", "enabled", "instantiate", "load_neuron_import3d",
-           "setup"]
+__all__ = [
+    "WRAPPED",
+    "Replay",
+    "clear",
+    "enabled",
+    "instantiate",
+    "load_neuron_import3d",
+    "setup",
+]

@@ -8,8 +8,13 @@ import pytest
 
 from neurodamus.engine import core_options
 from tests.helpers import read_spikes, spikes_equal
-from tests.integration.test_coreneuron import (assert_reports_equal, report_data, run_fails,
-                                               run_ok, write_circuit)
+from tests.integration.test_coreneuron import (
+    assert_reports_equal,
+    report_data,
+    run_fails,
+    run_ok,
+    write_circuit,
+)
 
 pytestmark = pytest.mark.mpi
 
