@@ -13,7 +13,7 @@ USAGE = """neurodamus: run a SONATA simulation on NEURON under MPI.
 
 Usage:
     neurodamus <simulation_config> [--output-path=DIR] [options]
-    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
+    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR] [--cflags=FLAGS]
     neurodamus example <dir> [--cells=N]
     neurodamus doctor [<simulation_config>] [--output-path=DIR] [--no-mpi]
     neurodamus plot <output_dir> [--output=DIR]
@@ -49,6 +49,13 @@ Options:
                              [default: ON].
     --coreneuron-direct-mode  CoreNEURON: in-memory transfer (the default unless a
                              file-mode option is given).
+    --cell-permute=N         CoreNEURON: cell permutation, 0 (none) or 1 (optimise node
+                             adjacency; 2, parent node adjacency, is for GPUs)
+                             [default: 0].
+    --model-stats            CoreNEURON: print the model's statistics (cells, mechanism
+                             instances, memory) before it runs.
+    --enable-shm             CoreNEURON file mode: write the model files to /dev/shm (RAM)
+                             when it has room, linked from <output>/coreneuron_input.
     --save=DIR               Write a checkpoint into DIR at the end of the run.
     --restore=DIR            Continue from the checkpoint in DIR (run.tstop must be later).
     --verbose                More messages (progress per run chunk).
@@ -63,11 +70,14 @@ Environment:
 BUILD_USAGE = """Build the mechanism library (core/mod + the given folders) with nrnivmodl.
 
 Usage:
-    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR]
+    neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR] [--cflags=FLAGS]
 
 Options:
     --coreneuron    Also build the CoreNEURON library (nrnivmodl -coreneuron).
     --output=DIR    Build into DIR (fresh <arch>/ folder) instead of the shared cache.
+    --cflags=FLAGS  Compiler flags for both libraries, after nrnivmodl's own -O2, e.g.
+                    "-O3 -march=native" (cached apart from other flags; default: the
+                    measured portable choice, see docs/performance.md).
 """
 
 EXAMPLE_USAGE = """Write the bundled example SONATA circuit and simulation config.
@@ -185,6 +195,7 @@ def _build_mechanisms(argv) -> int:
 
     try:
         build = build_mechanisms(args["<mod_dir>"], coreneuron=args["--coreneuron"],
+                                 cflags=args["--cflags"],
                                  output=args["--output"])
     except NeurodamusError as exc:
         return _fail(str(exc))
@@ -246,14 +257,20 @@ def _options(args):
 
 def _coreneuron_options(args) -> dict:
     """--keep-build, --build-model, --simulate-model, --coreneuron-direct-mode, --save,
-    --restore (issue 5)."""
+    --restore (issue 5); --cell-permute, --model-stats, --enable-shm (issue 21)."""
     build = (args.get("--build-model") or "AUTO").upper()
     if build not in ("AUTO", "ON", "OFF"):
         raise SystemExit(_usage_error(f"--build-model must be AUTO, ON or OFF, got {build}"))
     simulate = (args.get("--simulate-model") or "ON").upper()
     if simulate not in ("ON", "OFF"):
         raise SystemExit(_usage_error(f"--simulate-model must be ON or OFF, got {simulate}"))
-    return dict(keep_build=bool(args.get("--keep-build")), build_model=build,
+    permute = args.get("--cell-permute") or "0"
+    if permute not in ("0", "1"):
+        raise SystemExit(_usage_error(
+            f"--cell-permute must be 0 or 1 (2 needs a GPU build of CoreNEURON), got {permute}"))
+    return dict(cell_permute=int(permute), model_stats=bool(args.get("--model-stats")),
+                enable_shm=bool(args.get("--enable-shm")),
+                keep_build=bool(args.get("--keep-build")), build_model=build,
                 simulate_model=simulate == "ON",
                 coreneuron_direct_mode=bool(args.get("--coreneuron-direct-mode")),
                 save=args.get("--save"), restore=args.get("--restore"))

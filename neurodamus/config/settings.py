@@ -52,6 +52,10 @@ class RunOptions:
     coreneuron_direct_mode: bool = False     # force in-memory transfer
     save: str | None = None                  # --save=DIR: checkpoint at the end of the run
     restore: str | None = None               # --restore=DIR: continue from a checkpoint
+    # CoreNEURON solver options (issue 21, the established driver's meaning)
+    cell_permute: int = 0                    # 0 none, 1 node adjacency (2: GPU only)
+    model_stats: bool = False                # CoreNEURON prints its model statistics
+    enable_shm: bool = False                 # file-mode model in /dev/shm when it fits
 
 
 @dataclass(frozen=True)

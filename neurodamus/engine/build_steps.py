@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import shutil
 import time
 
 import numpy as np
@@ -31,7 +30,7 @@ from ..circuit.distribution import model_slices
 from ..errors import ConfigError
 from ..model import add_inputs, apply_modifications, build_cells, connect, new_model
 from ..parallel import allmin, allsum
-from . import coreneuron_engine, neuron_engine, summary
+from . import core_options, coreneuron_engine, neuron_engine, summary
 from .coreneuron_plan import MODEL_MARKER, model_identity
 from .outcome import Outcome
 
@@ -73,10 +72,7 @@ def build_in_steps(plan, rt) -> Outcome:
             costs = plan.balance.costs[np.searchsorted(plan.balance.gids, local)] \
                 if plan.balance is not None and len(local) else None
             slices = model_slices(local, max(1, fewest), costs)
-        if plan.rank == 0:
-            if datpath.exists():
-                shutil.rmtree(datpath)
-            datpath.mkdir(parents=True)
+    core.make_model_folder()   # issue 21: on disk, or in /dev/shm (--enable-shm)
     steps = len(slices)
     if steps != requested:
         log.info("Model building: %d step(s) instead of %d (a rank has %d cell(s))", steps,
@@ -128,8 +124,11 @@ def build_in_steps(plan, rt) -> Outcome:
                                  f"simulate it with --simulator=CORENEURON --build-model=OFF",
                        **built)
     outcome = coreneuron_engine.simulate_written_model(plan, rt, core)
-    if plan.rank == 0 and not plan.engine.keep_input:
-        shutil.rmtree(datpath, ignore_errors=True)
+    if plan.rank == 0:   # issue 21: the /dev/shm folder too, or the kept model copied back
+        if not plan.engine.keep_input:
+            core_options.remove_model_folder(datpath)
+        else:
+            core_options.copy_back_from_shm(datpath)
     for key, value in built.items():
         setattr(outcome, key, value)
     return outcome

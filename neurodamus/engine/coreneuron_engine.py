@@ -50,6 +50,7 @@ from ..errors import MechanismError
 from ..launch import mapped_files
 from ..parallel import allmax
 from ..reports.spikes import write_spikes
+from . import core_options
 from .coreneuron_mechanisms import (
     PLACEHOLDER_POPULATION,
     add_placeholder_cell,
@@ -152,20 +153,18 @@ class CoreNeuronEngine:
         self._barrier()
         if self.rank == 0:
             shutil.rmtree(self.scratch, ignore_errors=True)
-            if self.plan.file_mode and self.build_model and not self.plan.keep_input:
-                shutil.rmtree(self.plan.datpath, ignore_errors=True)
             shutil.rmtree(self.plan.datpath / ".chunks", ignore_errors=True)
+            if self.plan.file_mode and self.build_model and not self.plan.keep_input:
+                core_options.remove_model_folder(self.plan.datpath)
+            elif self.plan.keep_input:   # --enable-shm: the kept model goes to disk
+                core_options.copy_back_from_shm(self.plan.datpath)
 
     # -- file mode: the model on disk ------------------------------------------------------
     def write_model(self, h, pc, identity: dict) -> float:
         """``pc.nrncore_write`` of the initialised model into the input folder; returns seconds."""
         t0 = time.perf_counter()
         datpath = self.plan.datpath
-        if self.rank == 0:
-            if datpath.exists():
-                shutil.rmtree(datpath)
-            datpath.mkdir(parents=True)
-        self._barrier()
+        self.make_model_folder()
         pc.nrncore_write(str(datpath))
         self._barrier()
         if self.rank == 0:
@@ -174,6 +173,10 @@ class CoreNeuronEngine:
         return time.perf_counter() - t0
 
     # -- the solve -------------------------------------------------------------------------
+    def make_model_folder(self) -> None:
+        """A fresh, empty input folder, on disk or in /dev/shm (all ranks call it)."""
+        core_options.make_model_folder(self.plan.datpath, self.plan.enable_shm, self.comm)
+
     def chunk_ms(self, reports, tstop: float, t: float) -> float:
         """As long as the report buffer allows (one transfer per chunk), at least 25 ms."""
         remaining = tstop - t
@@ -188,7 +191,8 @@ class CoreNeuronEngine:
 
     def _settings(self) -> dict:
         values = {"enable": True, "verbose": 2 if self.verbose else 0,
-                  "sim_config": str(self.scratch / "sim.conf"), "cell_permute": 0,
+                  "sim_config": str(self.scratch / "sim.conf"),
+                  "cell_permute": self.plan.cell_permute, "model_stats": self.plan.model_stats,
                   "file_mode": self.plan.file_mode, "skip_write_model_to_disk": False,
                   "model_path": str(self.plan.datpath) if self.plan.file_mode else None}
         return values
@@ -226,11 +230,13 @@ class CoreNeuronEngine:
         run = self.settings.run
         args = ["neurodamus-coreneuron", "--datpath", str(self.plan.datpath),
                 "--tstop", repr(float(tstop)), "--dt", repr(float(run.dt)),
-                "--outpath", str(self.scratch), "--cell-permute", "0",
+                "--outpath", str(self.scratch), "--cell-permute", str(self.plan.cell_permute),
                 "--voltage", "1000", "--verbose", "2" if self.verbose else "0",
                 "--skip-mpi-finalize"]
         if self.size > 1:
             args += ["--mpi"]
+        if self.plan.model_stats:
+            args += ["--model-stats"]
         argv = (ctypes.c_char_p * (len(args) + 1))(*[a.encode() for a in args], None)
         lib.solve_core.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
         lib.solve_core.restype = ctypes.c_int

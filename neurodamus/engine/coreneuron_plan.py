@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from .core_options import solver_option_names
 
 CORENEURON_INPUT = "coreneuron_input"
 MODEL_MARKER = "neurodamus_model.json"
@@ -28,6 +29,9 @@ class CoreNeuronPlan:
     simulate: bool
     keep_build: bool
     datpath: Path
+    cell_permute: int = 0       # issue 21: --cell-permute, --model-stats, --enable-shm
+    model_stats: bool = False
+    enable_shm: bool = False
 
     @property
     def keep_input(self) -> bool:
@@ -46,7 +50,8 @@ def plan_run(settings, options) -> CoreNeuronPlan | None:
                                             (f"--build-model={build}", build != "AUTO"),
                                             ("--simulate-model=OFF", not simulate)) if used]
     if settings.target_simulator != "CORENEURON":
-        named = file_options + (["--coreneuron-direct-mode"] if direct else [])
+        named = file_options + (["--coreneuron-direct-mode"] if direct else []) + \
+            solver_option_names(options)   # issue 21
         if named:
             raise ConfigError(f"{', '.join(named)}: CoreNEURON options, but the simulator is "
                               f"{settings.target_simulator} (use --simulator=CORENEURON)")
@@ -63,7 +68,10 @@ def plan_run(settings, options) -> CoreNeuronPlan | None:
     if not simulate and saving:
         raise ConfigError("--save / --restore need a simulation: not with --simulate-model=OFF")
     return CoreNeuronPlan(file_mode=bool(file_options), build=build, simulate=simulate,
-                          keep_build=keep, datpath=settings.output_dir / CORENEURON_INPUT)
+                          keep_build=keep, datpath=settings.output_dir / CORENEURON_INPUT,
+                          cell_permute=int(getattr(options, "cell_permute", 0) or 0),
+                          model_stats=bool(getattr(options, "model_stats", False)),
+                          enable_shm=bool(getattr(options, "enable_shm", False)))
 
 
 def model_identity(settings, populations, n_ranks: int) -> dict:

@@ -36,8 +36,15 @@ def apply_mechanism_globals(h, settings) -> None:
                                   f"{var}: not a number: {value!r}") from exc
 
 
-def initialize(h, pc) -> None:
+def initialize(h, pc, compress_spikes: bool = False) -> None:
+    """Transfer set-up, spike exchange, memory layout and maximum step, then ``stdinit``
+    (compatibility §5.2). ``compress_spikes``: ``spike_compress(3, 1, 0)`` as the established
+    driver does: spike times go as 1-byte steps inside the exchange interval, gids as 1 byte
+    where a rank has fewer than 256 cells, 3 spikes per rank in the fixed-size exchange
+    buffer. Not with checkpoints (compatibility §5.2 item 4)."""
     pc.setup_transfer()
+    if compress_spikes:
+        pc.spike_compress(3, 1, 0)
     h.cvode.cache_efficient(1)
     pc.set_maxstep(4)
     h.stdinit()

@@ -1,8 +1,14 @@
 """Build the mechanism library with nrnivmodl: core/mod plus model folders, cached by content.
 
-The cache key is a hash of every mod file's name and content, the NEURON version and the
-CoreNEURON flag, so a changed mod file gives a new build and an unchanged set is reused by every
-run (and every rank) without calling nrnivmodl again.
+The cache key is a hash of every mod file's name and content, the NEURON version, the
+CoreNEURON flag and the compiler flags, so a changed mod file gives a new build and an unchanged
+set is reused by every run (and every rank) without calling nrnivmodl again.
+
+Compiler flags (``build-mechanisms --cflags``, issue 21) go to ``nrnivmodl -incflags``, which
+puts them after nrnivmodl's own ``-O2`` on the compile lines of both libraries (NEURON's and
+CoreNEURON's), so that e.g. ``-O3 -march=native`` wins. ``DEFAULT_CFLAGS`` is what measured
+best while keeping the library portable across the nodes of one cluster and the spikes bit for
+bit the same (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -80,14 +86,19 @@ def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
     return chosen
 
 
-def _content_hash(mods: dict[str, Path], coreneuron: bool) -> str:
+#: compiler flags of every build unless --cflags says otherwise ("" = nrnivmodl's own -O2)
+DEFAULT_CFLAGS = ""
+
+
+def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         nrn_version = version("neuron")
     except PackageNotFoundError:
         nrn_version = shutil.which("nrnivmodl") or "unknown"
-    digest = hashlib.sha256(f"{nrn_version}|coreneuron={coreneuron}".encode())
+    flags = f"|cflags={cflags}" if cflags else ""   # "" keeps the keys of earlier builds
+    digest = hashlib.sha256(f"{nrn_version}|coreneuron={coreneuron}{flags}".encode())
     for name in sorted(mods):
         digest.update(mods[name].name.encode() + b"\0" + mods[name].read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -119,7 +130,8 @@ def _nrnivmodl() -> str:
                          "its bin folder on PATH")
 
 
-def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -> None:
+def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log,
+                   cflags: str = "") -> None:
     """nrnivmodl in a fresh ``folder`` (the wheel's nrnivmodl is not idempotent)."""
     if (folder / platform.machine()).exists():
         shutil.rmtree(folder / platform.machine())
@@ -129,7 +141,8 @@ def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log) -
     mod_folder.mkdir(parents=True)
     for mod in mods.values():
         shutil.copy2(mod, mod_folder / mod.name)
-    cmd = [_nrnivmodl()] + (["-coreneuron"] if coreneuron else []) + ["mod"]
+    cmd = [_nrnivmodl()] + (["-coreneuron"] if coreneuron else []) + \
+        (["-incflags", cflags] if cflags else []) + ["mod"]
     log(f"Building {len(mods)} mechanisms in {folder} ({' '.join(cmd[1:])}) ...")
     proc = subprocess.run(cmd, cwd=folder, capture_output=True, text=True)
     (folder / "nrnivmodl.log").write_text(proc.stdout + proc.stderr)
@@ -166,22 +179,25 @@ def _coreneuron_failures(output: str, mods: dict[str, Path]) -> str:
         "--coreneuron and use --simulator=NEURON, or port them to CoreNEURON)\n"
 
 
-def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print) -> MechanismBuild:
-    """Build core/mod + ``mod_dirs`` into ``output`` or into the content-hash cache."""
+def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print,
+                     cflags: str | None = None) -> MechanismBuild:
+    """Build core/mod + ``mod_dirs`` into ``output`` or into the content-hash cache, compiled
+    with ``cflags`` (None: ``DEFAULT_CFLAGS``)."""
+    cflags = " ".join((DEFAULT_CFLAGS if cflags is None else cflags).split())
     mods = collect_mod_files([paths.mod_dir(), *mod_dirs], log=log)
     if output is not None:
         folder = Path(output).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        _run_nrnivmodl(folder, mods, coreneuron, log)
+        _run_nrnivmodl(folder, mods, coreneuron, log, cflags)
         return MechanismBuild(folder, coreneuron)
 
-    folder = cache_root() / "mechanisms" / _content_hash(mods, coreneuron)
+    folder = cache_root() / "mechanisms" / _content_hash(mods, coreneuron, cflags)
     folder.mkdir(parents=True, exist_ok=True)
     # one builder at a time per cache entry (concurrent runs, or ranks of several jobs)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (folder / _DONE_MARKER).exists():
-            _run_nrnivmodl(folder, mods, coreneuron, log)
+            _run_nrnivmodl(folder, mods, coreneuron, log, cflags)
             (folder / _DONE_MARKER).write_text("ok\n")
         else:
             log(f"Reusing cached mechanisms: {folder}")

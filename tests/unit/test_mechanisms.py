@@ -49,3 +49,28 @@ def test_checkout_data_is_used_in_place():
 def test_hoc_library_path_comes_first(monkeypatch, tmp_path):
     monkeypatch.setenv("HOC_LIBRARY_PATH", f"{tmp_path}:/other")
     assert paths.hoc_search_path() == [str(tmp_path), "/other", str(paths.hoc_dir())]
+
+
+def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch):
+    """--cflags: its own cache entry, passed as -incflags (after nrnivmodl's -O2 on both
+    libraries' compile lines); the default keeps the keys of builds made before the option."""
+    import subprocess
+
+    from neurodamus.tools import mechanisms
+
+    mods = {"other": write_mod(tmp_path / "Other.mod", "SUFFIX", "other")}
+    plain = mechanisms._content_hash(mods, True)
+    assert mechanisms._content_hash(mods, True, "") == plain
+    assert len({plain, mechanisms._content_hash(mods, True, "-O3"),
+                mechanisms._content_hash(mods, True, "-O3 -march=native")}) == 3
+    commands = []
+
+    def fake_run(cmd, cwd, **kw):   # nrnivmodl itself is exercised by the integration tests
+        commands.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "stopped by the test")
+
+    monkeypatch.setattr(mechanisms.subprocess, "run", fake_run)
+    with pytest.raises(MechanismError):
+        mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
+                                    cflags="-O3   -march=native", log=lambda *_: None)
+    assert commands[0][1:] == ["-coreneuron", "-incflags", "-O3 -march=native", "mod"]
