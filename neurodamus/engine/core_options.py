@@ -110,5 +110,5 @@ def copy_back_from_shm(datpath: Path) -> None:
     shutil.rmtree(target, ignore_errors=True)
 
 
-__all__ = ["copy_back_from_shm", "link_to_shm", "make_model_folder", "remove_model_folder", "shm_folder",
-           "solver_option_names"]
+__all__ = ["copy_back_from_shm", "link_to_shm", "make_model_folder", "remove_model_folder",
+           "shm_folder", "solver_option_names"]
