@@ -7,15 +7,17 @@ and reads the circuit config JSON itself where order matters (compatibility §11
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import libsonata
 
 from ..errors import ConfigError
+from .files import hdf5_problem, json_problem
+from .input_checks import run_input_checks
 from .issues import IssueList
 
 #: population types the driver instantiates; others are rejected with a clear message
@@ -130,6 +132,9 @@ class Settings:
 def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
+    problem = json_problem(path)   # issue 16: not UTF-8, absurdly nested
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     try:
         with open(path) as fd:
             data = json.load(fd)
@@ -232,11 +237,13 @@ def read_settings(config_path: str | os.PathLike, options: RunOptions, issues: I
     if not output_dir.is_absolute():
         output_dir = config_path.parent / output_dir
     spikes_file = output_dir / os.path.basename(sim.output.spikes_file or "out.h5")
-    return Settings(config_path=config_path, sim=sim, circuit_path=circuit_path,
-                    circuit=circuit, node_sets=node_sets, node_populations=node_pops,
-                    edge_populations=tuple(edge_pops), output_dir=output_dir,
-                    spikes_file=spikes_file, options=options,
-                    warnings=tuple(str(w) for w in issues.warnings))
+    settings = Settings(config_path=config_path, sim=sim, circuit_path=circuit_path,
+                        circuit=circuit, node_sets=node_sets, node_populations=node_pops,
+                        edge_populations=tuple(edge_pops), output_dir=output_dir,
+                        spikes_file=spikes_file, options=options)
+    run_input_checks(settings, issues)   # issue 16: values, keys, files (config/values.py...)
+    issues.raise_if_fatal()
+    return dataclasses.replace(settings, warnings=tuple(str(w) for w in issues.warnings))
 
 
 def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
@@ -255,10 +262,10 @@ def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
             issues.fatal(circuit_path, f"{key}.nodes_file",
                          f"nodes file of population '{name}' not found: {props.elements_path}")
             continue
-        if not h5py.is_hdf5(props.elements_path):
+        problem = hdf5_problem(props.elements_path, "nodes")
+        if problem:
             issues.fatal(circuit_path, f"{key}.nodes_file",
-                         f"nodes file of population '{name}' is not an HDF5 file: "
-                         f"{props.elements_path}")
+                         f"nodes file of population '{name}': {problem}")
             continue
         if ptype not in SUPPORTED_NODE_TYPES:
             issues.fatal(circuit_path, f"{key}.populations.{name}.type",
@@ -303,11 +310,9 @@ def _edge_populations(circuit_json, circuit_path, node_pops, issues) -> list:
         edges_file = entry.get("edges_file", "")
         path = Path(edges_file) if os.path.isabs(edges_file) else base / edges_file
         key = f"networks.edges[{i}].edges_file"
-        if not path.is_file():
-            issues.fatal(circuit_path, key, f"edges file not found: {path}")
-            continue
-        if not h5py.is_hdf5(path):
-            issues.fatal(circuit_path, key, f"edges file is not an HDF5 file: {path}")
+        problem = hdf5_problem(path, "edges")
+        if problem:
+            issues.fatal(circuit_path, key, f"edges file: {problem}")
             continue
         try:
             storage = libsonata.EdgeStorage(str(path))
