@@ -60,6 +60,13 @@ class Cell:
         table = self._section_table
         return table[section_id] if 0 <= section_id < len(table) else None
 
+    @property
+    def n_section_ids(self) -> int:
+        """How many ``afferent_section_id`` values the cell has (nSecAll; 1 for point
+        neurons): ids below it may be missing only because the axon was replaced."""
+        self.section_by_id(0)
+        return len(self._section_table)
+
 
 class TemplateLoader:
     """Loads each emodel template file once and checks its mechanisms are available."""

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config.settings import EdgePopulationInfo
 from ..errors import CircuitError
+from . import edge_checks
 
 #: internal field -> SONATA column; None default means the column is required (§3.1)
 COLUMNS = {
@@ -58,7 +59,7 @@ class SynapseTable:
         return len(self.tgid)
 
 
-def _location(pop, sel, n, where):
+def _location(pop, sel, n, where, edge_ids):
     names = set(pop.attribute_names)
 
     def col(c):
@@ -66,12 +67,15 @@ def _location(pop, sel, n, where):
 
     if "afferent_section_id" in names:
         sec_id = col("afferent_section_id").astype(np.int64)
+        edge_checks.check_section_ids(where, "afferent_section_id", sec_id, edge_ids)
         if "afferent_section_pos" in names:
             pos = col("afferent_section_pos").astype(float)
+            edge_checks.check_fractions(where, "afferent_section_pos", pos, edge_ids)
         elif "afferent_section_fraction" in names:
             warnings.warn(f"{where}: afferent_section_pos missing, using "
                           f"afferent_section_fraction")
             pos = col("afferent_section_fraction").astype(float)
+            edge_checks.check_fractions(where, "afferent_section_fraction", pos, edge_ids)
         elif {"afferent_segment_id", "afferent_segment_offset"} <= names:
             seg = np.column_stack([col("afferent_segment_id"), col("afferent_segment_offset")])
             return sec_id, np.full(n, np.nan), seg
@@ -82,6 +86,7 @@ def _location(pop, sel, n, where):
         sec_id = col("morpho_section_id_post").astype(np.int64)
         if "morpho_section_fraction_post" in names:
             pos = col("morpho_section_fraction_post").astype(float)
+            edge_checks.check_fractions(where, "morpho_section_fraction_post", pos, edge_ids)
         else:
             seg = np.column_stack([col("morpho_segment_id_post"),
                                    col("morpho_offset_segment_post")])
@@ -112,6 +117,15 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
     columns = dict(COLUMNS if columns is None else columns)
     columns.update({c: (c, None) for c in extra_columns if c not in columns})
     where = f"{edge_pop.edges_file}: population '{edge_pop.name}'"
+    try:
+        return _read_synapses(edge_pop, local_target_raw, source_offset, target_offset, dt,
+                              extracellular_calcium, columns, location_required, where)
+    except (libsonata.SonataError, RuntimeError, OSError) as exc:   # a corrupted file
+        raise CircuitError(f"{where}: cannot be read ({str(exc).strip()})") from exc
+
+
+def _read_synapses(edge_pop, local_target_raw, source_offset, target_offset, dt,
+                   extracellular_calcium, columns, location_required, where) -> SynapseTable:
     pop = libsonata.EdgeStorage(edge_pop.edges_file).open_population(edge_pop.name)
     targets = np.sort(np.asarray(local_target_raw, dtype=np.int64))
     sel = pop.afferent_edges(targets.tolist()) if len(targets) else libsonata.Selection([])
@@ -124,6 +138,7 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
 
     tgt = np.asarray(pop.target_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
     src = np.asarray(pop.source_nodes(sel), dtype=np.int64) if n else np.zeros(0, np.int64)
+    edge_checks.check_targets(where, tgt, targets, edge_ids)
     if n and 0 <= edge_pop.source_size <= src.max():
         bad = int(np.flatnonzero(src >= edge_pop.source_size)[0])
         raise CircuitError(f"{where}: source_node_id {int(src[bad])} of edge "
@@ -136,12 +151,15 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
             if values.dtype.kind not in "iufb":
                 raise CircuitError(f"{where}: column '{column}' must be numeric, got "
                                    f"{'strings' if values.dtype.kind in 'OSU' else values.dtype}")
+            edge_checks.check_finite(where, column, values, edge_ids)
+            if field_name == "delay":
+                edge_checks.check_delays(where, values, edge_ids, dt)
             params[field_name] = values
         else:
             params[field_name] = np.full(n, default if default is not None else 0.0)
     has_location = names & {"afferent_section_id", "morpho_section_id_post"}
     if n and (location_required or has_location):
-        sec_id, x, seg = _location(pop, sel, n, where)
+        sec_id, x, seg = _location(pop, sel, n, where, edge_ids)
     elif n:
         sec_id, x, seg = np.zeros(n, np.int64), np.full(n, 0.5), None
     else:

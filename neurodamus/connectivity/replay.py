@@ -7,11 +7,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..stimuli.base import input_blocks
 from ..stimuli.spike_files import read_spike_file
 from .hoc_objects import ObjectList, load
 
 log = logging.getLogger(__name__)
+
+
+def _check_spike_ids(where, path, pop, by_node: dict, size: int) -> None:
+    """Every node id is a node of the source population (issue 16: others change the spikes)."""
+    beyond = [i for i in by_node if i >= size]
+    if beyond:
+        raise ConfigError(f"{where}: {path}: /spikes/{pop}/node_ids: node id {min(beyond)} is "
+                          f"outside population '{pop}' ({size} nodes, ids 0..{size - 1}); "
+                          f"{len(beyond)} such id(s)")
 
 
 @dataclass
@@ -53,6 +63,8 @@ def read_replay_inputs(settings, populations, node_sets) -> list[ReplayInput]:
                             "not replayed", block.where("spike_file"), pop, stim.spike_file)
                 del spikes[pop]
                 continue
+            _check_spike_ids(block.where("spike_file"), stim.spike_file, pop, spikes[pop],
+                             populations[pop].size)
             fed = [ep for ep in settings.edge_populations if ep.source == pop and
                    ep.type == "chemical" and ep.target in populations and
                    not populations[ep.target].is_virtual]

@@ -10,6 +10,7 @@ import numpy as np
 from ..circuit.modifications import has_number
 from ..circuit.offsets import population_hash_id
 from ..errors import CircuitError, ConfigError, MechanismError
+from .edge_checks import section_problem
 from .edges import SynapseTable
 from .hoc_objects import ObjectList, load, point_process_factory
 
@@ -83,12 +84,16 @@ class SynapseBuilder:
             exc_cls, inh_cls = (point_process_factory(h, m) for m in (EXC_MECH, INH_MECH))
         keep_synapse, keep_netcon = self.synapses.hoc.append, self.netcons.hoc.append
         row_pp = [None] * n
+        skipped_before = self.skipped
         for conn in table.connections:
             cell = self.cells[conn.tgid]
             tgid, sgid = conn.tgid, conn.sgid
             for r in range(conn.start, conn.stop):
                 sec = cell.section_by_id(section_ids[r])
                 if sec is None:
+                    if section_ids[r] >= cell.n_section_ids:   # not a removed axon section
+                        raise section_problem(f"{ep.edges_file}: population '{ep.name}'",
+                                              tgid, section_ids[r], cell.n_section_ids)
                     self.skipped += 1
                     continue
                 x = xs[r]
@@ -131,6 +136,7 @@ class SynapseBuilder:
                     nc.weight[0] = nc_weight[r]
                     nc.threshold = threshold
                     keep_netcon(nc)
+        check_skipped(table, self.skipped - skipped_before)
         return row_pp
 
     def _has_conductance(self, mech: str) -> bool:
@@ -189,10 +195,13 @@ def segment_fraction(h, sec, ipt, off) -> float:
     return 1 - x if flipped else x
 
 
-def check_skipped(builder: SynapseBuilder, table: SynapseTable):
-    if builder.skipped:
-        log.warning("%s: %d synapse(s) point at sections that do not exist (e.g. removed axon) "
-                    "and were skipped", table.edge_pop.name, builder.skipped)
+def check_skipped(table: SynapseTable, skipped: int):
+    """Synapses on sections the cell no longer has (replaced axon): skipped, said once per
+    table and rank (ids beyond the morphology are an error, raised in ``build``)."""
+    if skipped:
+        log.warning("%s: population '%s': %d synapse(s) on sections removed by axon "
+                    "replacement were skipped on this rank", table.edge_pop.edges_file,
+                    table.edge_pop.name, skipped)
 
 
 # ---- connection overrides, NEURON side (issue 7; the plan is connectivity/overrides.py) -----

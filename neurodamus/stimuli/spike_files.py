@@ -50,6 +50,7 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
             if times.shape != ids.shape or times.ndim != 1:
                 raise ConfigError(f"{where}: {path}: /spikes/{pop} has {times.shape} timestamps "
                                   f"but {ids.shape} node_ids")
+            _check_spikes(where, path, pop, times, ids)
             per_node = defaultdict(list)
             order = np.lexsort((times, ids))
             ids, times = ids[order], times[order]
@@ -59,6 +60,19 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
                     per_node[int(chunk_ids[0])] = chunk_t
             result[pop] = dict(per_node)
     return result
+
+
+def _check_spikes(where, path, pop, times, ids) -> None:
+    """Times finite and >= 0, node ids >= 0 (issue 16: they would change the spikes)."""
+    bad = ~(np.isfinite(times) & (times >= 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ConfigError(f"{where}: {path}: /spikes/{pop}/timestamps: spike {i} has time "
+                          f"{times[i]} ({int(bad.sum())} NaN, infinite or negative time(s))")
+    if len(ids) and ids.min() < 0:
+        i = int(np.flatnonzero(ids < 0)[0])
+        raise ConfigError(f"{where}: {path}: /spikes/{pop}/node_ids: spike {i} has node id "
+                          f"{int(ids[i])} (< 0)")
 
 
 __all__ = ["read_spike_file", "spike_file_problem"]
