@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from docopt import DocoptExit, docopt
@@ -185,6 +186,27 @@ def _fail(message: str) -> int:
     return 1
 
 
+class RunInterrupted(BaseException):
+    """SIGTERM (or SIGHUP) reached the run: unwind like Ctrl-C, without a traceback."""
+
+
+def _on_signal(signum, _frame):
+    raise RunInterrupted(signal.Signals(signum).name)
+
+
+def _interrupted(exc) -> int:
+    """Ctrl-C or a signal: one line (rank 0), the run record says failed, exit 128 + n."""
+    from .engine.summary import fail_active_run
+
+    name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
+    message = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
+    fail_active_run(message)
+    if _rank() == 0:
+        _fail(f"{message}: the run did not finish; its outputs are incomplete")
+    _abort_others()
+    return 128 + int(getattr(signal, name, signal.SIGINT))
+
+
 def _build_mechanisms(argv) -> int:
     if "-h" in argv or "--help" in argv:
         print(BUILD_USAGE)
@@ -324,17 +346,23 @@ def _run(args, argv) -> int:
         launch.exec_with_allocator(preload.env)
     allocator.restore(os.environ)
     from . import logs, pipeline
+    from .engine.summary import fail_active_run
     from .errors import NeurodamusError
     from .parallel import RunFailed
 
     logs.configure(launch.launcher_rank(), options.debug)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
     try:
         code = pipeline.run(args["<simulation_config>"], options)
         if code == 0 and launch.is_program_entry():
             launch.exit_without_teardown(0)
         return code
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        return _interrupted(exc)
     except RunFailed as exc:
         # every rank agreed on the failure: rank 0 reports, everyone exits cleanly
+        fail_active_run(str(exc))
         if _rank() == 0:
             _fail(str(exc))
         return 1
@@ -342,6 +370,7 @@ def _run(args, argv) -> int:
         from .errors import LaunchError
         from .launch import launcher_rank
 
+        fail_active_run(str(exc))
         # a broken MPI makes every rank think it is rank 0: let the launcher's rank 0 speak
         if not isinstance(exc, LaunchError) or launcher_rank() == 0:
             _fail(str(exc))
@@ -350,6 +379,7 @@ def _run(args, argv) -> int:
     except Exception as exc:  # an error outside a phase: end every rank now, never hang
         import traceback
         traceback.print_exc()
+        fail_active_run(f"internal error: {type(exc).__name__}: {exc}")
         _fail(f"internal error: {type(exc).__name__}: {exc}")
         _abort_others()
         return 1

@@ -22,6 +22,7 @@ import threading
 import time
 import traceback
 
+from .engine.summary import fail_active_run
 from .errors import NeurodamusError
 
 #: how long a rank that failed waits for the other ranks to reach the phase's agreement
@@ -132,6 +133,7 @@ class FailureWatchdog:
 
     def _fire(self) -> None:
         rank = self.comm.Get_rank()
+        fail_active_run(self.message)   # issue 16: the run record says failed, folder freed
         write_error(f"{self.message}\n(rank {rank} failed; the other ranks did not reach the "
                     f"end of the phase within {self.seconds:.0f} s: ending the job)")
         abort_job(1)

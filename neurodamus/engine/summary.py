@@ -6,7 +6,8 @@
   ``build``, ``init``, ``run``, ``write`` and optional details named ``<phase>/<what>``
   (``build/cells``), shown indented under their phase.
 * The record (``neurodamus_run.json`` in the output folder, rank 0 only): which files the run
-  writes, its status (``running`` until every output is closed, then ``complete``) and the
+  writes, its status (``running`` until every output is closed, then ``complete``; ``failed``
+  with the message after an error or a signal) and the
   facts that tools such as ``neurodamus plot`` need (tstop, populations, cell counts). A rerun
   into the same folder first removes the files the previous record lists, so a folder never
   mixes files of two runs; files it did not write are never deleted.
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -24,6 +26,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .output_lock import LOCK_NAME, OutputLock
 
 log = logging.getLogger(__name__)
 
@@ -170,20 +174,50 @@ def read_record(folder) -> dict | None:
 
 def _plain_name(name) -> bool:
     """Only bare file names inside the folder are ever removed (no paths, no '..')."""
-    return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
-        and "\\" not in name
+    return isinstance(name, str) and name not in ("", ".", "..", LOCK_NAME) and \
+        "/" not in name and "\\" not in name
+
+
+#: the record of the run in this process, until it completes (``fail_active_run``)
+_ACTIVE = None
+
+
+def fail_active_run(message: str) -> None:
+    """Mark this process's run ``failed`` with ``message`` and free its output folder (no-op
+    when this process records no run). Safe to call from a signal handler or twice."""
+    record = _ACTIVE
+    if record is not None:
+        record.fail(message)
 
 
 class RunRecord:
-    """Rank 0's bookkeeping of the files one run writes into its output folder."""
+    """Rank 0's bookkeeping of the files one run writes into its output folder.
 
-    def __init__(self, folder: Path, data: dict, existing: set, started: float):
+    The run holds the folder's lock (``output_lock``) from ``begin`` to ``complete`` or
+    ``fail``: a second run into the same folder fails at once instead of mixing files.
+    """
+
+    def __init__(self, folder: Path, data: dict, existing: set, started: float,
+                 lock: OutputLock | None = None):
         self.folder, self.data, self._existing, self._started = folder, data, existing, started
+        self._lock = lock
 
     @classmethod
     def begin(cls, folder, config_path, planned, n_ranks: int) -> RunRecord:
-        """Clear what a previous run left, then record this run as ``running``."""
+        """Claim the folder, clear what a previous run left, record this run as ``running``."""
+        global _ACTIVE
         folder = Path(folder)
+        lock = OutputLock.acquire(folder, config_path)   # OutputFolderBusy names the holder
+        try:
+            record = cls._begin(folder, config_path, planned, n_ranks, lock)
+        except BaseException:
+            lock.release()
+            raise
+        _ACTIVE = record
+        return record
+
+    @classmethod
+    def _begin(cls, folder, config_path, planned, n_ranks, lock) -> RunRecord:
         planned = [n for n in dict.fromkeys(planned) if _plain_name(n)]
         previous = read_record(folder)
         removed = []
@@ -215,7 +249,7 @@ class RunRecord:
         data = {"format": RECORD_FORMAT, "status": "running",
                 "config": str(Path(config_path).resolve()), "started": _now(), "ranks": n_ranks,
                 "files": [RECORD_NAME, *planned]}
-        record = cls(folder, data, existing, started)
+        record = cls(folder, data, existing, started, lock)
         record.save()
         return record
 
@@ -226,7 +260,8 @@ class RunRecord:
         """Every output is closed: list what was written and mark the run complete."""
         files = list(self.data["files"])
         for path in sorted(self.folder.iterdir()):
-            if path.is_file() and path.name not in files and ".tmp-" not in path.name and (
+            if path.is_file() and path.name not in files and ".tmp-" not in path.name and \
+                    path.name != LOCK_NAME and (
                     path.name not in self._existing or path.stat().st_mtime >= self._started):
                 files.append(path.name)
         self.data["files"] = [n for n in files if (self.folder / n).exists()]
@@ -234,7 +269,24 @@ class RunRecord:
         self.data["status"] = "complete"
         self.data["finished"] = _now()
         self.save()
+        self._end()
+
+    def fail(self, message: str) -> None:
+        """The run failed or was stopped: say so with the message, free the folder."""
+        if self.data.get("status") != "running":
+            return
+        self.data.update(status="failed", error=message, finished=_now())
+        with contextlib.suppress(OSError):
+            self.save()
+        self._end()
+
+    def _end(self) -> None:
+        global _ACTIVE
+        if self._lock is not None:
+            self._lock.release()
+        if _ACTIVE is self:
+            _ACTIVE = None
 
 
-__all__ = ["PHASES", "RECORD_NAME", "RankRow", "RunRecord", "format_summary", "gather_summary",
-           "peak_rss_mb", "read_record"]
+__all__ = ["PHASES", "RECORD_NAME", "RankRow", "RunRecord", "fail_active_run", "format_summary",
+           "gather_summary", "peak_rss_mb", "read_record"]
