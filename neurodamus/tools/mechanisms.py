@@ -76,6 +76,8 @@ def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
         folder = Path(folder)
         if not folder.is_dir():
             raise MechanismError(f"Mechanism folder not found: {folder}")
+        if not any(folder.glob("*.mod")):   # issue 16: refused at once, not built around
+            raise MechanismError(f"{folder}: the mechanism folder holds no .mod files")
         for mod in sorted(folder.glob("*.mod")):
             name = mechanism_name(mod)
             if name in chosen and chosen[name].resolve() != mod.resolve():
@@ -112,27 +114,61 @@ def cache_root() -> Path:
     return Path(xdg) / "neurodamus"
 
 
-def _nrnivmodl() -> str:
-    """nrnivmodl next to this Python, on PATH, or inside the installed ``neuron`` package."""
-    candidates = [Path(sys.executable).parent / "nrnivmodl", shutil.which("nrnivmodl")]
+def _nrnivmodl(tool: str = "nrnivmodl") -> str:
+    """nrnivmodl (or ``tool``) next to this Python, on PATH, or inside the installed
+    ``neuron`` package."""
+    candidates = [Path(sys.executable).parent / tool, shutil.which(tool)]
     try:
         import importlib.util
 
         spec = importlib.util.find_spec("neuron")
         if spec and spec.origin:
-            candidates.append(Path(spec.origin).parent / ".data" / "bin" / "nrnivmodl")
+            candidates.append(Path(spec.origin).parent / ".data" / "bin" / tool)
     except (ImportError, ValueError):
         pass
     for exe in candidates:
         if exe and Path(exe).is_file() and os.access(exe, os.X_OK):
             return str(exe)
+    if tool != "nrnivmodl":
+        return ""
     raise MechanismError("nrnivmodl not found: install NEURON (pip install neuron) or put "
                          "its bin folder on PATH")
+
+
+def _translate_all(folder: Path, mods: dict[str, Path]) -> None:
+    """nocmodl on every mod file (seconds) before any compilation (minutes): every broken file
+    is named, with its first error, before the build starts (issue 16)."""
+    found = _nrnivmodl("nocmodl")
+    if not found:
+        return   # an installation without it: nrnivmodl's own messages will have to do
+    nocmodl = Path(found).resolve()
+    env = dict(os.environ)
+    units = nocmodl.parent.parent / "share" / "nrn" / "lib" / "nrnunits.lib"
+    if units.is_file():
+        env.setdefault("MODLUNIT", str(units))
+    out = folder / "translate-check"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    broken = []
+    for mod in sorted(mods.values()):
+        proc = subprocess.run([str(nocmodl), mod.name, "-o", str(out)], cwd=mod.parent,
+                              capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            lines = [ln.strip() for ln in (proc.stdout + proc.stderr).splitlines()
+                     if ln.strip() and not ln.startswith("Translating") and ln.strip() != "^"]
+            errors = [ln for ln in lines if "Error" in ln] or \
+                [ln for ln in lines if "error" in ln] or lines
+            broken.append(f"{mod}: {errors[0] if errors else 'nocmodl failed'}")
+    shutil.rmtree(out, ignore_errors=True)
+    if broken:
+        raise MechanismError(f"{len(broken)} mod file(s) cannot be translated (nothing was "
+                             f"compiled):\n  " + "\n  ".join(broken))
 
 
 def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log,
                    cflags: str = "") -> None:
     """nrnivmodl in a fresh ``folder`` (the wheel's nrnivmodl is not idempotent)."""
+    _translate_all(folder, mods)
     if (folder / platform.machine()).exists():
         shutil.rmtree(folder / platform.machine())
     mod_folder = folder / "mod"
