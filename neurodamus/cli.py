@@ -359,23 +359,25 @@ def _run(args, argv) -> int:
             launch.exit_without_teardown(0)
         return code
     except (KeyboardInterrupt, RunInterrupted) as exc:
-        return _interrupted(exc)
+        return _leave(_interrupted(exc))
     except RunFailed as exc:
         # every rank agreed on the failure: rank 0 reports, everyone exits cleanly
         fail_active_run(str(exc))
         if _rank() == 0:
             _fail(str(exc))
-        return 1
+        return _leave(1)
     except NeurodamusError as exc:
-        from .errors import LaunchError
+        from .errors import LaunchError, OutputGone
         from .launch import launcher_rank
 
         fail_active_run(str(exc))
-        # a broken MPI makes every rank think it is rank 0: let the launcher's rank 0 speak
-        if not isinstance(exc, LaunchError) or launcher_rank() == 0:
+        # a broken MPI makes every rank think it is rank 0: let the launcher's rank 0 speak;
+        # a rank whose output file vanished follows the rank that failed writing it
+        if (not isinstance(exc, LaunchError) or launcher_rank() == 0) and \
+                not isinstance(exc, OutputGone):
             _fail(str(exc))
         _abort_others()
-        return 1
+        return _leave(1)
     except Exception as exc:  # an error outside a phase: end every rank now, never hang
         import traceback
         traceback.print_exc()
@@ -383,6 +385,16 @@ def _run(args, argv) -> int:
         _fail(f"internal error: {type(exc).__name__}: {exc}")
         _abort_others()
         return 1
+
+
+def _leave(code: int) -> int:
+    """A failed run ends without tearing its half-built model down: HDF5 objects of a file
+    that failed to write (a full disk) crash when freed at interpreter exit."""
+    from . import launch
+
+    if launch.is_program_entry():
+        launch.exit_without_teardown(code)
+    return code
 
 
 def _rank() -> int:

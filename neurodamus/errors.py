@@ -19,3 +19,12 @@ class MechanismError(NeurodamusError):
 
 class LaunchError(NeurodamusError):
     """MPI / special / NEURON bring-up failed."""
+
+
+class OutputError(NeurodamusError):
+    """An output file cannot be written (full disk, quota, permissions)."""
+
+
+class OutputGone(OutputError):
+    """The temporary output file this rank writes into was removed by the rank that failed
+    writing it first (that rank reports the failure and ends the job)."""

@@ -12,6 +12,7 @@ import numpy as np
 from .. import paths
 from ..errors import CircuitError, LaunchError, MechanismError
 from . import morphology
+from .node_checks import check_node_values
 from .nodes import PopulationNodes, open_population, template_name
 from .section_ids import SectionIds
 
@@ -169,6 +170,7 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
     ids = pop_nodes.local_raw
     if len(ids) == 0:
         return []
+    check_node_values(pop_nodes)   # issue 16: NaN/inf in the columns read
     templates, dyn_values = load_templates(pop_nodes, loader)
 
     keep_axon = settings.options.keep_axon

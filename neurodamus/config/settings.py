@@ -241,7 +241,9 @@ def read_settings(config_path: str | os.PathLike, options: RunOptions, issues: I
                         circuit=circuit, node_sets=node_sets, node_populations=node_pops,
                         edge_populations=tuple(edge_pops), output_dir=output_dir,
                         spikes_file=spikes_file, options=options)
-    run_input_checks(settings, issues)   # issue 16: values, keys, files (config/values.py...)
+    checked = IssueList()   # issue 16: values, keys, files (config/values.py...), listed first:
+    run_input_checks(settings, checked)   # an undefined $VAR explains a missing folder
+    issues.items[:0] = checked.items
     issues.raise_if_fatal()
     return dataclasses.replace(settings, warnings=tuple(str(w) for w in issues.warnings))
 

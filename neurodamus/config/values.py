@@ -160,8 +160,11 @@ def _node_id_lists(name, rule, definitions, seen):
                 yield from _node_id_lists(part, definitions[part], definitions, seen)
         return
     if isinstance(rule, dict) and isinstance(rule.get("node_id"), list):
-        population = rule.get("population")
-        yield (population if isinstance(population, str) else None), rule["node_id"]
+        population = rule.get("population")   # libsonata writes it as a list
+        names = [population] if isinstance(population, str) else \
+            [p for p in population if isinstance(p, str)] if isinstance(population, list) \
+            else []
+        yield names, rule["node_id"]
 
 
 def check_node_id_lists(settings, issues) -> None:
@@ -171,13 +174,12 @@ def check_node_id_lists(settings, issues) -> None:
     if not sizes:
         return
     for used in sorted(_used_node_sets(raw_simulation(settings)) & set(definitions)):
-        for population, ids in _node_id_lists(used, definitions[used], definitions, set()):
-            pops = [population] if population in sizes else \
-                list(sizes) if population is None else []
+        for names, ids in _node_id_lists(used, definitions[used], definitions, set()):
+            pops = [p for p in names if p in sizes] if names else list(sizes)
             bad = [i for i in ids if not isinstance(i, int) or i < 0 or
                    all(i >= sizes[p] for p in pops)] if pops else []
             if bad:
-                where = population or "any population"
+                where = " or ".join(names) if names else "any population"
                 size_text = ", ".join(f"'{p}' has {sizes[p]}" for p in pops)
                 origin, key = node_set_origin(settings, used)
                 issues.fatal(origin, key,

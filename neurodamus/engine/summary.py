@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import NeurodamusError
+from .disk import writing
 from .output_lock import LOCK_NAME, OutputLock
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,8 @@ def _now() -> str:
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary name, then rename: a reader never sees half a file."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
+    with writing(path, tmp):
+        tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -276,9 +279,23 @@ class RunRecord:
         if self.data.get("status") != "running":
             return
         self.data.update(status="failed", error=message, finished=_now())
-        with contextlib.suppress(OSError):
+        self._remove_temporary_files()
+        try:
             self.save()
+        except (OSError, NeurodamusError):   # full disk: no room for a copy, write in place
+            with contextlib.suppress(OSError), open(self.folder / RECORD_NAME, "w") as fd:
+                fd.write(json.dumps(self.data, indent=2) + "\n")
         self._end()
+
+    def _remove_temporary_files(self) -> None:
+        """``<output>.tmp-<id>`` files of this run's outputs: never left to look like data."""
+        ours = set(self.data.get("files", []))
+        with contextlib.suppress(OSError):
+            for path in self.folder.iterdir():
+                base, sep, _ = path.name.partition(".tmp-")
+                if sep and base in ours and path.is_file():
+                    with contextlib.suppress(OSError):
+                        path.unlink()
 
     def _end(self) -> None:
         global _ACTIVE

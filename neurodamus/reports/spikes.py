@@ -11,6 +11,8 @@ import os
 import h5py
 import numpy as np
 
+from ..engine.disk import writing
+
 SORTING_ENUM = {"none": 0, "by_id": 1, "by_time": 2}
 
 
@@ -36,7 +38,7 @@ def write_spikes(path, times, gids, populations) -> dict[str, int]:
     tmp = f"{path}.tmp-{os.getpid()}"
     enum_type = h5py.enum_dtype(SORTING_ENUM, basetype="u1")
     counts = {}
-    with h5py.File(tmp, "w") as fd:
+    with writing(path, tmp), h5py.File(tmp, "w") as fd:   # a full disk: one message
         root = fd.create_group("spikes")
         for name, offset, stop in populations:
             mask = (gids >= offset) & (gids < stop)

@@ -70,6 +70,24 @@ class Workspace:
         with h5py.File(self.path(rel), "r+") as fd:
             fd.move(old, new)
 
+    def h5_set(self, rel: str, dataset: str, index: int, value) -> None:
+        """One value of a dataset, in place (dtype, length and indices unchanged)."""
+        with h5py.File(self.path(rel), "r+") as fd:
+            fd[dataset][index] = value
+
+    def h5_shorten(self, rel: str, dataset: str) -> None:
+        """The dataset without its last row (same dtype): a column shorter than the rest."""
+        with h5py.File(self.path(rel), "r+") as fd:
+            data, dtype = fd[dataset][()], fd[dataset].dtype
+            del fd[dataset]
+            fd.create_dataset(dataset, data=data[:-1], dtype=dtype)
+
+    def truncate(self, rel: str, fraction: float = 0.5) -> None:
+        """Cut the file (an interrupted copy)."""
+        p = self.path(rel)
+        data = p.read_bytes()
+        p.write_bytes(data[:int(len(data) * fraction)])
+
     def h5_read(self, rel: str, dataset: str) -> np.ndarray:
         with h5py.File(self.path(rel), "r") as fd:
             return fd[dataset][()]
@@ -78,6 +96,12 @@ class Workspace:
     def node_column(self, column: str) -> list[str]:
         values = self.h5_read("nodes.h5", f"nodes/cortex/0/{column}")
         return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+    def last_edge(self, rel: str = "edges.h5",
+                  population: str = "cortex__cortex__chemical") -> int:
+        """Id of an edge onto the highest node id (read only by the last rank)."""
+        targets = self.h5_read(rel, f"edges/{population}/target_node_id")
+        return int(np.flatnonzero(targets == targets.max())[-1])
 
     def morphology_of_last_node(self) -> str:
         """The morphology of the highest node id: only used by cells on the last rank."""
