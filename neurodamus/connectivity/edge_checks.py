@@ -47,11 +47,17 @@ def check_delays(where: str, delay: np.ndarray, edge_ids: np.ndarray, dt: float)
                            f"delay must be >= dt)")
 
 
+#: float32 rounding may put a position this far outside [0, 1]: clamped as the contract says
+#: (§3.2); anything further out is corrupt data, refused instead of silently clamped
+FRACTION_TOLERANCE = 1e-5
+
+
 def check_fractions(where: str, column: str, pos: np.ndarray, edge_ids: np.ndarray) -> None:
     """Positions along a section in [0, 1] (outside values were silently clipped before)."""
     if not len(pos):
         return
-    bad = ~((pos >= 0) & (pos <= 1))   # NaN is bad too
+    tol = FRACTION_TOLERANCE
+    bad = ~((pos >= -tol) & (pos <= 1 + tol))   # NaN is bad too
     if bad.any():
         i = _first(bad)
         raise CircuitError(f"{where}: {column}: edge {int(edge_ids[i])} has {pos[i]:g}, outside "

@@ -60,10 +60,19 @@ def test_delay_rounding_to_grid_with_tolerance(tmp_path):
 
 
 def test_position_is_clamped(tmp_path):
+    # rounding-size excursions below 0 are clamped (§3.2); issue 16 refuses larger ones
     info = write_edges(tmp_path / "e.h5", [0, 1, 2], [0, 0, 0], delay=[1, 1, 1],
-                       pos=[-0.5, 0.0, 1.0])
+                       pos=[-1e-6, 0.0, 1.0])
     table = read_synapses(info, np.array([0]), 0, 0, 0.025)
     assert sorted(table.x.tolist()) == pytest.approx([1e-7, 1e-7, 0.9999999])
+
+
+def test_position_outside_unit_interval_is_refused(tmp_path):
+    info = write_edges(tmp_path / "e.h5", [0, 1, 2], [0, 0, 0], delay=[1, 1, 1],
+                       pos=[0.5, -0.5, 1.0])
+    with pytest.raises(CircuitError, match=r"e\.h5.*'p'.*afferent_section_pos: edge 1 has "
+                                           r"-0\.5, outside \[0, 1\]"):
+        read_synapses(info, np.array([0]), 0, 0, 0.025)
 
 
 def test_missing_required_column_names_file_and_column(tmp_path):

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+from neurodamus.engine.output_lock import LOCK_NAME
 from neurodamus.engine.summary import RECORD_NAME, RankRow, RunRecord, format_summary
 from neurodamus.progress import Counter, Progress
 
@@ -25,7 +26,7 @@ def test_record_removes_previous_run_and_keeps_foreign_files(tmp_path):
     (tmp_path / "out.h5.tmp-123").write_text("half written")
     RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1)
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([RECORD_NAME, "mine.txt"])
+    assert left == sorted([RECORD_NAME, "mine.txt", LOCK_NAME])   # the running run's lock
     assert json.loads((tmp_path / RECORD_NAME).read_text())["status"] == "running"
 
 
@@ -86,3 +87,19 @@ def test_run_table_min_max_slowest_rank_and_rates():
     assert next(ln for ln in lines if ln.startswith("cortex")).split() == \
         ["cortex", "9", "90", "10.00"]
     assert "peak memory per rank (MiB): 100, 120" in text
+
+
+def test_failed_run_says_so_frees_the_folder_and_removes_its_temporary_files(tmp_path):
+    from neurodamus.engine.summary import fail_active_run
+
+    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1, log=lambda *_: None)
+    (tmp_path / "out.h5.tmp-77").write_text("half written")
+    (tmp_path / "theirs.tmp-1").write_text("not ours")
+    fail_active_run("edges.h5: delay: edge 3 has delay 0 ms")
+    data = json.loads((tmp_path / RECORD_NAME).read_text())
+    assert data["status"] == "failed" and data["error"].startswith("edges.h5: delay")
+    assert "finished" in data
+    assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_NAME, "theirs.tmp-1"]
+    fail_active_run("a second report changes nothing")
+    assert json.loads((tmp_path / RECORD_NAME).read_text())["error"].startswith("edges.h5")
+    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1, log=lambda *_: None)

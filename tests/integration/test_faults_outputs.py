@@ -1,0 +1,151 @@
+"""Outputs are never lost nor look complete after a failure (issue 16), on 1 and 2 ranks.
+
+* one run per output folder: a second run into a busy folder fails at once, naming the folder
+  and the other run, and leaves the other run's files alone;
+* Ctrl-C and SIGTERM end a run with one line, no traceback, and the record says ``failed``;
+* a full disk (a small tmpfs; needs root to mount it) gives one message naming the file and
+  the free space, removes the temporary files and marks the record failed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from neurodamus.engine.output_lock import LOCK_NAME
+from neurodamus.engine.summary import RECORD_NAME
+from tests.helpers import NEURODAMUS, base_env, mpirun_prefix, run_neurodamus
+
+pytestmark = pytest.mark.mpi
+
+WAIT_S = 300.0   # a start-up allowance on a busy machine, not a bound on the driver
+
+
+def _copy(small_config, tmp_path, tstop=None, reports=None) -> Path:
+    work = tmp_path / "circuit"
+    shutil.copytree(small_config.parent, work, ignore=shutil.ignore_patterns("output",
+                                                                             "*.SUCCESS"))
+    config = work / "simulation_config.json"
+    data = json.loads(config.read_text())
+    if tstop is not None:
+        data["run"]["tstop"] = tstop
+        data["inputs"]["thalamic_drive"]["duration"] = tstop
+    if reports is not None:
+        data["reports"] = reports
+    config.write_text(json.dumps(data, indent=2))
+    return config
+
+
+def _start(config, ranks=1, args=()) -> subprocess.Popen:
+    cmd = NEURODAMUS + [str(config), *args]
+    if ranks > 1:
+        cmd = mpirun_prefix(ranks) + cmd
+    return subprocess.Popen(cmd, cwd=config.parent, env=base_env(NEURODAMUS_PROGRESS="off"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def _wait_running(proc, folder: Path) -> dict:
+    """The record of ``proc``'s run once it has claimed ``folder`` and built its model."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < WAIT_S:
+        record = folder / RECORD_NAME
+        if (folder / LOCK_NAME).exists() and record.exists():
+            data = json.loads(record.read_text())
+            if data.get("status") == "running":
+                time.sleep(2.0)   # let it get into the build / the run
+                return data
+        assert proc.poll() is None, f"the run ended early:\n{proc.communicate()[0][-2000:]}"
+        time.sleep(0.2)
+    proc.kill()
+    pytest.fail(f"the run did not claim {folder} within {WAIT_S:.0f} s")
+
+
+def _one_error_no_traceback(out: str) -> str:
+    errors = re.findall(r"^ERROR: .*$", out, re.MULTILINE)
+    assert len(errors) == 1, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    return errors[0]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_second_run_into_a_busy_folder_fails_at_once(small_config, tmp_path, ranks):
+    config = _copy(small_config, tmp_path, tstop=200000.0)
+    out = config.parent / "output"
+    holder = _start(config)
+    try:
+        _wait_running(holder, out)
+        second = run_neurodamus([config], ranks=ranks, cwd=config.parent,
+                                env=base_env(NEURODAMUS_PROGRESS="off"))
+        assert second.returncode != 0
+        line = _one_error_no_traceback(second.stdout + second.stderr)
+        assert f"output folder {out}: in use by another run (pid {holder.pid} on " in line
+        assert str(config) in line
+        record = json.loads((out / RECORD_NAME).read_text())
+        assert record["status"] == "running"          # the holder's record is untouched
+        assert (out / LOCK_NAME).exists()
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        text = holder.communicate(timeout=WAIT_S)[0]
+    assert holder.returncode == 128 + signal.SIGTERM, text[-2000:]
+    assert "stopped by SIGTERM" in _one_error_no_traceback(text)
+    record = json.loads((out / RECORD_NAME).read_text())
+    assert record["status"] == "failed" and "SIGTERM" in record["error"]
+    assert not (out / LOCK_NAME).exists()
+    assert not Path(str(config) + ".SUCCESS").exists()
+
+
+def test_ctrl_c_ends_a_run_with_one_line(small_config, tmp_path):
+    config = _copy(small_config, tmp_path, tstop=200000.0)
+    out = config.parent / "output"
+    proc = _start(config)
+    _wait_running(proc, out)
+    proc.send_signal(signal.SIGINT)
+    text = proc.communicate(timeout=WAIT_S)[0]
+    assert proc.returncode == 130, text[-2000:]
+    assert "interrupted (Ctrl-C)" in _one_error_no_traceback(text)
+    record = json.loads((out / RECORD_NAME).read_text())
+    assert record["status"] == "failed" and "Ctrl-C" in record["error"]
+    assert not (out / LOCK_NAME).exists()
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 48 KiB tmpfs (root only): too small for the run's report."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_full_disk_one_message_no_temporary_files(small_config, tmp_path, tiny_disk, ranks):
+    report = {"soma": {"type": "compartment", "cells": "Cortex", "variable_name": "v",
+                       "sections": "soma", "dt": 0.025, "start_time": 0.0, "end_time": 200.0}}
+    config = _copy(small_config, tmp_path, reports=report)
+    out = tiny_disk / "out"
+    done = run_neurodamus([config, f"--output-path={out}"], ranks=ranks, cwd=config.parent,
+                          env=base_env(NEURODAMUS_PROGRESS="off"))
+    text = done.stdout + done.stderr
+    assert done.returncode != 0, text[-2000:]
+    line = _one_error_no_traceback(text)
+    assert re.search(rf"{re.escape(str(out))}/\S+\.h5: cannot write: the disk is full "
+                     rf"\([\d.]+ \w*B free on ", line), line
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+    record = json.loads((out / RECORD_NAME).read_text())
+    assert record["status"] == "failed" and "disk is full" in record["error"]
+    assert not (out / LOCK_NAME).exists()
+    assert not Path(str(config) + ".SUCCESS").exists()
+
