@@ -37,9 +37,10 @@ def free_space_text(path) -> str:
 
 
 @contextlib.contextmanager
-def writing(path, tmp=None):
+def writing(path, tmp=None, keep=None):
     """Translate a full disk while writing ``path`` (through ``tmp``) into an OutputError;
-    ``tmp`` is removed on any failure."""
+    ``tmp`` is removed on any failure. ``keep``: a temporary file several ranks write in turn,
+    left in place (the run record removes it when the run fails)."""
     try:
         yield
     except (OSError, RuntimeError) as exc:
@@ -49,9 +50,12 @@ def writing(path, tmp=None):
         if no_space(exc):
             raise OutputError(f"{path}: cannot write: the disk is full "
                               f"({free_space_text(path)})") from exc
-        if isinstance(exc, FileNotFoundError) and ".tmp-" in str(exc):
-            raise OutputGone(f"{path}: removed while being written (another rank failed "
-                             f"writing it)") from exc
+        # ranks write report files in turn: a file gone, or still locked by the rank before,
+        # means that rank failed writing it (it reports the failure and ends the job)
+        if isinstance(exc, (FileNotFoundError, BlockingIOError)) and ".tmp-" in str(exc) + \
+                str(keep or ""):
+            raise OutputGone(f"{path}: removed or left locked by the rank that failed writing "
+                             f"it") from exc
         raise
 
 

@@ -67,7 +67,7 @@ def final_name(tmp_path) -> str:
 
 def create_file(tmp_path: str, layouts: list, grid, unit: str) -> None:
     """Rank 0: the whole file skeleton at its final size (§8.2 layout)."""
-    with writing(final_name(tmp_path)), h5py.File(tmp_path, "w") as fd:
+    with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "w") as fd:
         root = fd.create_group("report")
         for lay in layouts:
             grp = root.create_group(lay.population)
@@ -89,7 +89,7 @@ def write_mapping(tmp_path: str, layouts: list, blocks: list) -> None:
     """This rank's node ids, index pointers and element ids."""
     if not any(lay.n_nodes for lay in layouts):
         return
-    with writing(final_name(tmp_path)), h5py.File(tmp_path, "r+") as fd:
+    with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "r+") as fd:
         for lay, block in zip(layouts, blocks):
             if lay.n_nodes == 0:
                 continue
@@ -109,7 +109,7 @@ def write_rows(tmp_path: str, layouts: list, row_a: int, values: np.ndarray) -> 
     if values.shape[0] == 0 or values.shape[1] == 0:
         return
     row_b = row_a + values.shape[0]
-    with writing(final_name(tmp_path)), h5py.File(tmp_path, "r+") as fd:
+    with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "r+") as fd:
         col = 0
         for lay in layouts:
             if lay.n_elements == 0:
