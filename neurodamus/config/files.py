@@ -8,6 +8,7 @@ Only file metadata is read (group names, dataset shapes), never the data.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -102,6 +103,25 @@ def check_column_lengths(settings, issues) -> None:
             issues.fatal(path, base, f"cannot be read: {str(exc).splitlines()[0]}")
 
 
-CHECKS = (check_column_lengths,)
+def check_populations_in_files(settings, issues) -> None:
+    """Every node population the circuit config names is in its nodes file."""
+    networks = json.loads(settings.circuit.expanded_json).get("networks", {})
+    index = {name: i for i, entry in enumerate(networks.get("nodes", []))
+             for name in entry.get("populations", {})}
+    for name, info in settings.node_populations.items():
+        try:
+            with h5py.File(info.nodes_file, "r") as fd:
+                held = sorted(fd["nodes"]) if "nodes" in fd else []
+        except OSError:
+            continue   # named by the nodes_file check
+        if name not in held:
+            issues.fatal(settings.circuit_path,
+                         f"networks.nodes[{index.get(name, '?')}].populations.{name}",
+                         f"population '{name}' is not in {info.nodes_file} (it holds "
+                         f"{', '.join(held) or 'no population'})")
 
-__all__ = ["CHECKS", "check_column_lengths", "hdf5_problem", "json_problem"]
+
+CHECKS = (check_populations_in_files, check_column_lengths)
+
+__all__ = ["CHECKS", "check_column_lengths", "check_populations_in_files", "hdf5_problem",
+           "json_problem"]
