@@ -9,6 +9,7 @@ import sys
 from docopt import DocoptExit, docopt
 
 from . import __version__
+from .output_guard import fail_active_run
 
 USAGE = """neurodamus: run a SONATA simulation on NEURON under MPI.
 
@@ -196,8 +197,6 @@ def _on_signal(signum, _frame):
 
 def _interrupted(exc) -> int:
     """Ctrl-C or a signal: one line (rank 0), the run record says failed, exit 128 + n."""
-    from .engine.summary import fail_active_run
-
     name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else str(exc)
     message = "interrupted (Ctrl-C)" if name == "SIGINT" else f"stopped by {name}"
     fail_active_run(message)
@@ -346,7 +345,6 @@ def _run(args, argv) -> int:
         launch.exec_with_allocator(preload.env)
     allocator.restore(os.environ)
     from . import logs, pipeline
-    from .engine.summary import fail_active_run
     from .errors import NeurodamusError
     from .parallel import RunFailed
 

@@ -22,8 +22,8 @@ import threading
 import time
 import traceback
 
-from .engine.summary import fail_active_run
 from .errors import NeurodamusError
+from .output_guard import fail_active_run
 
 #: how long a rank that failed waits for the other ranks to reach the phase's agreement
 AGREEMENT_GRACE_S = 4.0

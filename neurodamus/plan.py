@@ -25,6 +25,7 @@ from .circuit.modifications import parse_modifications
 from .circuit.node_sets import NodeSetService
 from .circuit.nodes import distribute_nodes, node_set_service, select_nodes
 from .config import RunOptions
+from .config.input_checks import run_input_checks
 from .config.issues import IssueList
 from .config.settings import Settings, read_json, read_settings
 from .config.sonata_parse import parse_collecting
@@ -152,6 +153,9 @@ def check_run(config_path, options: RunOptions = RunOptions(), n_ranks: int = 1)
         issues.raise_if_fatal()
         raise ConfigError(f"{config_path}: cannot be read")   # not reached: issues say why
     _check_run_values(settings, issues)
+    first = IssueList()   # issue 16: values, keys, files; first, as a root cause (an undefined
+    run_input_checks(settings, first)   # $VAR explains the missing folder found above)
+    issues.items[:0] = first.items
     node_sets = node_set_service(settings)
     populations = select_nodes(settings, node_sets, issues)
     if issues.fatals and not populations:

@@ -7,7 +7,6 @@ and reads the circuit config JSON itself where order matters (compatibility §11
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ import libsonata
 
 from ..errors import ConfigError
 from .files import hdf5_problem, json_problem
-from .input_checks import run_input_checks
 from .issues import IssueList
 
 #: population types the driver instantiates; others are rejected with a clear message
@@ -237,15 +235,11 @@ def read_settings(config_path: str | os.PathLike, options: RunOptions, issues: I
     if not output_dir.is_absolute():
         output_dir = config_path.parent / output_dir
     spikes_file = output_dir / os.path.basename(sim.output.spikes_file or "out.h5")
-    settings = Settings(config_path=config_path, sim=sim, circuit_path=circuit_path,
-                        circuit=circuit, node_sets=node_sets, node_populations=node_pops,
-                        edge_populations=tuple(edge_pops), output_dir=output_dir,
-                        spikes_file=spikes_file, options=options)
-    checked = IssueList()   # issue 16: values, keys, files (config/values.py...), listed first:
-    run_input_checks(settings, checked)   # an undefined $VAR explains a missing folder
-    issues.items[:0] = checked.items
-    issues.raise_if_fatal()
-    return dataclasses.replace(settings, warnings=tuple(str(w) for w in issues.warnings))
+    return Settings(config_path=config_path, sim=sim, circuit_path=circuit_path,
+                    circuit=circuit, node_sets=node_sets, node_populations=node_pops,
+                    edge_populations=tuple(edge_pops), output_dir=output_dir,
+                    spikes_file=spikes_file, options=options,
+                    warnings=tuple(str(w) for w in issues.warnings))
 
 
 def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:

@@ -28,8 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NeurodamusError
-from .disk import writing
-from .output_lock import LOCK_NAME, OutputLock
+from ..output_guard import (
+    LOCK_NAME,
+    OutputLock,
+    clear_active_run,
+    set_active_run,
+    writing,
+)
 
 log = logging.getLogger(__name__)
 
@@ -181,18 +186,6 @@ def _plain_name(name) -> bool:
         "/" not in name and "\\" not in name
 
 
-#: the record of the run in this process, until it completes (``fail_active_run``)
-_ACTIVE = None
-
-
-def fail_active_run(message: str) -> None:
-    """Mark this process's run ``failed`` with ``message`` and free its output folder (no-op
-    when this process records no run). Safe to call from a signal handler or twice."""
-    record = _ACTIVE
-    if record is not None:
-        record.fail(message)
-
-
 class RunRecord:
     """Rank 0's bookkeeping of the files one run writes into its output folder.
 
@@ -208,7 +201,6 @@ class RunRecord:
     @classmethod
     def begin(cls, folder, config_path, planned, n_ranks: int) -> RunRecord:
         """Claim the folder, clear what a previous run left, record this run as ``running``."""
-        global _ACTIVE
         folder = Path(folder)
         lock = OutputLock.acquire(folder, config_path)   # OutputFolderBusy names the holder
         try:
@@ -216,7 +208,7 @@ class RunRecord:
         except BaseException:
             lock.release()
             raise
-        _ACTIVE = record
+        set_active_run(record)
         return record
 
     @classmethod
@@ -298,12 +290,10 @@ class RunRecord:
                         path.unlink()
 
     def _end(self) -> None:
-        global _ACTIVE
         if self._lock is not None:
             self._lock.release()
-        if _ACTIVE is self:
-            _ACTIVE = None
+        clear_active_run(self)
 
 
-__all__ = ["PHASES", "RECORD_NAME", "RankRow", "RunRecord", "fail_active_run", "format_summary",
+__all__ = ["PHASES", "RECORD_NAME", "RankRow", "RunRecord", "format_summary",
            "gather_summary", "peak_rss_mb", "read_record"]

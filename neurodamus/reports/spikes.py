@@ -11,7 +11,7 @@ import os
 import h5py
 import numpy as np
 
-from ..engine.disk import writing
+from ..output_guard import writing
 
 SORTING_ENUM = {"none": 0, "by_id": 1, "by_time": 2}
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-from ..engine.disk import writing
+from ..output_guard import writing
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from neurodamus.engine.output_lock import LOCK_NAME
 from neurodamus.engine.summary import RECORD_NAME
+from neurodamus.output_guard import LOCK_NAME
 from tests.helpers import NEURODAMUS, base_env, mpirun_prefix, run_neurodamus
 
 pytestmark = pytest.mark.mpi

@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from neurodamus.engine.output_lock import LOCK_NAME
 from neurodamus.engine.summary import RECORD_NAME, RankRow, RunRecord, format_summary
+from neurodamus.output_guard import LOCK_NAME
 from neurodamus.progress import Counter, Progress
 
 
@@ -90,9 +90,9 @@ def test_run_table_min_max_slowest_rank_and_rates():
 
 
 def test_failed_run_says_so_frees_the_folder_and_removes_its_temporary_files(tmp_path):
-    from neurodamus.engine.summary import fail_active_run
+    from neurodamus.output_guard import fail_active_run
 
-    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1, log=lambda *_: None)
+    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1)
     (tmp_path / "out.h5.tmp-77").write_text("half written")
     (tmp_path / "theirs.tmp-1").write_text("not ours")
     fail_active_run("edges.h5: delay: edge 3 has delay 0 ms")
@@ -102,4 +102,4 @@ def test_failed_run_says_so_frees_the_folder_and_removes_its_temporary_files(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == [RECORD_NAME, "theirs.tmp-1"]
     fail_active_run("a second report changes nothing")
     assert json.loads((tmp_path / RECORD_NAME).read_text())["error"].startswith("edges.h5")
-    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1, log=lambda *_: None)
+    RunRecord.begin(tmp_path, tmp_path / "cfg.json", ["out.h5"], 1)

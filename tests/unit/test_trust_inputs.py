@@ -17,9 +17,8 @@ from neurodamus.config.files import hdf5_problem, json_problem
 from neurodamus.config.issues import IssueList
 from neurodamus.config.keys import _unknown
 from neurodamus.connectivity import edge_checks
-from neurodamus.engine.disk import writing
-from neurodamus.engine.output_lock import LOCK_NAME, OutputFolderBusy, OutputLock
 from neurodamus.errors import CircuitError, OutputError
+from neurodamus.output_guard import LOCK_NAME, OutputFolderBusy, OutputLock, writing
 
 
 # ---- output folder lock ---------------------------------------------------------------------
