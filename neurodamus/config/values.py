@@ -97,7 +97,8 @@ def _report_file(raw_report: dict, name: str) -> str:
 
 
 def check_output_names(settings, issues) -> None:
-    """spikes_file and report file names: not empty, inside the output folder, no collisions."""
+    """spikes_file and report file names: not empty, inside the output folder, no report
+    writing into the spikes file."""
     raw = raw_simulation(settings)
     output = raw.get("output", {}) or {}
     path = settings.config_path
@@ -113,7 +114,7 @@ def check_output_names(settings, issues) -> None:
                 getattr(issues, problem[0])(path, "output.spikes_file", problem[1])
     if settings.options.disable_reports:
         return
-    owners = {settings.spikes_file.name: "output.spikes_file"}
+    spikes_name = settings.spikes_file.name   # report against report: reports/config.py
     for name, rep in (raw.get("reports", {}) or {}).items():
         if not isinstance(rep, dict) or rep.get("enabled", True) is False:
             continue
@@ -123,12 +124,10 @@ def check_output_names(settings, issues) -> None:
             if problem:
                 getattr(issues, problem[0])(path, f"reports.{name}.file_name", problem[1])
         base = _report_file(rep, name)
-        if base in owners:
+        if base == spikes_name:
             issues.fatal(path, f"reports.{name}.file_name",
-                         f"{base} is also the file of {owners[base]}: each output needs its "
+                         f"{base} is also the file of output.spikes_file: each output needs its "
                          f"own file")
-        else:
-            owners[base] = f"report '{name}'"
 
 
 def _used_node_sets(raw: dict) -> set:
