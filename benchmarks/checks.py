@@ -35,9 +35,10 @@ LAUNCHER = """
 import sys
 off = sys.argv.pop(1) == "off"
 if off:
+    from neurodamus import plan
     from neurodamus.circuit import cells
-    from neurodamus.config import settings
     from neurodamus.connectivity import edge_checks, replay
+    from neurodamus.stimuli import spike_files
 
     def noop(*args, **kwargs):
         return None
@@ -46,8 +47,8 @@ if off:
                  "check_targets"):
         setattr(edge_checks, name, noop)
     cells.check_node_values = noop
-    replay._check_spikes = replay._check_spike_ids = noop
-    settings.run_input_checks = noop
+    replay._check_spike_ids = spike_files._check_spikes = noop
+    plan.run_input_checks = noop
 from neurodamus.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -106,9 +107,19 @@ def test_ctrl_c_ends_a_run_with_one_line(small_config, tmp_path):
     config = _copy(small_config, tmp_path, tstop=200000.0)
     out = config.parent / "output"
     proc = _start(config)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     _wait_running(proc, out)
+    t0 = time.monotonic()   # Ctrl-C in the simulation (NEURON may keep one during hoc code)
+    while not any("Synapses built" in line for line in list(lines)):
+        assert time.monotonic() - t0 < WAIT_S and proc.poll() is None, "".join(lines)[-2000:]
+        time.sleep(0.2)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
-    text = proc.communicate(timeout=WAIT_S)[0]
+    proc.wait(timeout=WAIT_S)
+    reader.join(timeout=WAIT_S)
+    text = "".join(lines)
     assert proc.returncode == 130, text[-2000:]
     assert "interrupted (Ctrl-C)" in _one_error_no_traceback(text)
     record = json.loads((out / RECORD_NAME).read_text())
