@@ -1,8 +1,9 @@
 """Cost of the input data checks (issue 16) in the build and load phases, as one table.
 
-    python benchmarks/checks.py [--cells 4000] [--tstop 20] [--pairs 3] [--ranks 1]
+    python benchmarks/checks.py [--cells 4000] [--tstop 20] [--pairs 3] [--ranks 1] [--direct-only]
 
-Paired runs of the cached benchmark circuit (benchmarks/circuits.py): in each pair one run has
+First, in-process and in CPU time (the load does not enter): the edge checks' share of reading
+every edge of the circuit. Then paired runs of the cached benchmark circuit (benchmarks/circuits.py): in each pair one run has
 the checks and one has them replaced by no-ops, in alternating order (the replacement is made by
 this script's launcher, never by the driver). The data checks are the per-column passes over
 what each rank reads (edge columns, node columns, replay spikes) and run in the build phase;
@@ -71,15 +72,56 @@ def run(config: Path, out: Path, ranks: int, arm: str) -> dict:
             "load_avg": (load + os.getloadavg()[0]) / 2}
 
 
+def direct_cost(config: Path) -> tuple[int, float, float]:
+    """(edges, CPU s of reading them all, CPU s of that spent in the checks), in this process:
+    every edge of the circuit read as one rank reads its share, the checks timed one by one.
+    CPU time, so the machine's load does not enter."""
+    import numpy as np
+
+    from neurodamus.connectivity import edge_checks
+    from neurodamus.connectivity.edges import read_synapses
+    from neurodamus.plan import check_run
+
+    checked = check_run(config)
+    spent = [0.0]
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[0] += time.process_time() - t
+        return wrapper
+
+    for name in ("check_finite", "check_delays", "check_fractions", "check_section_ids",
+                 "check_targets"):
+        setattr(edge_checks, name, timed(getattr(edge_checks, name)))
+    settings, pops, n = checked.settings, checked.populations, 0
+    t0 = time.process_time()
+    for ep in settings.edge_populations:
+        target, source = pops[ep.target], pops[ep.source]
+        n += len(read_synapses(ep, np.asarray(target.selected), source.offset, target.offset,
+                               settings.run.dt, settings.conditions.extracellular_calcium))
+    return n, time.process_time() - t0, spent[0]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=4000)
     parser.add_argument("--tstop", type=float, default=20.0)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--ranks", type=int, default=1)
+    parser.add_argument("--direct-only", action="store_true",
+                        help="only the in-process CPU cost of the checks (no runs)")
     args = parser.parse_args()
     config = make_circuit(args.cells, args.tstop)
     mechanisms(config, coreneuron=False, log=lambda *_: None)
+    edges, read_s, checks_s = direct_cost(config)
+    print(f"in-process: {edges} edges read in {read_s:.2f} s CPU, {checks_s:.3f} s of it in the "
+          f"edge checks", flush=True)
+    if args.direct_only:
+        return
     results = {"on": [], "off": []}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.pairs):
