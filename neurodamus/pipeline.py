@@ -159,8 +159,8 @@ def close_model_outputs(plan: RunPlan, rt: Runtime, model: Model) -> None:
 # ---- the variants ------------------------------------------------------------------------------
 def simulate_model(plan: RunPlan, rt: Runtime) -> Outcome:
     """Build the whole model, then simulate it (NEURON, or CoreNEURON from NEURON's model)."""
-    model = new_model(plan)
-    with rt.phase("build"):
+    with rt.phase("build"):   # node columns read here: a bad one fails on all ranks at once
+        model = new_model(plan)
         set_up_engine(plan, rt, model)
     startup = time.time() - process_start_time()
     build(plan, rt, model)
