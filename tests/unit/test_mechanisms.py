@@ -70,6 +70,7 @@ def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch)
         return subprocess.CompletedProcess(cmd, 1, "", "stopped by the test")
 
     monkeypatch.setattr(mechanisms.subprocess, "run", fake_run)
+    monkeypatch.setattr(mechanisms, "_translate_all", lambda *_: None)   # nocmodl: not here
     with pytest.raises(MechanismError):
         mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
                                     cflags="-O3   -march=native", log=lambda *_: None)
