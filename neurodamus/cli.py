@@ -17,6 +17,8 @@ Usage:
     neurodamus example <dir> [--cells=N]
     neurodamus doctor [<simulation_config>] [--output-path=DIR] [--no-mpi]
     neurodamus plot <output_dir> [--output=DIR]
+    neurodamus lfp-weights <simulation_config> --electrodes=FILE -o FILE [--sigma=S]
+                           [--method=line|point] [--keep-axon]
     neurodamus --help
     neurodamus --version
 
@@ -125,6 +127,8 @@ def main(argv=None) -> int:
         return _build_mechanisms(argv[1:])
     if argv and argv[0] == "example":
         return _example(argv[1:])
+    if argv and argv[0] == "lfp-weights":   # issue 17
+        return _lfp_weights(argv[1:])
     if argv and argv[0] in ("doctor", "plot"):
         return _doctor(argv[1:]) if argv[0] == "doctor" else _plot(argv[1:])
     _remove_stale_marker(argv)
@@ -176,6 +180,24 @@ def _plot(argv) -> int:
         return plot_main(_parse(PLOT_USAGE, ["plot", *argv]))
     except PlotError as exc:
         return _fail(str(exc))
+
+
+def _lfp_weights(argv) -> int:
+    from .errors import NeurodamusError
+    from .parallel import RunFailed
+    from .tools import lfp_weights
+
+    if "-h" in argv or "--help" in argv:
+        print(lfp_weights.USAGE)
+        return 0
+    args = _parse(lfp_weights.USAGE, ["lfp-weights", *argv])
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        return lfp_weights.main(args)
+    except (NeurodamusError, RunFailed) as exc:
+        if _rank() == 0:   # the same message on every rank (RunFailed gathers them)
+            _fail(str(exc))
+        return 1
 
 
 def _fail(message: str) -> int:

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import Phase, TokenRing, allmax, on_root
 from . import writer
+from .lfp_mapping import build_lfp_report
 from .mapping import LocalReport, build_local_report
 from .recording import BoundedSolver, StepClock, define_hoc_helpers, first_section
 from .targets import report_targets
@@ -161,6 +162,9 @@ class ReportSet:
         def cells_of(pop_name, raw):
             return cells[raw + plan.populations[pop_name].offset]
 
+        if spec.type == "lfp":   # issue 17: one element per electrode (lfp_mapping.py)
+            return build_lfp_report(spec, where, targets, cells_of, log.warning if plan.rank
+                                    == 0 else None), [t[0] for t in targets]
         local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],
                                    cells_of, catalog, entries_of)
         return local, [t[0] for t in targets]
