@@ -175,36 +175,49 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dic
     return out
 
 
-def electrode_matrix(weights_per_cell: list, n_electrodes: int):
-    """Block-diagonal CSR [cells x electrodes, compartments of all cells]: row
-    ``c*n_electrodes + e`` holds the factors of electrode ``e`` over cell ``c``'s columns.
-    ``weights_per_cell``: [compartments x electrodes] arrays in cell order."""
-    from scipy.sparse import csr_matrix
+class BlockWeights:
+    """The block-diagonal weights of a rank's cells, applied as dense products.
 
-    n_cols = sum(w.shape[0] for w in weights_per_cell)
-    n_rows = len(weights_per_cell) * n_electrodes
-    nnz = sum(w.size for w in weights_per_cell)
-    data = np.empty(nnz, np.float64)
-    indices = np.empty(nnz, np.int32 if n_cols < 2**31 else np.int64)
-    indptr = np.zeros(n_rows + 1, np.int64)
-    pos, col, row = 0, 0, 0
-    for w in weights_per_cell:
-        n_comp = w.shape[0]
-        block = np.ascontiguousarray(w.T)        # electrodes x compartments
-        data[pos:pos + block.size] = block.ravel()
-        indices[pos:pos + block.size] = np.tile(np.arange(col, col + n_comp), n_electrodes)
-        indptr[row + 1:row + n_electrodes + 1] = pos + n_comp * np.arange(1, n_electrodes + 1)
-        pos += block.size
-        col += n_comp
-        row += n_electrodes
-    return csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))
+    ``self @ raw`` with ``raw`` [compartments of all cells x steps] gives [cells x electrodes,
+    steps]: row ``c*n_electrodes + e`` is electrode ``e`` of cell ``c``. Cells with the same
+    compartment count are stacked and multiplied in one batched call (BLAS), which reads each
+    weight once per flush however many rows the flush holds."""
+
+    def __init__(self, weights_per_cell: list, n_electrodes: int):
+        self.n_electrodes = n_electrodes
+        self.n_cells = len(weights_per_cell)
+        counts = np.array([w.shape[0] for w in weights_per_cell], np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.n_columns = int(counts.sum())
+        self.groups = []     # (cell indices, compartment indices [g x n], weights [g x e x n])
+        for n in np.unique(counts).tolist():
+            cells = np.flatnonzero(counts == n)
+            cols = starts[cells][:, None] + np.arange(n)[None, :]
+            stack = np.stack([weights_per_cell[c].T for c in cells]) if n else \
+                np.zeros((len(cells), n_electrodes, 0))
+            self.groups.append((cells, cols, np.ascontiguousarray(stack, np.float64)))
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n_cells * self.n_electrodes, self.n_columns)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(w.nbytes + c.nbytes for _, c, w in self.groups)
+
+    def __matmul__(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, np.float64)
+        out = np.empty((self.n_cells, self.n_electrodes, raw.shape[1]))
+        for cells, cols, weights in self.groups:
+            out[cells] = np.matmul(weights, raw[cols])
+        return out.reshape(self.n_cells * self.n_electrodes, raw.shape[1])
 
 
 __all__ = [
+    "BlockWeights",
     "ElectrodesFile",
     "PopulationIndex",
     "compartment_section_ids",
-    "electrode_matrix",
     "missing_nodes",
     "read_cell_weights",
     "read_electrodes_file",

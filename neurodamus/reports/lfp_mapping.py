@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from .lfp import (
+    BlockWeights,
     compartment_section_ids,
-    electrode_matrix,
     missing_nodes,
     read_cell_weights,
     read_electrodes_file,
@@ -73,7 +73,7 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
         blocks.append(PopulationBlock(
             pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
             np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
-    return LocalReport(spec, blocks, refs, electrode_matrix(weights, n_elec))
+    return LocalReport(spec, blocks, refs, BlockWeights(weights, n_elec))
 
 
 __all__ = ["build_lfp_report", "cell_compartments"]

@@ -35,6 +35,7 @@ from ..errors import ConfigError
 from ..parallel import Phase, TokenRing, allmax, on_root
 from . import writer
 from .lfp_mapping import build_lfp_report
+from .lfp_recording import LfpGatherReport
 from .mapping import LocalReport, build_local_report
 from .recording import BoundedSolver, StepClock, define_hoc_helpers, first_section
 from .targets import report_targets
@@ -138,6 +139,10 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
+            if local.spec.type == "lfp" and getattr(sim, "core", None) is None:
+                # issue 17: NEURON engine, currents taken at report steps (lfp_recording.py)
+                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt))
+                continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
         try:

@@ -6,8 +6,8 @@ import pytest
 
 from neurodamus.errors import ConfigError
 from neurodamus.reports.lfp import (
+    BlockWeights,
     compartment_section_ids,
-    electrode_matrix,
     missing_nodes,
     read_cell_weights,
     read_electrodes_file,
@@ -79,14 +79,18 @@ def test_compartment_order_is_by_section_id():
     assert compartment_section_ids([(2, 1), (0, 1), (1, 3)]).tolist() == [0, 1, 1, 1, 2]
 
 
-def test_electrode_matrix_is_block_diagonal():
-    w1 = np.array([[1.0, 2.0], [3.0, 4.0]])            # 2 compartments x 2 electrodes
-    w2 = np.array([[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]])
-    m = electrode_matrix([w1, w2], 2).toarray()
-    expected = np.zeros((4, 5))
-    expected[0:2, 0:2] = w1.T
-    expected[2:4, 2:5] = w2.T
-    np.testing.assert_array_equal(m, expected)
+def test_block_weights_equal_the_block_diagonal_product():
+    rng = np.random.default_rng(1)
+    cells = [rng.normal(size=(n, 3)) for n in (2, 5, 2, 4)]   # compartments x electrodes
+    dense = np.zeros((4 * 3, 13))
+    col = 0
+    for c, w in enumerate(cells):
+        dense[3 * c:3 * c + 3, col:col + len(w)] = w.T
+        col += len(w)
+    raw = rng.normal(size=(13, 7))
+    blocks = BlockWeights(cells, 3)
+    assert blocks.shape == (12, 13)
+    np.testing.assert_allclose(blocks @ raw, dense @ raw, rtol=1e-12, atol=1e-12)
 
 
 def test_line_source_equals_integrated_point_sources():
