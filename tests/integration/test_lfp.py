@@ -108,6 +108,14 @@ def test_identical_across_ranks_and_engines(runs, engine, ranks):
                                    err_msg=f"node {node}")
 
 
+def test_short_flush_pieces_give_the_same_report(runs, circuit, tmp_path):
+    """A small report buffer cuts the run into pieces that end between report steps."""
+    run_ok([circuit, f"--output-path={tmp_path}", "--report-buffer-size=0.02"])
+    ref, other = per_node(runs["NEURON", 1]), per_node(tmp_path)
+    for node in ref:
+        np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
+
+
 def _copy_file(src: Path, dst: Path, keep_nodes=None, edit=None):
     with h5py.File(src, "r") as fd:
         nodes = fd["cortex/node_ids"][()]
