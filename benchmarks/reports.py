@@ -10,7 +10,9 @@
 3. LFP (``--lfp-electrodes N``): the same run without reports and with an lfp report of N
    electrodes (random positions in the circuit's box, weights from ``neurodamus lfp-weights``,
    dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
-   Runs alternate as in 1.
+   Runs alternate as in 1. ``--lfp-buffer MB``: the lfp runs' ``--report-buffer-size``
+   (CoreNEURON records every compartment at every step: 25 ms chunks need ~1.6 kB per
+   compartment of the rank).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.
@@ -32,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.launch import run_neurodamus
-from tests.helpers import base_env, mpirun_prefix
 from neurodamus.tools.example import write_example
 from neurodamus.tools.mechanisms import build_mechanisms
+from tests.helpers import base_env, mpirun_prefix
 
 
 def with_reports(config: Path, name: str, reports: dict, tstop: float | None = None) -> Path:
@@ -125,8 +127,10 @@ def lfp_overhead(tmp: Path, args) -> list:
         samples = {"none": [], "lfp": []}
         for i in range(args.repeat):
             for name, cfg in (("none", none), ("lfp", lfp)):
+                extra = [f"--report-buffer-size={args.lfp_buffer:g}"] \
+                    if name == "lfp" and args.lfp_buffer else []
                 summary, wall = run(cfg, args.ranks, tmp / f"lfp_{engine}_{name}_{i}",
-                                    f"--simulator={engine}")
+                                    f"--simulator={engine}", *extra)
                 samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
                                       summary["flush_s"]))
                 print(f"  {engine} {name:5s} run {summary['phases_max_s']['run']:8.2f} s   "
@@ -184,6 +188,8 @@ def main():
     parser.add_argument("--lfp-electrodes", type=int, default=0,
                         help="also measure an lfp report of this many electrodes")
     parser.add_argument("--engines", default="NEURON,CORENEURON")
+    parser.add_argument("--lfp-buffer", type=float, default=0.0,
+                        help="--report-buffer-size (MB) of the lfp runs (default: the driver's)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -78,7 +78,7 @@ def read_electrodes_file(path, population_names=None) -> ElectrodesFile:
         if not isinstance(electrodes, h5py.Group):
             _fail(path, "/electrodes", "missing (not an electrodes file)")
         names = _contact_names(fd, path)
-        pops = [p for p in electrodes.keys() if p != "contacts"]
+        pops = [p for p in electrodes if p != "contacts"]
         if population_names is not None:
             pops = [p for p in pops if p in population_names]
         n_elec = None
