@@ -174,3 +174,39 @@ def test_missing_electrodes_file(circuit, tmp_path):
     out = run_fails([with_lfp(circuit, "nofile.json", "nowhere.h5"),
                      f"--output-path={tmp_path}"])
     assert "nowhere.h5: cannot open the electrodes file" in out
+
+
+def test_weights_do_not_depend_on_the_rank_count(circuit, tmp_path):
+    run_ok(["lfp-weights", circuit.parent / "simulation_config.json", "--electrodes",
+            circuit.parent / "positions.csv", "-o", tmp_path / "one.h5"])
+    with h5py.File(tmp_path / "one.h5") as a, h5py.File(circuit.parent / "weights.h5") as b:
+        for key in ("cortex/node_ids", "cortex/offsets", "cortex/section_ids",
+                    "electrodes/cortex/scaling_factors"):
+            assert np.array_equal(a[key][()], b[key][()]), key
+        assert list(a["electrodes/contacts"]) == ["c0", "c1", "c2", "c3"]
+        assert a["electrodes/contacts/c1"].attrs["position"].tolist() == [150, 400, -80]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method", "volume"], "--method: expected one of line, point, got 'volume'"),
+    (["--sigma", "-1"], "--sigma: the conductivity must be > 0 S/m"),
+    (["--electrodes", "nowhere.csv"], "nowhere.csv: electrode positions: file not found"),
+])
+def test_lfp_weights_bad_options(circuit, tmp_path, args, message):
+    base = {"--electrodes": str(circuit.parent / "positions.csv"), "--method": "line",
+            "--sigma": "0.3"}
+    for k, v in zip(args[::2], args[1::2]):
+        base[k] = str(tmp_path / v) if k == "--electrodes" else v
+    out = run_fails(["lfp-weights", circuit.parent / "simulation_config.json",
+                     *[x for kv in base.items() for x in kv], "-o", tmp_path / "w.h5"])
+    assert message in out
+    assert not (tmp_path / "w.h5").exists()
+
+
+def test_lfp_report_without_electrodes_file(circuit, tmp_path):
+    sim = json.loads(circuit.read_text())
+    del sim["reports"]["lfp"]["electrodes_file"]
+    config = circuit.parent / "noelectrodes.json"
+    config.write_text(json.dumps(sim))
+    out = run_fails([config, f"--output-path={tmp_path}"])
+    assert "reports.lfp" in out and "electrodes_file" in out
