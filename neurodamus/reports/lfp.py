@@ -181,7 +181,8 @@ class BlockWeights:
     ``self @ raw`` with ``raw`` [compartments of all cells x steps] gives [cells x electrodes,
     steps]: row ``c*n_electrodes + e`` is electrode ``e`` of cell ``c``. Cells with the same
     compartment count are stacked and multiplied in one batched call (BLAS), which reads each
-    weight once per flush however many rows the flush holds."""
+    weight once per flush however many rows the flush holds. The list given is consumed (its
+    arrays are released as they are copied in)."""
 
     def __init__(self, weights_per_cell: list, n_electrodes: int):
         self.n_electrodes = n_electrodes
@@ -193,9 +194,11 @@ class BlockWeights:
         for n in np.unique(counts).tolist():
             cells = np.flatnonzero(counts == n)
             cols = starts[cells][:, None] + np.arange(n)[None, :]
-            stack = np.stack([weights_per_cell[c].T for c in cells]) if n else \
-                np.zeros((len(cells), n_electrodes, 0))
-            self.groups.append((cells, cols, np.ascontiguousarray(stack, np.float64)))
+            stack = np.empty((len(cells), n_electrodes, n))
+            for i, c in enumerate(cells.tolist()):
+                stack[i] = weights_per_cell[c].T
+                weights_per_cell[c] = None   # consumed: the weights are held once
+            self.groups.append((cells, cols, stack))
 
     @property
     def shape(self) -> tuple:
