@@ -108,12 +108,24 @@ def test_identical_across_ranks_and_engines(runs, engine, ranks):
                                    err_msg=f"node {node}")
 
 
-def test_short_flush_pieces_give_the_same_report(runs, circuit, tmp_path):
-    """A small report buffer cuts the run into pieces that end between report steps."""
-    run_ok([circuit, f"--output-path={tmp_path}", "--report-buffer-size=0.02"])
+def test_short_flush_pieces_and_a_later_window(runs, circuit, tmp_path):
+    """A small report buffer cuts the run into pieces that end between report steps; a
+    second report starting at 12.4 ms every 0.5 ms samples the same steps."""
+    sim = json.loads(circuit.read_text())
+    sim["reports"]["late"] = dict(sim["reports"]["lfp"], start_time=12.4, dt=0.5,
+                                  end_time=80.0, file_name="late")
+    config = circuit.parent / "late.json"
+    config.write_text(json.dumps(sim))
+    run_ok([config, f"--output-path={tmp_path}", "--report-buffer-size=0.02"])
     ref, other = per_node(runs["NEURON", 1]), per_node(tmp_path)
+    late = libsonata.ElementReportReader(str(tmp_path / "late.h5"))["cortex"]
+    assert late.times == (12.5, 80.0, 0.5)    # start' = round(12.4 / 0.5) * 0.5
     for node in ref:
         np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
+        rows = np.asarray(late.get(node_ids=[node]).data, float)
+        # first step 496 (12.4 ms), then every 20 steps: rows 124, 129, ... of the 0.1 ms one
+        assert len(rows) == 135
+        np.testing.assert_array_equal(rows, ref[node][124::5][:135], err_msg=f"node {node}")
 
 
 def _copy_file(src: Path, dst: Path, keep_nodes=None, edit=None):
