@@ -183,7 +183,9 @@ def _plot(argv) -> int:
 
 
 def _lfp_weights(argv) -> int:
+    from . import logs
     from .errors import NeurodamusError
+    from .launch import launcher_rank
     from .parallel import RunFailed
     from .tools import lfp_weights
 
@@ -191,7 +193,7 @@ def _lfp_weights(argv) -> int:
         print(lfp_weights.USAGE)
         return 0
     args = _parse(lfp_weights.USAGE, ["lfp-weights", *argv])
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    logs.configure(launcher_rank(), False)
     try:
         return lfp_weights.main(args)
     except (NeurodamusError, RunFailed) as exc:

@@ -139,7 +139,7 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
-            if local.spec.type == "lfp" and getattr(sim, "core", None) is None:
+            if local.spec.type == "lfp" and not plan.uses_coreneuron:
                 # issue 17: NEURON engine, currents taken at report steps (lfp_recording.py)
                 self.reports.append(LfpGatherReport(local, layouts, pops, self.dt))
                 continue
@@ -168,8 +168,8 @@ class ReportSet:
             return cells[raw + plan.populations[pop_name].offset]
 
         if spec.type == "lfp":   # issue 17: one element per electrode (lfp_mapping.py)
-            return build_lfp_report(spec, where, targets, cells_of, log.warning if plan.rank
-                                    == 0 else None), [t[0] for t in targets]
+            return build_lfp_report(spec, where, targets, cells_of, log.warning), \
+                [t[0] for t in targets]
         local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],
                                    cells_of, catalog, entries_of)
         return local, [t[0] for t in targets]

@@ -18,7 +18,7 @@ import logging
 import libsonata
 import numpy as np
 
-from .. import launch
+from .. import launch, runtime
 from ..circuit import cells as cell_build
 from ..circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
 from ..circuit.section_ids import section_type_and_index
@@ -118,7 +118,7 @@ def compute(h, pc, comm, config, positions, sigma, method, keep_axon=False, say=
     distribute_nodes(populations, comm.Get_rank(), comm.Get_size())
     for p in populations.values():
         read_local_attributes(p)
-    launch.load_mechanisms(h, settings.mechanisms_dir, comm, log=say,
+    runtime.load_mechanisms(h, settings.mechanisms_dir, comm, log=say,
                            where=f"{settings.circuit_path}: components.mechanisms_dir")
     loader = cell_build.TemplateLoader(h)
     result, warnings = {}, []
