@@ -40,8 +40,8 @@ class LfpGatherReport:
         self.rows_written = 0
         self._attached = False
         self._next_row = 0         # first row not yet handed to a flush
-        self._buf = None           # [compartments x rows held] (columns from _next_row on)
-        self._have = None          # which held columns were gathered
+        self._buf = None           # [rows held x compartments] (rows from _next_row on)
+        self._have = None          # which held rows were gathered
 
     @property
     def done(self) -> bool:
@@ -61,7 +61,7 @@ class LfpGatherReport:
             self._pv.pset(i, ref)
         self._column = h.Vector(max(n, 1))
         cols = capacity // self.spec.grid.period + 2
-        self._buf = np.zeros((n, cols))
+        self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
         self._attached = True
         self._fih = h.FInitializeHandler(2, self._on_init)
@@ -105,13 +105,13 @@ class LfpGatherReport:
         if r is None or r < self._next_row:
             return
         col = r - self._next_row
-        if col >= self._buf.shape[1]:   # more rows than planned between flushes: grow
-            extra = col + 1 - self._buf.shape[1]
-            self._buf = np.concatenate([self._buf, np.zeros((len(self._buf), extra))], axis=1)
+        if col >= len(self._buf):   # more rows than planned between flushes: grow
+            extra = col + 1 - len(self._buf)
+            self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
             self._have = np.concatenate([self._have, np.zeros(extra, bool)])
         if self.local.n_refs:
             self._pv.gather(self._column)
-            self._buf[:, col] = self._column.as_numpy()[:self.local.n_refs]
+            self._buf[col] = self._column.as_numpy()[:self.local.n_refs]
         self._have[col] = True
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
@@ -127,12 +127,10 @@ class LfpGatherReport:
             raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
                                f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
                                f" was not recorded")
-        raw = self._buf[:, :n_rows]
-        out = self.local.combine @ raw if self.local.n_refs else \
-            np.zeros((self.local.n_elements, n_rows))
-        # keep the columns after the rows handed out (gathered ahead of the flush)
-        self._buf = np.concatenate([self._buf[:, n_rows:], np.zeros((len(self._buf), n_rows))],
-                                   axis=1)
+        out = self.local.combine @ np.ascontiguousarray(self._buf[:n_rows].T) \
+            if self.local.n_refs else np.zeros((self.local.n_elements, n_rows))
+        # keep the rows after those handed out (gathered ahead of the flush)
+        self._buf = np.concatenate([self._buf[n_rows:], np.zeros((n_rows, self._buf.shape[1]))])
         self._have = np.concatenate([self._have[n_rows:], np.zeros(n_rows, bool)])
         self._next_row += n_rows
         return np.ascontiguousarray(out.T, dtype=np.float32)
