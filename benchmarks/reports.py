@@ -7,6 +7,12 @@
    dt 0.1 ms, 0..tstop); target <= 10 % more wall time. Runs alternate (none, soma, none,
    soma, ...) so that load from other processes hits both; the table shows the best of
    ``--repeat`` and every sample.
+3. LFP (``--lfp-electrodes N``): the same run without reports and with an lfp report of N
+   electrodes (random positions in the circuit's box, weights from ``neurodamus lfp-weights``,
+   dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
+   Runs alternate as in 1. ``--lfp-buffer MB``: the lfp runs' ``--report-buffer-size``
+   (CoreNEURON records every compartment at every step: 25 ms chunks need ~1.6 kB per
+   compartment of the rank).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.
@@ -18,8 +24,10 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.launch import run_neurodamus
 from neurodamus.tools.example import write_example
 from neurodamus.tools.mechanisms import build_mechanisms
+from tests.helpers import base_env, mpirun_prefix
 
 
 def with_reports(config: Path, name: str, reports: dict, tstop: float | None = None) -> Path:
@@ -90,6 +99,59 @@ def overhead(tmp: Path, args) -> list:
     ]
 
 
+def lfp_overhead(tmp: Path, args) -> list:
+    import numpy as np
+
+    config = write_example(tmp / "lcircuit", n_cells=args.cells, tstop=args.tstop)
+    build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
+    build_mechanisms([config.parent / "mechanisms"], coreneuron=True, log=lambda *_: None)
+    rng = np.random.default_rng(3)
+    positions = rng.uniform([-500, 0, -500], [500, 1500, 500], (args.lfp_electrodes, 3))
+    csv = config.parent / "electrodes.csv"
+    csv.write_text("".join(f"{x:.2f},{y:.2f},{z:.2f}\n" for x, y, z in positions))
+    weights = config.parent / "electrodes.h5"
+    cmd = mpirun_prefix(args.ranks) if args.ranks > 1 else []
+    cmd += [sys.executable, "-m", "neurodamus", "lfp-weights", str(config),
+            f"--electrodes={csv}", "-o", str(weights)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=base_env(), capture_output=True, text=True, check=False)
+    if proc.returncode:
+        sys.exit(f"lfp-weights failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    rows = [("lfp-weights: wall (s), file (MiB)", f"{time.perf_counter() - t0:.1f}, "
+             f"{weights.stat().st_size / 2**20:.0f}", f"{args.lfp_electrodes} electrodes")]
+    none = with_reports(config, "none", {})
+    lfp = with_reports(config, "lfp", {"lfp": {
+        "type": "lfp", "electrodes_file": str(weights), "dt": 0.1, "start_time": 0.0,
+        "end_time": args.tstop}})
+    for engine in args.engines.split(","):
+        samples = {"none": [], "lfp": []}
+        for i in range(args.repeat):
+            for name, cfg in (("none", none), ("lfp", lfp)):
+                extra = [f"--report-buffer-size={args.lfp_buffer:g}"] \
+                    if name == "lfp" and args.lfp_buffer else []
+                summary, wall = run(cfg, args.ranks, tmp / f"lfp_{engine}_{name}_{i}",
+                                    f"--simulator={engine}", *extra)
+                samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
+                                      summary["flush_s"]))
+                print(f"  {engine} {name:5s} run {summary['phases_max_s']['run']:8.2f} s   "
+                      f"wall {wall:8.2f} s   cpu {summary['cpu_s']:8.2f} s   load "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+        best = {k: [min(s[j] for s in v) for j in range(3)] for k, v in samples.items()}
+        pct = [100 * (best["lfp"][j] / best["none"][j] - 1) for j in range(3)]
+        size = (tmp / f"lfp_{engine}_lfp_0" / "lfp.h5").stat().st_size / 2**20
+        for name in ("none", "lfp"):
+            rows.append((f"{engine} {name}: run/wall/cpu (s), {args.repeat}x", ", ".join(
+                f"{r:.1f}/{w:.1f}/{c:.1f}" for r, w, c, _ in samples[name]), ""))
+        rows += [
+            (f"{engine} lfp file (MiB)", f"{size:.0f}", ""),
+            (f"{engine} added run / wall / CPU (best)",
+             f"{pct[0]:+.1f} / {pct[1]:+.1f} / {pct[2]:+.1f} %", "wall <= 10 %"),
+            (f"{engine} lfp flush+write: wall/CPU (s)", ", ".join(
+                f"{f[0]:.1f}/{f[1]:.1f}" for *_, f in samples["lfp"] if f), "slowest rank"),
+        ]
+    return rows
+
+
 def memory(tmp: Path, args) -> list:
     config = write_example(tmp / "mcircuit", n_cells=args.memory_cells, tstop=1000.0, seed=2)
     build_mechanisms([config.parent / "mechanisms"], log=lambda *_: None)
@@ -123,6 +185,11 @@ def main():
     parser.add_argument("--buffers", type=float, nargs="+", default=[8.0, 64.0])
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--lfp-electrodes", type=int, default=0,
+                        help="also measure an lfp report of this many electrodes")
+    parser.add_argument("--engines", default="NEURON,CORENEURON")
+    parser.add_argument("--lfp-buffer", type=float, default=0.0,
+                        help="--report-buffer-size (MB) of the lfp runs (default: the driver's)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,8 +198,12 @@ def main():
             rows += overhead(tmp, args)
         if not args.skip_memory:
             rows += memory(tmp, args)
+        if args.lfp_electrodes:
+            rows += lfp_overhead(tmp, args)
     parts = ([] if args.skip_overhead else [f"{args.cells} cells x {args.tstop:g} ms (overhead)"]) \
-        + ([] if args.skip_memory else [f"{args.memory_cells} cells (memory)"])
+        + ([] if args.skip_memory else [f"{args.memory_cells} cells (memory)"]) \
+        + ([f"{args.cells} cells x {args.tstop:g} ms (lfp, {args.lfp_electrodes} electrodes)"]
+           if args.lfp_electrodes else [])
     print(f"\nneurodamus report benchmark: {', '.join(parts)}, {args.ranks} rank(s), "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     print(f"{'measure':<46}{'value':>28}  target/notes")

@@ -24,7 +24,8 @@ points; their section ids §2.1(2) come from ``circuit/section_ids.py``, shared 
 and modifications), ``variables`` (variable lookup), ``mapping`` (this rank's
 elements and references), ``writer`` (file layout, token-passing writes), ``targets`` (which
 cells a report covers), ``recording`` (step clock, bounded solver), ``report_set`` (lifecycle,
-flushes).
+flushes); ``lfp``, ``lfp_mapping``, ``lfp_recording`` and ``lfp_sources`` for ``lfp`` reports
+(docs/lfp.md).
 """
 
 from .config import ReportSpec, TimeGrid, parse_reports, time_grid

@@ -79,6 +79,7 @@ class ReportSpec:
     compartments: str
     scaling: str
     compartment_set: str
+    electrodes_file: str = ""  # lfp reports (reports/lfp.py)
 
     @property
     def where(self) -> str:
@@ -123,13 +124,12 @@ def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
         issues.fatal(cfg, f"{key}.{sub}" if sub else key, text)
 
     rtype = rep.type.name
-    if rtype == "lfp":
-        fatal("type", "'lfp' reports exist only under CoreNEURON")
-        return None
-    if rtype not in TYPES:
+    lfp = rtype == "lfp"   # issue 17: the fields of an lfp report (reports/lfp.py)
+    if rtype not in TYPES and not lfp:
         fatal("type", f"unknown report type '{rtype}' (expected one of {', '.join(TYPES)})")
         return None
-    variables = tuple(v.strip() for v in (rep.variable_name or "").split(","))
+    variables = ("i_membrane",) if lfp else \
+        tuple(v.strip() for v in (rep.variable_name or "").split(","))
     if not variables or any(not v for v in variables):
         fatal("variable_name", f"empty variable name in '{rep.variable_name}'")
     elif rtype != "summation" and len(variables) > 1:
@@ -153,6 +153,8 @@ def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
     raw_rep = _raw_reports(sim).get(name, {})
     sections = rep.sections.name if rtype != "compartment_set" else "soma"
     compartments = rep.compartments.name if rtype != "compartment_set" else "center"
+    if lfp:   # every compartment of the cell, in the electrodes file's order
+        sections, compartments = "all", "all"
     if rtype != "compartment_set":
         if sections not in SECTIONS:
             fatal("sections", f"unknown value '{sections}' (expected one of "
@@ -177,7 +179,8 @@ def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
     return ReportSpec(name=name, type=rtype, variables=variables, unit=rep.unit or "mV",
                       grid=grid, path=path, cells=rep.cells or "", sections=sections,
                       compartments=compartments, scaling=rep.scaling.name,
-                      compartment_set=rep.compartment_set or "")
+                      compartment_set=rep.compartment_set or "",
+                      electrodes_file=(rep.electrodes_file or "") if lfp else "")
 
 
 def report_path(output_dir: Path, file_name: str, name: str) -> Path:

@@ -34,6 +34,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import Phase, TokenRing, allmax, on_root
 from . import writer
+from .lfp_mapping import build_lfp_report
+from .lfp_recording import LfpGatherReport
 from .mapping import LocalReport, build_local_report
 from .recording import BoundedSolver, StepClock, define_hoc_helpers, first_section
 from .targets import report_targets
@@ -137,6 +139,10 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
+            if local.spec.type == "lfp" and not plan.uses_coreneuron:
+                # issue 17: NEURON engine, currents taken at report steps (lfp_recording.py)
+                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt))
+                continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
         try:
@@ -161,6 +167,9 @@ class ReportSet:
         def cells_of(pop_name, raw):
             return cells[raw + plan.populations[pop_name].offset]
 
+        if spec.type == "lfp":   # issue 17: one element per electrode (lfp_mapping.py)
+            return build_lfp_report(spec, where, targets, cells_of, log.warning), \
+                [t[0] for t in targets]
         local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],
                                    cells_of, catalog, entries_of)
         return local, [t[0] for t in targets]

@@ -1,0 +1,227 @@
+"""LFP reports: the electrodes file and this rank's weights (no NEURON).
+
+The electrodes file follows the SONATA simulation specification ("format of the
+electrodes_file"):
+
+* ``/electrodes/contacts/<name>``: one group per electrode (``position`` in µm, optional
+  ``layer``, ``region``, ``type``), as attributes or datasets;
+* ``/electrodes/<population>/scaling_factors``: float64 [compartments x electrodes], mV/nA;
+* ``/<population>/node_ids`` (uint64, one per node), ``/<population>/offsets`` (uint64,
+  nodes + 1: the rows of each node) and ``/<population>/section_ids`` (uint64, one per row).
+
+Compartment order of a node: its sections in ascending section id (the §2.1(2) numbering of
+reports and compartment sets), each section's segments from x = 0 to x = 1. Electrode ``e``
+is column ``e`` of ``scaling_factors`` and element id ``e`` of the report.
+
+A rank reads the node index of the populations it reports (small) and the rows of its own
+cells only, so the weights it holds are those of its cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PopulationIndex:
+    node_ids: np.ndarray     # int64, as in the file
+    offsets: np.ndarray      # int64, len(node_ids) + 1
+    row_of: dict             # node id -> position in node_ids
+
+
+@dataclass(frozen=True)
+class ElectrodesFile:
+    """What every rank knows of an electrodes file: electrodes and the node index."""
+
+    path: str
+    n_electrodes: int
+    names: tuple
+    populations: dict        # population -> PopulationIndex
+
+    def has(self, population: str) -> bool:
+        return population in self.populations
+
+    def node_ids(self, population: str) -> np.ndarray:
+        index = self.populations.get(population)
+        return index.node_ids if index is not None else np.zeros(0, np.int64)
+
+
+def _fail(path, key, what):
+    raise ConfigError(f"{path}: {key}: {what}")
+
+
+def _contact_names(fd, path) -> tuple:
+    contacts = fd.get("electrodes/contacts")
+    if contacts is None:
+        return ()
+    if not isinstance(contacts, h5py.Group):
+        _fail(path, "/electrodes/contacts", "must be a group (one subgroup per electrode)")
+    return tuple(contacts.keys())
+
+
+def read_electrodes_file(path, population_names=None) -> ElectrodesFile:
+    """The electrodes and node index of ``path`` (``population_names``: the populations to
+    read, default all); ConfigError ``<file>: <key>: <what>`` on a malformed file."""
+    path = str(path)
+    try:
+        fd = h5py.File(path, "r")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot open the electrodes file: "
+                          f"{exc.strerror or exc}") from exc
+    with fd:
+        electrodes = fd.get("electrodes")
+        if not isinstance(electrodes, h5py.Group):
+            _fail(path, "/electrodes", "missing (not an electrodes file)")
+        names = _contact_names(fd, path)
+        pops = [p for p in electrodes if p != "contacts"]
+        if population_names is not None:
+            pops = [p for p in pops if p in population_names]
+        n_elec = None
+        populations = {}
+        for pop in sorted(pops):
+            factors = electrodes.get(f"{pop}/scaling_factors")
+            if not isinstance(factors, h5py.Dataset):
+                _fail(path, f"/electrodes/{pop}/scaling_factors", "missing")
+            if factors.ndim != 2:
+                _fail(path, f"/electrodes/{pop}/scaling_factors",
+                      f"must be 2-D [compartments x electrodes], has shape {factors.shape}")
+            if n_elec is not None and factors.shape[1] != n_elec:
+                _fail(path, f"/electrodes/{pop}/scaling_factors",
+                      f"{factors.shape[1]} electrodes (columns), other populations have {n_elec}")
+            n_elec = factors.shape[1]
+            populations[pop] = _read_index(fd, path, pop, factors.shape[0])
+        if n_elec is None:
+            n_elec = len(names)
+        if names and len(names) != n_elec:
+            _fail(path, "/electrodes/contacts", f"{len(names)} electrodes, but scaling_factors "
+                  f"has {n_elec} columns")
+    return ElectrodesFile(path, int(n_elec), names, populations)
+
+
+def _read_index(fd, path, pop, n_rows) -> PopulationIndex:
+    arrays = {}
+    for key in ("node_ids", "offsets", "section_ids"):
+        ds = fd.get(f"{pop}/{key}")
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1:
+            _fail(path, f"/{pop}/{key}", "missing (a 1-D dataset is required)")
+        arrays[key] = ds
+    node_ids = np.asarray(arrays["node_ids"][:], np.int64)
+    offsets = np.asarray(arrays["offsets"][:], np.int64)
+    if len(offsets) != len(node_ids) + 1:
+        _fail(path, f"/{pop}/offsets", f"{len(offsets)} values for {len(node_ids)} nodes "
+              f"(expected nodes + 1)")
+    if len(offsets) and (offsets[0] != 0 or np.any(np.diff(offsets) < 0)):
+        _fail(path, f"/{pop}/offsets", "must start at 0 and never decrease")
+    if len(offsets) and offsets[-1] != n_rows:
+        _fail(path, f"/{pop}/offsets", f"last offset {offsets[-1]} != the {n_rows} rows of "
+              f"/electrodes/{pop}/scaling_factors")
+    if arrays["section_ids"].shape[0] != n_rows:
+        _fail(path, f"/{pop}/section_ids", f"{arrays['section_ids'].shape[0]} values for the "
+              f"{n_rows} rows of /electrodes/{pop}/scaling_factors")
+    row_of = {}
+    for i, node in enumerate(node_ids.tolist()):
+        if node in row_of:
+            _fail(path, f"/{pop}/node_ids", f"node {node} is listed twice")
+        row_of[node] = i
+    return PopulationIndex(node_ids, offsets, row_of)
+
+
+def missing_nodes(electrodes: ElectrodesFile, population: str, raw_ids) -> np.ndarray:
+    """The nodes of ``raw_ids`` that the file has no rows for."""
+    raw = np.asarray(raw_ids, np.int64)
+    return raw[~np.isin(raw, electrodes.node_ids(population))]
+
+
+def compartment_section_ids(sections) -> np.ndarray:
+    """Section id of every compartment, in file order, from [(section_id, nseg)]."""
+    ordered = sorted((int(s), int(n)) for s, n in sections)
+    return np.repeat(np.array([s for s, _ in ordered], np.int64),
+                     np.array([n for _, n in ordered], np.int64))
+
+
+def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dict:
+    """node id -> weights [compartments x electrodes] (float64) of this rank's ``cells``:
+    [(node id, expected section id per compartment)] of nodes present in the file.
+
+    ConfigError naming the file and the first node whose compartments do not match (a file
+    made for another circuit or another morphology instantiation)."""
+    index = electrodes.populations[population]
+    path = electrodes.path
+    out = {}
+    if not cells:
+        return out
+    with h5py.File(path, "r") as fd:
+        factors = fd[f"electrodes/{population}/scaling_factors"]
+        sec_ds = fd[f"{population}/section_ids"]
+        for node, expected in cells:
+            i = index.row_of[int(node)]
+            a, b = int(index.offsets[i]), int(index.offsets[i + 1])
+            if b - a != len(expected):
+                _fail(path, f"/{population}/offsets", f"node {node} has {b - a} compartments "
+                      f"in the file, the cell has {len(expected)} (a file for another circuit "
+                      f"or morphology?)")
+            found = np.asarray(sec_ds[a:b], np.int64)
+            bad = np.flatnonzero(found != expected)
+            if len(bad):
+                k = int(bad[0])
+                _fail(path, f"/{population}/section_ids", f"node {node} compartment {k} is in "
+                      f"section {found[k]} in the file, in section {expected[k]} in the cell")
+            out[int(node)] = np.asarray(factors[a:b, :], np.float64)
+    return out
+
+
+class BlockWeights:
+    """The block-diagonal weights of a rank's cells, applied as dense products.
+
+    ``self @ raw`` with ``raw`` [compartments of all cells x steps] gives [cells x electrodes,
+    steps]: row ``c*n_electrodes + e`` is electrode ``e`` of cell ``c``. Cells with the same
+    compartment count are stacked and multiplied in one batched call (BLAS), which reads each
+    weight once per flush however many rows the flush holds. The list given is consumed (its
+    arrays are released as they are copied in)."""
+
+    def __init__(self, weights_per_cell: list, n_electrodes: int):
+        self.n_electrodes = n_electrodes
+        self.n_cells = len(weights_per_cell)
+        counts = np.array([w.shape[0] for w in weights_per_cell], np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.n_columns = int(counts.sum())
+        self.groups = []     # (cell indices, compartment indices [g x n], weights [g x e x n])
+        for n in np.unique(counts).tolist():
+            cells = np.flatnonzero(counts == n)
+            cols = starts[cells][:, None] + np.arange(n)[None, :]
+            stack = np.empty((len(cells), n_electrodes, n))
+            for i, c in enumerate(cells.tolist()):
+                stack[i] = weights_per_cell[c].T
+                weights_per_cell[c] = None   # consumed: the weights are held once
+            self.groups.append((cells, cols, stack))
+
+    @property
+    def shape(self) -> tuple:
+        return (self.n_cells * self.n_electrodes, self.n_columns)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(w.nbytes + c.nbytes for _, c, w in self.groups)
+
+    def __matmul__(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, np.float64)
+        out = np.empty((self.n_cells, self.n_electrodes, raw.shape[1]))
+        for cells, cols, weights in self.groups:
+            out[cells] = np.matmul(weights, raw[cols])
+        return out.reshape(self.n_cells * self.n_electrodes, raw.shape[1])
+
+
+__all__ = [
+    "BlockWeights",
+    "ElectrodesFile",
+    "PopulationIndex",
+    "compartment_section_ids",
+    "missing_nodes",
+    "read_cell_weights",
+    "read_electrodes_file",
+]

@@ -1,0 +1,79 @@
+"""This rank's elements of an ``lfp`` report (the NEURON side of ``lfp``).
+
+Every cell of the report that the electrodes file lists gets one element per electrode
+(element id = electrode index, the column of ``scaling_factors``); its value is
+``sum over the cell's compartments of factor x i_membrane_`` (fast ``i_membrane_``, nA; factors
+in mV/nA, so the value is in mV). The references are the ``i_membrane_`` of every compartment
+in file order and the combination is the block-diagonal weight matrix, so recording, flushes
+and files are those of the other reports (no Python per step; CoreNEURON records the same
+references).
+
+Which currents enter: fast ``i_membrane_`` holds the capacitive and ionic currents and every
+NONSPECIFIC_CURRENT point process, hence the driver's own current source
+(``MembraneCurrentSource``, ``represents_physical_electrode: false``) as a membrane current; an
+``IClamp`` (a physical electrode) is an electrode current and is not in it. Summed over a cell
+without physical electrode, the membrane currents cancel (Kirchhoff).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .lfp import (
+    BlockWeights,
+    compartment_section_ids,
+    missing_nodes,
+    read_cell_weights,
+    read_electrodes_file,
+)
+from .mapping import LocalReport, PopulationBlock
+
+
+def cell_compartments(cell) -> tuple[list, np.ndarray]:
+    """(segments, section id of each) of ``cell`` in electrodes-file order: sections by
+    ascending section id, segments from x = 0 to 1."""
+    ids = cell.section_ids
+    by_id = sorted((ids.id_of(sec), sec) for sec in cell.hoc.all)
+    segments = [seg for _, sec in by_id for seg in sec]
+    sections = compartment_section_ids([(sid, sec.nseg) for sid, sec in by_id])
+    return segments, sections
+
+
+def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> LocalReport:
+    """``targets``: [(population, offset, report raw ids (all ranks), local raw ids)];
+    ``cells_of(population, raw)`` gives the Cell. One warning (``warn``) with the number of
+    report cells the file lacks; they get no element."""
+    if not spec.electrodes_file:
+        raise ConfigError(f"{where}.electrodes_file: an lfp report needs an electrodes file")
+    electrodes = read_electrodes_file(spec.electrodes_file, {t[0] for t in targets})
+    absent = sum(len(missing_nodes(electrodes, pop, raw)) for pop, _, raw, _ in targets)
+    total = sum(len(raw) for _, _, raw, _ in targets)
+    if absent == total:
+        raise ConfigError(f"{where}.electrodes_file: {electrodes.path} has no compartments "
+                          f"of any of the report's {total} cells")
+    if absent and warn:
+        warn(f"{where}: {absent} of the report's {total} cells are not in the electrodes file "
+             f"{electrodes.path}: they are left out of the report")
+    n_elec = electrodes.n_electrodes
+    blocks, refs, weights = [], [], []
+    for pop, offset, _, local in targets:
+        present = np.setdiff1d(np.asarray(local, np.int64),
+                               missing_nodes(electrodes, pop, local))
+        compartments = {}
+        for raw in present.tolist():
+            segments, sections = cell_compartments(cells_of(pop, raw))
+            compartments[raw] = (segments, sections)
+        found = read_cell_weights(electrodes, pop, [(raw, compartments[raw][1])
+                                                    for raw in present.tolist()]) \
+            if len(present) else {}
+        for raw in present.tolist():
+            refs += [seg._ref_i_membrane_ for seg in compartments[raw][0]]
+            weights.append(found[raw])
+        blocks.append(PopulationBlock(
+            pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
+            np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
+    return LocalReport(spec, blocks, refs, BlockWeights(weights, n_elec))
+
+
+__all__ = ["build_lfp_report", "cell_compartments"]

@@ -1,0 +1,139 @@
+"""Recording of an lfp report on the NEURON engine: compartment currents taken at report
+steps only.
+
+The generic recording (one per-step ``Vector.record`` per reference, ``report_set``) would
+record every compartment of every cell at every step and copy each vector at each flush,
+which costs more than the simulation for a circuit-wide LFP. Here, at each report step, one
+``PtrVector.gather`` copies the fast ``i_membrane_`` of all of the rank's compartments into a
+column of a NumPy buffer; the flush multiplies the buffered columns by the weights
+(``lfp.BlockWeights``) in one batched product.
+
+When the report steps are reached: step 0 by an ``FInitializeHandler`` (type 2, after the
+currents of ``finitialize``), the later ones by ``cvode.event`` callbacks at ``k * dt``. An
+event at time ``k * dt`` is delivered before the step that starts at that time, so it sees the
+state after step ``k``, the value ``Vector.record`` stores for step ``k`` (checked against
+CoreNEURON's per-step recordings by the engine-invariance test). A run chunk that ends on a
+report step ends before that step's event: the flush, which runs at exactly that state, takes
+the column itself.
+
+CoreNEURON runs the solver without Python, so under CoreNEURON lfp reports use the generic
+per-step recording (same references, same weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LfpGatherReport:
+    """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report
+    on the NEURON engine."""
+
+    def __init__(self, local, layouts: list, populations: list, dt: float):
+        self.local = local
+        self.spec = local.spec
+        self.layouts = layouts
+        self.populations = populations
+        self.dt = dt
+        self.tmp_path = None
+        self.vectors = []          # no per-step recordings (report_set checks their length)
+        self.rows_written = 0
+        self._attached = False
+        self._next_row = 0         # first row not yet handed to a flush
+        self._buf = None           # [rows held x compartments] (rows from _next_row on)
+        self._have = None          # which held rows were gathered
+
+    @property
+    def done(self) -> bool:
+        return self.rows_written >= self.spec.grid.n_steps
+
+    @property
+    def bytes_per_step(self) -> float:
+        p = self.spec.grid.period
+        return (8.0 * self.local.n_refs + 12.0 * self.local.n_elements) / p
+
+    # ---- NEURON side ------------------------------------------------------------------------
+    def attach(self, h, capacity: int) -> None:
+        self.h = h
+        n = self.local.n_refs
+        self._pv = h.PtrVector(max(n, 1))
+        for i, ref in enumerate(self.local.refs):
+            self._pv.pset(i, ref)
+        self._column = h.Vector(max(n, 1))
+        cols = capacity // self.spec.grid.period + 2
+        self._buf = np.zeros((cols, n))
+        self._have = np.zeros(cols, bool)
+        self._attached = True
+        self._fih = h.FInitializeHandler(2, self._on_init)
+
+    def detach(self) -> None:
+        self._attached = False
+        self._fih = None
+        self._pv = None
+
+    def clear(self, h) -> None:
+        """Rows before the report's window: nothing is held for them."""
+
+    def _row_of_step(self, k: int) -> int | None:
+        grid = self.spec.grid
+        if k < grid.first_step or (k - grid.first_step) % grid.period:
+            return None
+        r = (k - grid.first_step) // grid.period
+        return r if r < grid.n_steps else None
+
+    def _schedule_after(self, k: int) -> None:
+        grid = self.spec.grid
+        r = 0 if k < grid.first_step else (k - grid.first_step) // grid.period + 1
+        if r < grid.n_steps:
+            self.h.cvode.event((grid.first_step + r * grid.period) * self.dt, self._on_event)
+
+    def _on_init(self) -> None:
+        if not self._attached:
+            return
+        self._gather_step(0)
+        self._schedule_after(0)
+
+    def _on_event(self) -> None:
+        if not self._attached:
+            return
+        k = int(round(self.h.t / self.dt))
+        self._gather_step(k)
+        self._schedule_after(k)
+
+    def _gather_step(self, k: int) -> None:
+        r = self._row_of_step(k)
+        if r is None or r < self._next_row:
+            return
+        col = r - self._next_row
+        if col >= len(self._buf):   # more rows than planned between flushes: grow
+            extra = col + 1 - len(self._buf)
+            self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
+            self._have = np.concatenate([self._have, np.zeros(extra, bool)])
+        if self.local.n_refs:
+            self._pv.gather(self._column)
+            self._buf[col] = self._column.as_numpy()[:self.local.n_refs]
+        self._have[col] = True
+
+    def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
+        """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them
+        in order; the last may be the current step, not yet gathered)."""
+        grid = self.spec.grid
+        if n_rows and not self._have[n_rows - 1]:
+            k_now = int(round(h.t / self.dt))
+            if self._row_of_step(k_now) == self._next_row + n_rows - 1:
+                self._gather_step(k_now)
+        missing = np.flatnonzero(~self._have[:n_rows])
+        if len(missing):
+            raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
+                               f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
+                               f" was not recorded")
+        out = self.local.combine @ np.ascontiguousarray(self._buf[:n_rows].T) \
+            if self.local.n_refs else np.zeros((self.local.n_elements, n_rows))
+        # keep the rows after those handed out (gathered ahead of the flush)
+        self._buf = np.concatenate([self._buf[n_rows:], np.zeros((n_rows, self._buf.shape[1]))])
+        self._have = np.concatenate([self._have[n_rows:], np.zeros(n_rows, bool)])
+        self._next_row += n_rows
+        return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+__all__ = ["LfpGatherReport"]

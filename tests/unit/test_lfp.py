@@ -1,0 +1,123 @@
+"""Electrodes files (reports/lfp.py) and source weights (reports/lfp_sources.py), no NEURON."""
+
+import h5py
+import numpy as np
+import pytest
+
+from neurodamus.errors import ConfigError
+from neurodamus.reports.lfp import (
+    BlockWeights,
+    compartment_section_ids,
+    missing_nodes,
+    read_cell_weights,
+    read_electrodes_file,
+)
+from neurodamus.reports.lfp_sources import (
+    line_source_factors,
+    point_source_factors,
+    read_positions,
+    write_electrodes_file,
+)
+
+
+def _file(path, nodes=(3, 7), rows=(2, 3), n_elec=2, sections=None):
+    offsets = np.concatenate([[0], np.cumsum(rows)])
+    secs = sections if sections is not None else np.concatenate([np.arange(r) for r in rows])
+    factors = np.arange(offsets[-1] * n_elec, dtype=float).reshape(offsets[-1], n_elec)
+    write_electrodes_file(path, [f"e{i}" for i in range(n_elec)], np.zeros((n_elec, 3)),
+                          {"pop": (np.array(nodes), offsets, secs, factors)})
+    return factors
+
+
+def test_round_trip_and_own_cells_only(tmp_path):
+    factors = _file(tmp_path / "w.h5")
+    ef = read_electrodes_file(tmp_path / "w.h5")
+    assert ef.n_electrodes == 2 and ef.names == ("e0", "e1")
+    assert missing_nodes(ef, "pop", [1, 3, 7, 9]).tolist() == [1, 9]
+    got = read_cell_weights(ef, "pop", [(7, np.array([0, 1, 2]))])
+    assert list(got) == [7]
+    np.testing.assert_array_equal(got[7], factors[2:5])
+
+
+def test_compartment_count_mismatch_names_file_and_node(tmp_path):
+    _file(tmp_path / "w.h5")
+    ef = read_electrodes_file(tmp_path / "w.h5")
+    with pytest.raises(ConfigError, match=r"w\.h5: /pop/offsets: node 7 has 3 compartments in "
+                                          r"the file, the cell has 4"):
+        read_cell_weights(ef, "pop", [(3, np.array([0, 1])), (7, np.array([0, 1, 2, 3]))])
+
+
+def test_section_id_mismatch_names_first_compartment(tmp_path):
+    _file(tmp_path / "w.h5")
+    ef = read_electrodes_file(tmp_path / "w.h5")
+    with pytest.raises(ConfigError, match=r"/pop/section_ids: node 7 compartment 1 is in "
+                                          r"section 1 in the file, in section 2 in the cell"):
+        read_cell_weights(ef, "pop", [(7, np.array([0, 2, 2]))])
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda fd: fd["pop/offsets"].__setitem__(2, 4), "last offset 4 != the 5 rows"),
+    (lambda fd: fd.__delitem__("pop/section_ids"), "/pop/section_ids: missing"),
+    (lambda fd: fd.__delitem__("electrodes/pop/scaling_factors"),
+     "/electrodes/pop/scaling_factors: missing"),
+])
+def test_malformed_files(tmp_path, change, message):
+    _file(tmp_path / "w.h5")
+    with h5py.File(tmp_path / "w.h5", "r+") as fd:
+        change(fd)
+    with pytest.raises(ConfigError, match=message):
+        read_electrodes_file(tmp_path / "w.h5")
+
+
+def test_not_an_hdf5_file(tmp_path):
+    (tmp_path / "w.h5").write_text("x")
+    with pytest.raises(ConfigError, match="w.h5: cannot open the electrodes file"):
+        read_electrodes_file(tmp_path / "w.h5")
+
+
+def test_compartment_order_is_by_section_id():
+    assert compartment_section_ids([(2, 1), (0, 1), (1, 3)]).tolist() == [0, 1, 1, 1, 2]
+
+
+def test_block_weights_equal_the_block_diagonal_product():
+    rng = np.random.default_rng(1)
+    cells = [rng.normal(size=(n, 3)) for n in (2, 5, 2, 4)]   # compartments x electrodes
+    dense = np.zeros((4 * 3, 13))
+    col = 0
+    for c, w in enumerate(cells):
+        dense[3 * c:3 * c + 3, col:col + len(w)] = w.T
+        col += len(w)
+    raw = rng.normal(size=(13, 7))
+    blocks = BlockWeights(cells, 3)
+    assert blocks.shape == (12, 13)
+    np.testing.assert_allclose(blocks @ raw, dense @ raw, rtol=1e-12, atol=1e-12)
+
+
+def test_line_source_equals_integrated_point_sources():
+    """The closed form against a fine sum of point sources along the segment."""
+    a, b = np.array([[0.0, 0.0, 0.0]]), np.array([[30.0, 40.0, 0.0]])   # length 50
+    electrodes = np.array([[10.0, -5.0, 20.0], [100.0, 100.0, 0.0], [60.0, 80.0, 3.0]])
+    n = 200000
+    s = (np.arange(n) + 0.5) / n
+    pts = a + s[:, None] * (b - a)
+    numeric = point_source_factors(pts, np.zeros(n), electrodes, 0.3).mean(axis=0)
+    closed = line_source_factors(a, b, [0.5], electrodes, 0.3)[0]
+    np.testing.assert_allclose(closed, numeric, rtol=1e-6)
+    # on the axis, 50 µm beyond the end: ln(100/50) / (4 pi sigma L)
+    on_axis = line_source_factors(a, b, [1e-3], [[60.0, 80.0, 0.0]], 0.3)[0, 0]
+    assert on_axis == pytest.approx(np.log(2) / (4 * np.pi * 0.3 * 50), rel=1e-9)
+
+
+def test_point_source_units():
+    # 1 nA at 1 mm in 0.3 S/m: 1e-9 / (4 pi 0.3 1e-3) V = 0.265 µV
+    assert point_source_factors([[0, 0, 0]], [1.0], [[1000.0, 0, 0]], 0.3)[0, 0] == \
+        pytest.approx(1e-9 / (4 * np.pi * 0.3 * 1e-3) * 1e3)
+
+
+def test_positions_csv(tmp_path):
+    (tmp_path / "p.csv").write_text("name,x,y,z\na,1,2,3\nb,4,5,6\n")
+    names, pos = read_positions(tmp_path / "p.csv")
+    assert names == ["a", "b"] and pos.tolist() == [[1, 2, 3], [4, 5, 6]]
+    (tmp_path / "q.csv").write_text("1,2,3\n4,5\n")
+    with pytest.raises(ConfigError, match=r"q\.csv: line 2"):
+        read_positions(tmp_path / "q.csv")
