@@ -189,11 +189,10 @@ def _plot(argv) -> int:
 
 
 def _lfp_weights(argv) -> int:
-    from . import logs
+    from . import lfp_weights, logs
     from .errors import NeurodamusError
     from .launch import launcher_rank
     from .parallel import RunFailed
-    from .tools import lfp_weights
 
     if "-h" in argv or "--help" in argv:
         print(lfp_weights.USAGE)

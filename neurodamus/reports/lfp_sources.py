@@ -1,5 +1,5 @@
 """Electrode weights of compartments in an infinite homogeneous medium, and the electrodes file
-writer (no NEURON; ``tools/lfp_weights.py`` supplies the geometry).
+writer (no NEURON; ``lfp_weights.py`` supplies the geometry).
 
 Units: positions and lengths in µm, conductivity ``sigma`` in S/m, factors in mV/nA
 (nA / (S/m x µm) = mV). For a current ``I`` leaving the membrane of a compartment:

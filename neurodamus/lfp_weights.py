@@ -18,22 +18,22 @@ import logging
 import libsonata
 import numpy as np
 
-from .. import launch, runtime
-from ..circuit import cells as cell_build
-from ..circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
-from ..circuit.section_ids import section_type_and_index
-from ..config.settings import RunOptions, load_settings
-from ..errors import ConfigError
-from ..parallel import Phase
-from ..reports.lfp import compartment_section_ids
-from ..reports.lfp_sources import (
+from . import launch, runtime
+from .circuit import cells as cell_build
+from .circuit.nodes import distribute_nodes, open_population, read_local_attributes, select_nodes
+from .circuit.section_ids import section_type_and_index
+from .config.settings import RunOptions, load_settings
+from .errors import ConfigError
+from .parallel import Phase
+from .reports.lfp import compartment_section_ids
+from .reports.lfp_sources import (
     METHODS,
     line_source_factors,
     point_source_factors,
     read_positions,
     write_electrodes_file,
 )
-from ..stimuli.efield import STUB_EXTENT, interpolate_points, rotations, soma_centre
+from .stimuli.efield import STUB_EXTENT, interpolate_points, rotations, soma_centre
 
 log = logging.getLogger(__name__)
 
