@@ -1,8 +1,11 @@
 # Spack recipe for the compiled mechanisms of a neurodamus model.
 #
 # Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
-# The source is this repository: the driver's own mechanisms (core/mod) and HOC library
-# (core/hoc) are combined with one bundled model (models/<model>/{mod,hoc}).
+# Its source is the installed driver: py-neurodamus carries the driver's own mechanisms and HOC
+# library (core/mod, core/hoc) and the bundled models (models/<model>/{mod,hoc}) under
+# neurodamus/data, and this package compiles one model's mechanisms from there. So it fetches
+# nothing itself and needs no `develop:` entry: wherever py-neurodamus comes from (the clone an
+# environment builds, or a repository a site sets), the mechanisms come from the same files.
 
 # Spack recipes star-import spack.package and keep it in its own import block:
 # ruff: noqa: F403, F405, I001, RUF012, RUF100
@@ -15,9 +18,6 @@ import spack
 from spack.package import *
 
 _SPACK_1 = int(spack.spack_version_info[0]) >= 1
-
-# Public home of the project (same repository as py-neurodamus).
-_UPSTREAM = "https://github.com/neurodamus-sim/neurodamus"
 
 # Models bundled in models/<name>/ of the repository.
 _MODELS = ("minicol",)
@@ -32,19 +32,16 @@ class NeurodamusModels(Package):
     and PATH at them.
     """
 
-    homepage = _UPSTREAM
-    git = _UPSTREAM + ".git"
-    url = _UPSTREAM + "/archive/refs/tags/v0.1.0.tar.gz"
-
     license("Apache-2.0")
+    maintainers("neurodamus-maintainers")
+
+    # Nothing to fetch: the sources are in the py-neurodamus this package depends on.
+    has_code = False
 
     # ----------------------------------------------------------------------------------------
     # Versions: the models live in the driver's repository and are versioned with it.
     # ----------------------------------------------------------------------------------------
-    version("develop", branch="main")
-    # No release tarball yet, so no checksum (see py-neurodamus): after tagging v0.1.0, run
-    # `spack checksum neurodamus-models 0.1.0` and paste the sha256 here.
-    version("0.1.0")
+    version("develop")
 
     # ----------------------------------------------------------------------------------------
     # Variants
@@ -71,11 +68,10 @@ class NeurodamusModels(Package):
 
     depends_on("neuron@9.0:+python", type=("build", "link", "run"))
     depends_on("neuron+coreneuron", when="+coreneuron", type=("build", "link", "run"))
-    # A release's HOC templates are written against the driver of the same release. A develop
-    # build takes both from the same checkout, and environments list both specs; depending on
-    # py-neurodamus@develop would make Spack rebuild the mechanisms after every Python edit
-    # (it reinstalls the dependents of a changed develop package).
-    depends_on("py-neurodamus@0.1.0", when="@0.1.0", type="run")
+    # The sources (build), and the driver the HOC templates are written for (run: loading the
+    # model's module loads the driver). Spack reinstalls this package when a develop build of
+    # py-neurodamus changes; edited .py/.hoc files need no install with scripts/activate.sh.
+    depends_on("py-neurodamus@develop", when="@develop", type=("build", "run"))
 
     sanity_check_is_file = ["bin/special", "lib/libnrnmech.so"]
 
@@ -90,12 +86,18 @@ class NeurodamusModels(Package):
     def hoc_dir(self):
         return join_path(self.prefix.share, "neurodamus-models", "hoc")
 
+    @property
+    def source_dir(self):
+        """neurodamus/data of the installed driver: hoc/, mod/ and models/<model>/."""
+        driver = self.spec["py-neurodamus"]
+        return join_path(driver.prefix, driver["python"].package.purelib, "neurodamus", "data")
+
     def _collect(self, subdir, pattern, dest):
-        """Copy core/<subdir> then models/<model>/<subdir> into dest; the model wins on clashes."""
+        """Copy the driver's <subdir> then models/<model>/<subdir> into dest; the model wins."""
         mkdirp(dest)
         copied = {}
-        for src_dir in (join_path("core", subdir), join_path("models", self.model, subdir)):
-            src_dir = join_path(self.stage.source_path, src_dir)
+        for src_dir in (subdir, join_path("models", self.model, subdir)):
+            src_dir = join_path(self.source_dir, src_dir)
             for path in sorted(glob.glob(join_path(src_dir, pattern))):
                 name = os.path.basename(path)
                 if name in copied:
@@ -105,7 +107,7 @@ class NeurodamusModels(Package):
         return copied
 
     def install(self, spec, prefix):
-        model_dir = join_path(self.stage.source_path, "models", self.model)
+        model_dir = join_path(self.source_dir, "models", self.model)
         if not os.path.isdir(model_dir):
             raise InstallError("model folder not found in the source: " + model_dir)
 
@@ -115,7 +117,7 @@ class NeurodamusModels(Package):
             shutil.rmtree(build)
         mods = self._collect("mod", "*.mod", join_path(build, "mod"))
         if not mods:
-            raise InstallError(f"no .mod files in core/mod or models/{self.model}/mod")
+            raise InstallError(f"no .mod files in {self.source_dir}/mod or models/{self.model}/mod")
 
         nrnivmodl = Executable(join_path(spec["neuron"].prefix.bin, "nrnivmodl"))
         args = ["-coreneuron"] if spec.satisfies("+coreneuron") else []
@@ -162,24 +164,6 @@ class NeurodamusModels(Package):
 
 
     # ----------------------------------------------------------------------------------------
-    # Development builds (spack develop / the `develop:` section of spack/environments)
-    # ----------------------------------------------------------------------------------------
-    def detect_dev_src_change(self):
-        """Reinstall a develop build only when the files it is made from changed.
-
-        Spack's default looks at every file of the checkout, including the environment's own
-        .spack-env/ folder (which lives in it), so every `spack install` would rebuild.
-        Used by Spack 1.x; Spack 0.23 has no such hook and always compares the whole checkout.
-        """
-        try:
-            installed = os.stat(join_path(self.prefix, ".spack", "spec.json")).st_mtime
-        except OSError:
-            return True
-        dev_path = self.spec.variants["dev_path"].value
-        sources = ("core/mod", "core/hoc", join_path("models", self.model))
-        return _changed_since(dev_path, sources, installed)
-
-    # ----------------------------------------------------------------------------------------
     # Environment
     # ----------------------------------------------------------------------------------------
     def setup_run_environment(self, env):
@@ -195,25 +179,3 @@ class NeurodamusModels(Package):
         out = special("-nogui", "-c", "quit()", output=str.split, error=str.split)
         assert "Additional mechanisms" in out
 
-
-def _changed_since(root, relpaths, time):
-    """True if a file or folder under root/<relpath> (for each relpath) is newer than time.
-
-    Build outputs (<arch>/ folders of nrnivmodl, __pycache__) are ignored.
-    """
-    skip = {"__pycache__", "x86_64", "aarch64", "arm64", "build", ".spack-env"}
-    for rel in relpaths:
-        top = os.path.join(root, rel)
-        if not os.path.exists(top):
-            continue
-        if os.stat(top).st_mtime > time:
-            return True
-        for folder, dirs, files in os.walk(top):
-            dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
-            for name in dirs + files:
-                try:
-                    if os.lstat(os.path.join(folder, name)).st_mtime > time:
-                        return True
-                except OSError:
-                    continue
-    return False

@@ -1,85 +1,91 @@
 # Spack recipe for NEURON 9.0.x with CoreNEURON, MPI and Python.
 #
-# Spack's builtin `neuron` stops at 8.2.3, and its build logic is written for the 8.x CMake
-# options, so this repository carries its own recipe for the 9.0 series. It shadows the builtin
-# one whenever this repository is listed before `builtin`.
-# Loads on Spack 0.23 and Spack 1.x (old repository layout, `from spack.package import *`).
+# Extends Spack's builtin `neuron` recipe (which stops at 8.2.3 and builds the 8.x CMake
+# options): the builtin versions, variants and build logic stay available to every package of a
+# site that lists this repository before `builtin`; this class adds the 9.0 series and builds it
+# with the 9.0 CMake options. Loads on Spack 0.23 and Spack 1.x (old repository layout,
+# `from spack.package import *`).
 
 # Spack recipes star-import spack.package and keep it in its own import block:
 # ruff: noqa: F403, F405, I001, RUF012, RUF100
+import os
 import re
 
 import spack
 
 from spack.package import *
 
+try:  # Spack 1.x: the builtin recipes are the spack_repo.builtin package
+    from spack_repo.builtin.packages.neuron.package import Neuron as _BuiltinNeuron
+except ImportError:  # Spack 0.23
+    from spack.pkg.builtin.neuron import Neuron as _BuiltinNeuron
+
 _SPACK_1 = int(spack.spack_version_info[0]) >= 1
 
 
-class Neuron(CMakePackage):
+def _submodules(pkg):
+    """The git submodules of nrn a 9.0 build uses (of external/), given the variants.
+
+    Eigen is not among them: it is hosted outside GitHub and comes from Spack instead (see
+    `patch`). Neither are InterViews, Catch2, backward-cpp and the test data unless asked for.
+    """
+    spec = pkg.spec
+    names = ["coding-conventions", "Random123", "fmt", "CLI11", "json", "pybind11", "spdlog"]
+    if spec.satisfies("+python"):
+        names.append("nanobind")
+    if spec.satisfies("+interviews"):
+        names.append("iv")
+    if spec.satisfies("+backtrace"):
+        names.append("backward")
+    if spec.satisfies("+tests"):
+        names += ["catch2", "../test/rxd/testdata"]
+    return [os.path.normpath("external/" + name) for name in names]
+
+
+class Neuron(_BuiltinNeuron):
     """NEURON simulates single neurons and networks of neurons; CoreNEURON is its optimised
-    engine for large networks. This recipe covers the 9.0 series (NMODL is built in)."""
+    engine for large networks. Adds the 9.0 series (NMODL built in) to the builtin recipe."""
 
-    homepage = "https://www.neuron.yale.edu/"
-    git = "https://github.com/neuronsimulator/nrn"
-
-    license("BSD-3-Clause")
+    maintainers("neurodamus-sim")
 
     # ----------------------------------------------------------------------------------------
-    # Versions (commits of the release tags in github.com/neuronsimulator/nrn)
+    # Versions (commits of the release tags in github.com/neuronsimulator/nrn); the builtin
+    # recipe's 7.8.2 to 8.2.3 and develop are inherited.
     # ----------------------------------------------------------------------------------------
-    version("develop", branch="master", submodules=True)
     version(
-        "9.0.2", tag="9.0.2", commit="ba5783378c0aa1d9ac95b4454bea94b15c63f75d", submodules=True
+        "9.0.2", tag="9.0.2", commit="ba5783378c0aa1d9ac95b4454bea94b15c63f75d",
+        submodules=_submodules,
     )
     version(
-        "9.0.1", tag="9.0.1", commit="b12a5412428af65c302166785a9753cd48b84b0a", submodules=True
+        "9.0.1", tag="9.0.1", commit="b12a5412428af65c302166785a9753cd48b84b0a",
+        submodules=_submodules,
     )
     version(
-        "9.0.0", tag="9.0.0", commit="a91d2468bbb8aa55077fc3547095e8258c3a5da6", submodules=True
+        "9.0.0", tag="9.0.0", commit="a91d2468bbb8aa55077fc3547095e8258c3a5da6",
+        submodules=_submodules,
     )
 
     # ----------------------------------------------------------------------------------------
-    # Variants
+    # Variants: the builtin recipe's (mpi, python, coreneuron, openmp, interviews, rx3d,
+    # backtrace, tests, ...), with its defaults (+mpi +python +coreneuron).
     # ----------------------------------------------------------------------------------------
-    variant("mpi", default=True, description="Enable MPI parallelism")
-    variant("python", default=True, description="Enable the Python interface")
-    variant("coreneuron", default=True, description="Enable CoreNEURON support")
-    variant(
-        "openmp", default=False, description="Enable CoreNEURON OpenMP support", when="+coreneuron"
-    )
-    variant("interviews", default=False, description="Enable the InterViews GUI")
-    variant("rx3d", default=False, description="Enable Cython-compiled 3D rxd", when="+python")
-    variant("backtrace", default=False, description="Print backtraces on failure")
-    variant("tests", default=False, description="Build NEURON's own unit tests")
 
     # ----------------------------------------------------------------------------------------
-    # Dependencies
+    # Dependencies of the 9.0 series, on top of the builtin ones
     # ----------------------------------------------------------------------------------------
-    if _SPACK_1:
-        depends_on("c", type="build")
-        depends_on("cxx", type="build")
-
-    depends_on("cmake@3.15:", type="build")
-    depends_on("bison@3:", type="build")
-    depends_on("flex@2.6:", type="build")
-    depends_on("readline")
-    depends_on("ncurses")
-    depends_on("mpi", when="+mpi")
-
+    depends_on("cmake@3.15:", type="build", when="@9:")
+    # nrn pins Eigen as a submodule hosted outside GitHub: take Spack's (headers only).
+    depends_on("eigen@3.3:", type="build", when="@9:")
     # NMODL (inside NEURON since 9.0) runs Python with jinja2, pyyaml and sympy at build time,
-    # and sympy again when nrnivmodl translates mod files.
-    depends_on("python@3.9:", type=("build", "link", "run"))
-    depends_on("py-jinja2@2.9.3:", type="build")
-    depends_on("py-pyyaml@3.13:", type="build")
-    depends_on("py-sympy@1.3:", type=("build", "run"))
-    depends_on("py-find-libpython", type=("build", "run"))
-    depends_on("py-numpy@1.9.3:", type=("build", "run"), when="+python")
-    depends_on("py-packaging@22:", type=("build", "run"), when="+python")
-    depends_on("py-setuptools", type=("build", "run"), when="+python")
-    depends_on("py-cython", type="build", when="+rx3d")
-    depends_on("py-pytest", type="test", when="+tests")
-    depends_on("py-mpi4py", type="test", when="+tests+mpi+python")
+    # and sympy again when nrnivmodl translates mod files, whatever +python says.
+    depends_on("python@3.9:", type=("build", "link", "run"), when="@9:")
+    depends_on("py-jinja2@2.9.3:", type="build", when="@9:")
+    depends_on("py-pyyaml@3.13:", type="build", when="@9:")
+    depends_on("py-sympy@1.3:", type=("build", "run"), when="@9:")
+    depends_on("py-find-libpython", type=("build", "run"), when="@9:")
+    depends_on("py-numpy@1.9.3:", type=("build", "run"), when="@9:+python")
+    depends_on("py-packaging@22:", type=("build", "run"), when="@9:+python")
+    depends_on("py-setuptools", type=("build", "run"), when="@9:+python")
 
     # ----------------------------------------------------------------------------------------
     # External detection: `spack external find neuron` (nrniv --version)
@@ -95,7 +101,18 @@ class Neuron(CMakePackage):
     # ----------------------------------------------------------------------------------------
     # Build
     # ----------------------------------------------------------------------------------------
+    def patch(self):
+        """9.0: put Spack's Eigen where nrn's CMake copies it from (external/eigen/Eigen)."""
+        if self.spec.satisfies("@:8"):
+            return
+        target = join_path(self.stage.source_path, "external", "eigen", "Eigen")
+        if not os.path.exists(target):
+            mkdirp(os.path.dirname(target))
+            os.symlink(join_path(self.spec["eigen"].prefix.include, "eigen3", "Eigen"), target)
+
     def cmake_args(self):
+        if self.spec.satisfies("@:8"):
+            return super().cmake_args()
         args = [
             self.define_from_variant("NRN_ENABLE_" + name.upper(), name)
             for name in ("coreneuron", "mpi", "python", "interviews", "rx3d", "backtrace", "tests")
@@ -106,6 +123,9 @@ class Neuron(CMakePackage):
         args.append(self.define("PYTHON_EXECUTABLE", self.spec["python"].command.path))
         if self.spec.satisfies("+coreneuron"):
             args.append(self.define_from_variant("CORENRN_ENABLE_OPENMP", "openmp"))
+            # nrnivmodl-core runs the nmodl program; NMODL's own Python module is not needed
+            # and is the costliest part of the build (NEURON's docs advise turning it off).
+            args.append(self.define("NMODL_ENABLE_PYTHON_BINDINGS", False))
         return args
 
     def _real_compilers(self):
@@ -116,9 +136,12 @@ class Neuron(CMakePackage):
             return self.spec["c"].package.cc, self.spec["cxx"].package.cxx
         return self.compiler.cc, self.compiler.cxx
 
-    @run_after("install")
-    def filter_compilers(self):
-        """nrnivmodl runs long after Spack's compiler wrappers are gone: name real compilers."""
+    @run_after("install", when="@9:")
+    def filter_compilers_9(self):
+        """nrnivmodl runs long after Spack's compiler wrappers are gone: name real compilers.
+
+        The builtin recipe's filter_compilers runs as well; without MPI it asks Spack 0.23's
+        compiler object, which 1.x replaced by the "c"/"cxx" dependencies used here."""
         cc, cxx = self._real_compilers()
         makefile = join_path(self.prefix.bin, "nrnmech_makefile")
         filter_file(r"^(\s*)CC\s*=.*$", r"\1CC = " + cc, makefile)

@@ -21,6 +21,7 @@ class PyDocoptNg(PythonPackage):
     pypi = "docopt-ng/docopt_ng-0.9.0.tar.gz"
 
     license("MIT")
+    maintainers("neurodamus-maintainers")
 
     version("0.9.0", sha256="91c6da10b5bb6f2e9e25345829fb8278c78af019f6fc40887ad49b060483b1d7")
 

@@ -18,8 +18,19 @@ from spack.package import *
 # for every recipe of this repository.
 _SPACK_1 = int(spack.spack_version_info[0]) >= 1
 
-# Public home of the project. The first release tag does not exist yet: see `version("0.1.0")`.
-_UPSTREAM = "https://github.com/neurodamus-sim/neurodamus"
+# Where the source comes from: the clone this recipe lives in (<clone>/spack/packages/...).
+# Every environment in spack/environments builds its working tree through a committed
+# `develop:` section (scripts/spack-env.sh writes the same for a named environment); without
+# one, Spack clones the clone's `main` branch. No repository has been published yet, so no
+# other address is named here. A site with a published repository sets it once, in a
+# packages.yaml (neurodamus-models builds from what py-neurodamus installs, so it follows):
+#
+#   packages:
+#     py-neurodamus:
+#       package_attributes:
+#         git: https://<host>/<group>/neurodamus.git
+#
+_CLONE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 
 class PyNeurodamus(PythonPackage):
@@ -31,30 +42,31 @@ class PyNeurodamus(PythonPackage):
     mechanisms come from a separate package, neurodamus-models.
     """
 
-    homepage = _UPSTREAM
-    git = _UPSTREAM + ".git"
-    url = _UPSTREAM + "/archive/refs/tags/v0.1.0.tar.gz"
+    # git: the clone, when this recipe is inside one (a packages.yaml may set another).
+    git = _CLONE if os.path.exists(os.path.join(_CLONE, ".git")) else None
 
     license("Apache-2.0")
+    maintainers("neurodamus-maintainers")
 
     # ----------------------------------------------------------------------------------------
     # Versions
     # ----------------------------------------------------------------------------------------
-    # `develop` is what the environments in spack/environments/ build: their committed
-    # `develop:` section points Spack at this checkout instead of cloning.
+    # The only version until a release is published: the environments build the clone's working
+    # tree (`develop:`); otherwise the `main` branch of `git`. A release adds
+    # `version("X.Y.Z", sha256=...)` with the sha256 `spack checksum` prints, never without.
     version("develop", branch="main")
-    # No release tarball has been published yet, so 0.1.0 carries no checksum on purpose.
-    # After tagging v0.1.0, run `spack checksum py-neurodamus 0.1.0` and paste the sha256 here;
-    # until then `spack install py-neurodamus@0.1.0` stops and asks for --no-checksum.
-    version("0.1.0")
 
     # ----------------------------------------------------------------------------------------
     # Dependencies (run dependencies mirror setup.cfg install_requires)
     # ----------------------------------------------------------------------------------------
-    depends_on("python@3.10:", type=("build", "run"))
+    # The Pythons the driver is tested with (3.11) and supports (setup.cfg: >=3.10); without an
+    # upper bound a site's concretizer picks the newest Python, which older recipes of the
+    # dependencies (py-morphio, ...) do not build with.
+    depends_on("python@3.10:3.12", type=("build", "run"))
     depends_on("py-setuptools@64:", type="build")
 
-    depends_on("neuron@9.0.2:+python", type=("build", "run"))
+    # Installing the package runs no NEURON: a run dependency only.
+    depends_on("neuron@9.0.2:+python", type="run")
     depends_on("py-libsonata", type=("build", "run"))
     depends_on("py-h5py", type=("build", "run"))
     depends_on("py-numpy", type=("build", "run"))
