@@ -119,6 +119,11 @@ def class_name(pkg_name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[-_]", pkg_name))
 
 
+#: Builtin recipes our recipes extend (subclass), as module name -> (class name, base class).
+BUILTIN_EXTENDED = {"neuron": ("Neuron", "CMakePackage"),
+                    "py_libsonata": ("PyLibsonata", "PythonPackage")}
+
+
 @contextlib.contextmanager
 def _stub_spack(version_info, record):
     def directive(name):
@@ -151,8 +156,23 @@ def _stub_spack(version_info, record):
     spack = types.ModuleType("spack")
     spack.spack_version_info = version_info
     spack.package = package
-    saved = {k: sys.modules.get(k) for k in ("spack", "spack.package")}
-    sys.modules.update({"spack": spack, "spack.package": package})
+    stubs = {"spack": spack, "spack.package": package}
+    # The builtin recipes a recipe extends: empty stand-ins, where this Spack keeps them
+    # (1.x: spack_repo.builtin.packages.<name>.package; 0.23: spack.pkg.builtin.<name>).
+    for module_name, (cls_name, base) in BUILTIN_EXTENDED.items():
+        stand_in = types.ModuleType(module_name)
+        setattr(stand_in, cls_name, type(cls_name, (names[base],), {}))
+        if version_info[0] >= 1:
+            stubs[f"spack_repo.builtin.packages.{module_name}.package"] = stand_in
+        else:
+            stubs[f"spack.pkg.builtin.{module_name}"] = stand_in
+    for name in list(stubs):
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            stubs.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+    stubs["spack"] = spack
+    saved = {k: sys.modules.get(k) for k in stubs}
+    sys.modules.update(stubs)
     try:
         yield
     finally:
