@@ -3,18 +3,24 @@
 #
 # Source it (bash or zsh), do not execute it:
 #
-#   source scripts/activate.sh [--spack [ENV_DIR] | --venv DIR | --no-env] [--model NAME] [--quiet]
+#   source scripts/activate.sh [--spack [ENV] | --venv DIR | --no-env] [--install] [--model NAME]
+#                              [--quiet]
 #
-#   --spack [ENV_DIR]  activate a Spack directory environment (default:
-#                      spack/environments/neurodamus-dev of this checkout). Spack is found as the
-#                      `spack` shell function, then $SPACK_ROOT/bin/spack, `spack` on PATH,
-#                      /opt/spack/bin/spack.
+#   --spack [ENV]      activate a Spack environment: a directory (default:
+#                      spack/environments/neurodamus-dev of this checkout) or the name of a
+#                      named environment (scripts/spack-env.sh). Spack is found as
+#                      $SPACK_ROOT/bin/spack, `spack` on PATH, /opt/spack/bin/spack.
+#                      An environment that is not installed yet is not activated: the script
+#                      says which command to run (install first, then activate).
+#   --install          run `spack -e ENV install` first, then activate (implies --spack).
 #   --venv DIR         activate the virtualenv DIR (DIR/bin/activate).
 #   --no-env           activate nothing, only set the paths below.
 #   (none of these)    an already active virtualenv is kept; otherwise .venv/ or venv/ of this
 #                      checkout is activated if it exists; otherwise nothing is activated.
 #   --model NAME       also put models/NAME/hoc of this checkout on HOC_LIBRARY_PATH, right
-#                      after core/hoc (when editing that model's templates).
+#                      after core/hoc: files the templates load_file() come from there. The
+#                      templates themselves are read from the circuit's
+#                      biophysical_neuron_models_dir (see docs/development.md).
 #   --quiet            print nothing unless something goes wrong.
 #
 # Afterwards, whatever a loaded module or a Spack view brings:
@@ -26,8 +32,8 @@
 # Edited .mod files still need a rebuild: `spack install` in the Spack environment, or
 # `neurodamus build-mechanisms` in a virtualenv.
 #
-# A first activation of a freshly installed Spack environment may leave PYTHONPATH or
-# HOC_LIBRARY_PATH unset; the script then deactivates and activates once more.
+# If an activation of an installed Spack environment leaves PYTHONPATH or HOC_LIBRARY_PATH
+# unset, the script deactivates and activates once more, and says so.
 # `neurodamus_deactivate` undoes what this script did.
 #
 # This file is sourced into your shell, so it changes no shell options (no `set -e`) and
@@ -61,6 +67,16 @@ _nd_spack_activate() {
     eval "$code"
 }
 
+_nd_spack_installed() {
+    # True when the environment's specs are installed: its view has `neurodamus`, or (a view
+    # elsewhere) `spack find` lists py-neurodamus in it.
+    local spack_exe="$1" env_dir="$2"
+    [ -f "$env_dir/spack.lock" ] || return 1
+    [ -x "$env_dir/.spack-env/view/bin/neurodamus" ] && return 0
+    "$spack_exe" -e "$env_dir" find --format '{name}' py-neurodamus 2>/dev/null \
+        | grep -qx py-neurodamus
+}
+
 _nd_spack_deactivate() {
     local spack_exe="$1" code
     code="$("$spack_exe" env deactivate --sh)" || return 1
@@ -68,7 +84,7 @@ _nd_spack_deactivate() {
 }
 
 _nd_activate() {
-    local checkout mode="auto" env_dir="" model="" quiet="" spack_exe="" note=""
+    local checkout mode="auto" env_dir="" model="" quiet="" spack_exe="" note="" install=""
     if [ -n "${BASH_SOURCE:-}" ]; then
         checkout="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
     elif [ -n "${ZSH_VERSION:-}" ]; then
@@ -90,13 +106,14 @@ _nd_activate() {
                 mode="venv"; env_dir="$2"; shift
                 ;;
             --no-env) mode="none" ;;
+            --install) install=1 ;;
             --model)
                 [ $# -gt 1 ] || { echo "activate.sh: --model needs a name" >&2; return 2; }
                 model="$2"; shift
                 ;;
             --quiet|-q) quiet=1 ;;
             -h|--help)
-                sed -n '2,34p' "$checkout/scripts/activate.sh" | sed 's/^# \{0,1\}//'
+                sed -n '2,41p' "$checkout/scripts/activate.sh" | sed 's/^# \{0,1\}//'
                 return 0
                 ;;
             *) echo "activate.sh: unknown option '$1' (see --help)" >&2; return 2 ;;
@@ -104,6 +121,12 @@ _nd_activate() {
         shift
     done
 
+    if [ -n "$install" ]; then
+        case "$mode" in
+            auto|spack) mode="spack" ;;
+            *) echo "activate.sh: --install goes with --spack only" >&2; return 2 ;;
+        esac
+    fi
     if [ "$mode" = "auto" ]; then
         if [ -n "${VIRTUAL_ENV:-}" ]; then
             mode="kept"
@@ -124,28 +147,44 @@ _nd_activate() {
 
     case "$mode" in
         spack)
-            env_dir="${env_dir:-$checkout/spack/environments/neurodamus-dev}"
-            if [ ! -f "$env_dir/spack.yaml" ]; then
-                echo "activate.sh: no spack.yaml in $env_dir" >&2
-                return 1
-            fi
-            env_dir="$(cd "$env_dir" && pwd -P)"
             spack_exe="$(_nd_find_spack)" || {
                 echo "activate.sh: Spack not found (SPACK_ROOT, PATH, /opt/spack)" >&2
                 return 1
             }
+            env_dir="${env_dir:-$checkout/spack/environments/neurodamus-dev}"
+            if [ ! -f "$env_dir/spack.yaml" ] && [ "${env_dir#*/}" = "$env_dir" ]; then
+                # Not a folder: the name of a named environment?
+                local named
+                named="$("$spack_exe" location -e "$env_dir" 2>/dev/null)" && env_dir="$named"
+            fi
+            if [ ! -f "$env_dir/spack.yaml" ]; then
+                echo "activate.sh: no spack.yaml in $env_dir (nor a named environment)" >&2
+                return 1
+            fi
+            env_dir="$(cd "$env_dir" && pwd -P)"
+            if [ -n "$install" ]; then
+                [ -z "$quiet" ] && echo "activate.sh: spack -e $env_dir install"
+                "$spack_exe" -e "$env_dir" install || {
+                    echo "activate.sh: 'spack -e $env_dir install' failed; nothing activated" >&2
+                    return 1
+                }
+            elif ! _nd_spack_installed "$spack_exe" "$env_dir"; then
+                echo "activate.sh: the Spack environment $env_dir is not installed yet;" \
+                    "nothing activated. Install it, then activate:" >&2
+                echo "  spack -e $env_dir install" >&2
+                echo "  source $checkout/scripts/activate.sh --spack $env_dir" >&2
+                echo "(or both at once: source $checkout/scripts/activate.sh --install" \
+                    "--spack $env_dir)" >&2
+                return 1
+            fi
             _nd_spack_activate "$spack_exe" "$env_dir" || {
                 echo "activate.sh: could not activate the Spack environment $env_dir" >&2
                 return 1
             }
             if [ -z "${PYTHONPATH:-}" ] || [ -z "${HOC_LIBRARY_PATH:-}" ]; then
-                # Spack sometimes sets up a fresh environment only on the second activation.
                 _nd_spack_deactivate "$spack_exe" || true
                 _nd_spack_activate "$spack_exe" "$env_dir" || return 1
                 note="activated twice: the first activation left PYTHONPATH or HOC_LIBRARY_PATH unset"
-                if [ -z "${PYTHONPATH:-}" ] || [ -z "${HOC_LIBRARY_PATH:-}" ]; then
-                    note="$note, and so did the second: has 'spack install' been run in $env_dir?"
-                fi
             fi
             export NEURODAMUS_SPACK_ENV="$env_dir"
             export NEURODAMUS_SPACK="$spack_exe"

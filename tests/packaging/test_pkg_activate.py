@@ -117,7 +117,15 @@ def _fake_spack(tmp_path: Path, view: Path, fail_first: bool) -> Path:
     exe = root / "bin" / "spack"
     exe.write_text(textwrap.dedent(f"""\
         #!/bin/bash
-        if [ "$1 $2 $3" = "env activate --sh" ]; then
+        if [ "$1 $3" = "-e install" ]; then
+            # what an install leaves in a directory environment: the lock and the view
+            echo "installing $2" >> {root}/log
+            touch "$2/spack.lock"; mkdir -p "$2/.spack-env/view/bin"
+            printf '#!/bin/sh\\necho fake\\n' > "$2/.spack-env/view/bin/neurodamus"
+            chmod +x "$2/.spack-env/view/bin/neurodamus"
+        elif [ "$1 $3" = "-e find" ]; then
+            exit 1
+        elif [ "$1 $2 $3" = "env activate --sh" ]; then
             n=$(( $(cat {counter}) + 1 )); echo $n > {counter}
             echo "export PATH={view}/bin:$PATH;"
             echo "export SPACK_ENV=$5;"
@@ -136,12 +144,21 @@ def _fake_spack(tmp_path: Path, view: Path, fail_first: bool) -> Path:
     return root
 
 
+def _installed_env_dir(tmp_path: Path) -> Path:
+    env_dir = tmp_path / "env"
+    (env_dir / ".spack-env" / "view" / "bin").mkdir(parents=True)
+    (env_dir / "spack.yaml").write_text("spack: {specs: []}\n")
+    (env_dir / "spack.lock").write_text("{}\n")
+    exe = env_dir / ".spack-env" / "view" / "bin" / "neurodamus"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    return env_dir
+
+
 @pytest.mark.parametrize("fail_first", [False, True], ids=["first-ok", "first-forgets"])
 def test_reactivates_when_first_activation_leaves_paths_unset(tmp_path, fail_first):
     view = tmp_path / "view"
-    env_dir = tmp_path / "env"
-    env_dir.mkdir()
-    (env_dir / "spack.yaml").write_text("spack: {specs: []}\n")
+    env_dir = _installed_env_dir(tmp_path)
     root = _fake_spack(tmp_path, view, fail_first)
     script = f"""
         source {ACTIVATE} --spack {env_dir} || exit 9
@@ -158,6 +175,49 @@ def test_reactivates_when_first_activation_leaves_paths_unset(tmp_path, fail_fir
     ]
     assert f"activations={2 if fail_first else 1}" in proc.stdout
     assert ("activated twice" in proc.stdout) == fail_first
+
+
+def test_an_environment_not_installed_is_not_activated(tmp_path):
+    """Activate before install: nothing changes, and the message gives the commands to run."""
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    (env_dir / "spack.yaml").write_text("spack: {specs: []}\n")
+    root = _fake_spack(tmp_path, tmp_path / "view", fail_first=False)
+    env = clean_env(SPACK_ROOT=str(root))
+    script = f"""
+        source {ACTIVATE} --spack {env_dir}
+        echo "status=$?"
+        {PRINT_VARS}
+        echo "activations=$(cat {root}/activations)"
+    """
+    proc = run_bash(script, env=env)
+    assert "status=1" in proc.stdout
+    assert "activations=0" in proc.stdout
+    values = shell_vars(proc.stdout)
+    assert values["PYTHONPATH"] == "" and values["PATH"] == env["PATH"]
+    assert "is not installed yet" in proc.stderr
+    assert f"  spack -e {env_dir} install\n" in proc.stderr
+    assert f"  source {ACTIVATE} --spack {env_dir}\n" in proc.stderr
+    assert f"source {ACTIVATE} --install --spack {env_dir}" in proc.stderr
+
+
+def test_install_option_installs_then_activates(tmp_path):
+    env_dir = tmp_path / "env"
+    env_dir.mkdir()
+    (env_dir / "spack.yaml").write_text("spack: {specs: []}\n")
+    view = tmp_path / "view"
+    root = _fake_spack(tmp_path, view, fail_first=False)
+    script = f"""
+        source {ACTIVATE} --install --spack {env_dir} || exit 9
+        {PRINT_VARS}
+    """
+    proc = run_bash(script, env=clean_env(SPACK_ROOT=str(root)))
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "log").read_text() == f"installing {env_dir}\n"
+    assert proc.stdout.index(f"spack -e {env_dir} install") < proc.stdout.index("@@BEGIN@@")
+    values = shell_vars(proc.stdout)
+    assert values["PATH"].split(":")[0] == f"{view}/bin"
+    assert values["PYTHONPATH"].split(":")[0] == str(CHECKOUT)
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
