@@ -71,7 +71,8 @@ def installed_venv() -> Path:
     source = venv / "source"
     shutil.rmtree(source, ignore_errors=True)
     ignore = shutil.ignore_patterns("x86_64", "aarch64", "arm64", "__pycache__", "*.so", "*.o",
-                                    "build", "*.egg-info", ".spack-env", "spack.lock")
+                                    "build", "build-*", "spack-build-*", "*.egg-info",
+                                    ".spack-env", "spack.lock")
     source.mkdir(parents=True)
     for name in ("setup.cfg", "setup.py", "pyproject.toml", "README.md"):
         if (CHECKOUT / name).is_file():

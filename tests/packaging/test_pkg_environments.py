@@ -68,8 +68,9 @@ def test_specs_name_our_packages(env_dir):
 def test_develop_paths_point_at_this_checkout(env_dir):
     env = load(env_dir)
     develop = env.get("develop", {})
-    if env_dir.name in ("neurodamus-dev", "neurodamus-offline"):
-        assert set(develop) == {"py-neurodamus", "neurodamus-models"}
+    # every environment builds the driver from this clone; the models package has no source
+    # of its own (it compiles what py-neurodamus installs)
+    assert set(develop) == {"py-neurodamus"}
     for name, entry in develop.items():
         assert not Path(entry["path"]).is_absolute(), "relative to the environment folder"
         assert (env_dir / entry["path"]).resolve() == CHECKOUT
@@ -91,6 +92,26 @@ def test_deploy_modules_are_named_as_documented():
         assert f'"{model}"' in models
         assert projections[f"neurodamus-models model={model}"] == f"neurodamus-{model}/{{version}}"
     assert lmod.get("hash_length") == 0
+
+
+@pytest.mark.parametrize("path", ["build-linux-debian12-x86_64-abcdef1/CMakeCache.txt",
+                                  "spack-build-out.txt", "spack-build-env.txt"])
+def test_spack_develop_leftovers_are_ignored_by_git(path):
+    proc = subprocess.run(["git", "-C", str(CHECKOUT), "check-ignore", "-q", path], check=False)
+    assert proc.returncode == 0, f"git does not ignore {path}"
+
+
+def test_generator_says_what_is_missing(tmp_path):
+    """A virtualenv without wheel: the generator stops and says to install it."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    proc = subprocess.run([str(venv / "bin" / "python"), str(GENERATOR), "--output",
+                           str(tmp_path / "x.yaml"), "--spack-version", "1.1"],
+                          check=False, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "not installed in" in proc.stderr and "wheel" in proc.stderr
+    assert "pip install" in proc.stderr
+    assert not (tmp_path / "x.yaml").exists()
 
 
 @pytest.mark.parametrize("version", ["1.1", "0.23"])
@@ -128,3 +149,22 @@ def test_generated_externals_cover_everything_but_ours(tmp_path, version):
     else:
         assert "compilers" not in data
         assert "languages:=" in packages["gcc"]["externals"][0]["spec"]
+
+
+def test_generated_externals_for_a_neuron_built_from_source(tmp_path):
+    """--build neuron: no neuron external; its build tools, Eigen and NMODL's packages instead."""
+    out = tmp_path / "externals.yaml"
+    proc = subprocess.run([sys.executable, str(GENERATOR), "--output", str(out),
+                           "--spack-version", "1.1", "--build", "neuron"],
+                          check=False, capture_output=True, text=True)
+    if proc.returncode and "needs these from the system" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    if proc.returncode and "not installed in" in proc.stderr:
+        pytest.skip("NMODL's Python packages are not in this interpreter: " + proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr
+    packages = yaml.safe_load(out.read_text())["packages"]
+    assert "neuron" not in packages
+    assert {"cmake", "gmake", "ninja", "bison", "flex", "gettext", "ncurses", "readline",
+            "eigen", "py-jinja2", "py-pyyaml", "py-sympy", "py-find-libpython"} <= set(packages)
+    for name in ("cmake", "eigen"):
+        assert packages[name]["externals"][0]["prefix"] == "/usr"
