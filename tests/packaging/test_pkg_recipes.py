@@ -147,6 +147,8 @@ def test_our_packages_name_no_address(name):
         assert not isinstance(getattr(recipe.cls, attr, None), str), (name, attr)
     # git, if any, is the clone the recipe sits in
     assert getattr(recipe.cls, "git", None) in (None, str(CHECKOUT))
+    if name == "py-neurodamus":
+        assert recipe.cls.git == str(CHECKOUT)
     assert "http" not in recipe.source.replace("https://<host>", "")
     assert set(recipe.versions) == {"develop"}
 

@@ -42,8 +42,8 @@ class PyNeurodamus(PythonPackage):
     mechanisms come from a separate package, neurodamus-models.
     """
 
-    # git: the clone, when this recipe is inside one (a packages.yaml may set another).
-    git = _CLONE if os.path.exists(os.path.join(_CLONE, ".git")) else None
+    # git: the clone this recipe is in (a packages.yaml may set another; see the top).
+    git = _CLONE
 
     license("Apache-2.0")
     maintainers("neurodamus-maintainers")
