@@ -35,7 +35,7 @@ SPACK_PACKAGE_NAMES = frozenset(
         "join_path", "Executable", "which", "InstallError", "install", "install_tree", "mkdirp",
         "working_dir", "filter_file", "run_after", "on_package_attributes", "version", "variant",
         "depends_on", "license", "conflicts", "requires", "extends", "maintainers", "when",
-        "patch", "PythonPackage", "CMakePackage", "Package",
+        "patch", "resource", "PythonPackage", "CMakePackage", "Package",
     ]
 )
 
@@ -142,7 +142,7 @@ def _stub_spack(version_info, record):
     names = {
         n: directive(n)
         for n in ("version", "variant", "depends_on", "license", "conflicts", "requires",
-                  "extends", "maintainers", "patch")
+                  "extends", "maintainers", "patch", "resource")
     }
     names.update(run_after=run_after, on_package_attributes=lambda **kw: (lambda fn: fn))
     names.update(

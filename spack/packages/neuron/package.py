@@ -65,6 +65,18 @@ class Neuron(_BuiltinNeuron):
         submodules=_submodules,
     )
 
+    # nanobind's own submodule (robin-map): Spack's `git submodule update --recursive` after an
+    # init of the listed paths does not initialise nested submodules, so it comes as a resource
+    # (the commit nanobind 784efa2, pinned by all of 9.0.0 to 9.0.2, points at).
+    resource(
+        name="robin-map",
+        git="https://github.com/Tessil/robin-map",
+        commit="188c45569cc2a5dd768077c193830b51d33a5020",
+        destination=os.path.join("external", "nanobind", "ext"),
+        placement="robin_map",
+        when="@9.0.0:9.0.2+python",
+    )
+
     # ----------------------------------------------------------------------------------------
     # Variants: the builtin recipe's (mpi, python, coreneuron, openmp, interviews, rx3d,
     # backtrace, tests, ...), with its defaults (+mpi +python +coreneuron).
