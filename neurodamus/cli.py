@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         return _build_mechanisms(argv[1:])
     if argv and argv[0] == "example":
         return _example(argv[1:])
-    if argv and argv[0] == "lfp-weights":   # issue 17
+    if argv and argv[0] == "lfp-weights":
         return _lfp_weights(argv[1:])
     if argv and argv[0] in ("doctor", "plot"):
         return _doctor(argv[1:]) if argv[0] == "doctor" else _plot(argv[1:])
@@ -295,7 +295,7 @@ def _options(args):
     from .circuit.distribution import LB_MODES
     if args["--lb-mode"] not in LB_MODES:
         raise SystemExit(_usage_error(f"--lb-mode must be one of {', '.join(LB_MODES)}"))
-    scale = _scale_options(args)   # issue 9: --dry-run, --num-target-ranks, ...
+    scale = _scale_options(args)   # --dry-run, --num-target-ranks, ...
     return RunOptions(output_path=args["--output-path"], lb_mode=args["--lb-mode"],
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
                       report_buffer_size=buffer_mb,
@@ -305,7 +305,7 @@ def _options(args):
 
 def _coreneuron_options(args) -> dict:
     """--keep-build, --build-model, --simulate-model, --coreneuron-direct-mode, --save,
-    --restore (issue 5); --cell-permute, --model-stats, --enable-shm (issue 21)."""
+    --restore; --cell-permute, --model-stats, --enable-shm."""
     build = (args.get("--build-model") or "AUTO").upper()
     if build not in ("AUTO", "ON", "OFF"):
         raise SystemExit(_usage_error(f"--build-model must be AUTO, ON or OFF, got {build}"))
@@ -325,7 +325,7 @@ def _coreneuron_options(args) -> dict:
 
 
 def _scale_options(args) -> dict:
-    """--dry-run, --num-target-ranks, --memory-per-rank, --modelbuilding-steps (issue 9)."""
+    """--dry-run, --num-target-ranks, --memory-per-rank, --modelbuilding-steps."""
     def positive(name, cast):
         value = args.get(name)
         if value is None:

@@ -89,7 +89,7 @@ def new_model(plan, gids: np.ndarray | None = None) -> Model:
 
 # ---- cells -------------------------------------------------------------------------------------
 def build_cells(plan, rt, model: Model) -> None:
-    """Instantiate this rank's cells from their templates (compatibility §2)."""
+    """Instantiate this rank's cells from their templates (contract §2)."""
     loader = cell_build.TemplateLoader(rt.h)
     t0 = time.perf_counter()
     pops = [p for p in model.populations.values() if not p.is_virtual]
@@ -132,7 +132,7 @@ def _load_templates(loader, p) -> None:
 
 # ---- connectivity ------------------------------------------------------------------------------
 def edge_order(plan) -> list:
-    """Internal connectivity per population first, then projections (compatibility §1.3)."""
+    """Internal connectivity per population first, then projections (contract §1.3)."""
     edge_pops = plan.settings.edge_populations
     internal, seen = [], set()
     for name in plan.populations:
@@ -155,7 +155,7 @@ def connect(plan, rt, model: Model) -> None:
     replay_spikes = read_replay_inputs(settings, pops, plan.node_sets)
     replay = ReplayBuilder(h, builder.nc_index if builder else {})
     model.synapse_builder, model.replay_builder = builder, replay
-    model.minis = MinisBuilder(h, settings, model.cells)   # spontaneous minis (§3.9)
+    model.minis = MinisBuilder(h, settings, model.cells)   # spontaneous minis (contract §3.9)
     types = {ep.type for ep in settings.edge_populations}
     model.gap_junctions = GapJunctionBuilder(h, pc, model.cells, settings.circuit_path) \
         if "electrical" in types else None
@@ -173,7 +173,7 @@ def connect(plan, rt, model: Model) -> None:
         if ep.type == "neuromodulatory":   # acts on synapses: after all of them exist
             neuromodulatory.append((ep, target, source))
             continue
-        if ep.type == "electrical":        # no overrides (§7)
+        if ep.type == "electrical":        # no overrides (contract §7)
             table = read_synapses(ep, target.local_raw, source.offset, target.offset,
                                   plan.dt, columns=GAP_COLUMNS)
             model.gap_junctions.build(simulated_sources(table, source.selected))
@@ -183,7 +183,7 @@ def connect(plan, rt, model: Model) -> None:
             table = read_synapses(ep, target.local_raw, source.offset, target.offset,
                                   plan.dt, settings.conditions.extracellular_calcium,
                                   extra_columns=needed)
-            table, conf = overrides.apply(table)   # overrides: creation + configure (§6.1)
+            table, conf = overrides.apply(table)   # overrides: creation + configure (contract §6.1)
             rows = builder.build(table, conf.weight_factor, conf.delay, helpers=conf.helper)
             model.minis.attach(table, rows, conf.spont_minis, conf.weight_factor)
         else:                              # point_process / Exp2Syn_synapse
@@ -213,7 +213,7 @@ def connect(plan, rt, model: Model) -> None:
 
 
 def add_inputs(plan, rt, model: Model) -> None:
-    """The config's inputs on this rank's cells (after the synapses: compatibility §4)."""
+    """The config's inputs on this rank's cells (after the synapses: contract §4)."""
     model.stimuli = apply_inputs(rt.h, plan.settings, plan.node_sets, plan.populations,
                                  model.cells)
 

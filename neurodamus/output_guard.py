@@ -1,4 +1,4 @@
-"""Guarding a run's outputs (issue 16): one run per output folder, a full disk said plainly,
+"""Guarding a run's outputs: one run per output folder, a full disk said plainly,
 and the run's record marked failed whatever ends the run.
 
 * ``OutputLock``: rank 0 holds ``<output>/.neurodamus.lock`` from the moment the run claims the

@@ -133,7 +133,7 @@ class FailureWatchdog:
 
     def _fire(self) -> None:
         rank = self.comm.Get_rank()
-        fail_active_run(self.message)   # issue 16: the run record says failed, folder freed
+        fail_active_run(self.message)   # the run record says failed, folder freed
         write_error(f"{self.message}\n(rank {rank} failed; the other ranks did not reach the "
                     f"end of the phase within {self.seconds:.0f} s: ending the job)")
         abort_job(1)

@@ -113,7 +113,7 @@ def initialise(plan: RunPlan, rt: Runtime, model: Model) -> bool:
             model.core.prepare(h, pc, plan.populations, len(model.cells))
         model.checkpoints.prepare_model(h)
         model.reports.start()
-    with rt.phase("init"):   # issue 21: compressed spike exchange, NEURON engine only
+    with rt.phase("init"):   # compressed spike exchange, NEURON engine only
         neuron_engine.initialize(h, pc, compress_spikes=model.core is None
                                  and not model.checkpoints.active)
     with rt.phase("init"):

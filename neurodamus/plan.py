@@ -153,7 +153,7 @@ def check_run(config_path, options: RunOptions = RunOptions(), n_ranks: int = 1)
         issues.raise_if_fatal()
         raise ConfigError(f"{config_path}: cannot be read")   # not reached: issues say why
     _check_run_values(settings, issues)
-    first = IssueList()   # issue 16: values, keys, files; first, as a root cause (an undefined
+    first = IssueList()   # values, keys, files; first, as a root cause (an undefined
     run_input_checks(settings, first)   # $VAR explains the missing folder found above)
     issues.items[:0] = first.items
     node_sets = node_set_service(settings)

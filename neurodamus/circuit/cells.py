@@ -35,13 +35,13 @@ class Cell:
 
     @property
     def section_ids(self) -> SectionIds:
-        """Report / compartment-set section ids of this cell (§2.1(2)), built once."""
+        """Report / compartment-set section ids of this cell (contract §2.1(2)), built once."""
         if self._section_ids is None:
             self._section_ids = SectionIds(self.hoc)
         return self._section_ids
 
     def section_by_id(self, section_id: int):
-        """Section for a SONATA ``afferent_section_id`` via the v(0.0001) index (§2.1(1))."""
+        """Section for a SONATA ``afferent_section_id``: the v(0.0001) index (contract §2.1(1))."""
         if self._section_table is None and not hasattr(self.hoc, "nSecAll"):
             # point-neuron templates (point_neurons.py) have no index: id 0 is soma[0]
             soma = getattr(self.hoc, "soma", None) if hasattr(self.hoc, "soma") else None
@@ -163,14 +163,14 @@ def load_templates(pop_nodes: PopulationNodes, loader: TemplateLoader):
 
 def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: TemplateLoader,
                            log=None) -> list[Cell]:
-    """Create this rank's cells of one biophysical population (compatibility §2); point
+    """Create this rank's cells of one biophysical population (contract §2); point
     neurons: ``point_neurons.instantiate_point_population``."""
     info = pop_nodes.info
     attrs = pop_nodes.attrs
     ids = pop_nodes.local_raw
     if len(ids) == 0:
         return []
-    check_node_values(pop_nodes)   # issue 16: NaN/inf in the columns read
+    check_node_values(pop_nodes)   # NaN/inf in the columns read
     templates, dyn_values = load_templates(pop_nodes, loader)
 
     keep_axon = settings.options.keep_axon

@@ -1,4 +1,4 @@
-"""Import3d with one parse per morphology file and rank (issue 21).
+"""Import3d with one parse per morphology file and rank.
 
 Emodel templates written for other drivers load their morphology themselves:
 

@@ -1,5 +1,5 @@
-"""``conditions.modifications`` (compatibility §6.2) and the safe assignment parser they share
-with ``connection_overrides[].synapse_configure`` (§6.1).
+"""``conditions.modifications`` (contract §6.2) and the safe assignment parser they share
+with ``connection_overrides[].synapse_configure`` (contract §6.1).
 
 No configuration text is ever run. A statement such as ``%s.gnabar_hh *= 0.5`` is parsed into
 (owner, attribute, operator, expression); the expression may only hold numbers, ``+ - * / **``,
@@ -23,10 +23,10 @@ type                       ``section_configure``           applied to
 ``section``                ``type[i].attr (op)= number``   that section, if it exists and has
                                                            the attributes
 ``compartment_set``        ``attr (op)= number``           the segment ``sec(offset)`` of each
-                                                           entry (section id of §2.1(2))
+                                                           entry (section id of contract §2.1(2))
 =========================  ==============================  ======================================
 
-Deliberate differences from ND (compatibility §10.6 lists both as observed defects): the
+Deliberate differences from ND (contract §10.6 lists both as observed defects): the
 attribute set that decides which sections a ``configure_all_sections`` entry touches is that
 entry's own (ND accumulates it over all entries of the run), and compartment-set entries are
 matched by raw id within the set's own population (ND compares raw ids with offset gids).
@@ -368,7 +368,7 @@ def _apply_all_sections(h, mod, cell, counter):
     attrs = mod.attributes
     for sec in _sections(cell):
         if all(has_number(sec, a) for a in attrs):
-            for _ in range(sec.nseg):   # once per segment, on the section (§6.2)
+            for _ in range(sec.nseg):   # once per segment, on the section (contract §6.2)
                 _run(mod, mod.statements, sec, cell, sec.name())
             counter.sections += 1
 

@@ -22,7 +22,7 @@ from ..errors import CircuitError
 
 #: MorphIO section types → hoc section array names (SONATA / SWC type codes 2, 3, 4)
 _ARRAY_OF_TYPE = {2: "axon", 3: "dend", 4: "apic"}
-#: order in which the arrays are declared (soma first, then the §2.1 type order)
+#: order in which the arrays are declared (soma first, then the contract §2.1 type order)
 ARRAY_ORDER = ("soma", "axon", "dend", "apic")
 
 
@@ -138,7 +138,7 @@ def _instantiate(cell, morph_dir: str, morph_file: str) -> None:
         if ms.parent_id >= 0:
             parent = by_id[ms.parent_id]
             sec.connect(parent(0.5 if ms.parent_id == 0 else 1.0), 0.0)
-    # The section-id convention of §2.1(1): the id lives in v(0.0001) until finitialize.
+    # The section-id convention of contract §2.1(1): the id lives in v(0.0001) until finitialize.
     for ms in morph.sections:
         by_id[ms.section_id](0.0001).v = ms.section_id
 

@@ -1,4 +1,4 @@
-"""Node values that would change results silently, on the nodes this rank reads (issue 16)."""
+"""Node values that would change results silently, on the nodes this rank reads."""
 
 from __future__ import annotations
 

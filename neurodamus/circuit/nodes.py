@@ -14,7 +14,7 @@ from .distribution import distribute
 from .node_sets import NodeSetService
 from .offsets import gid_offsets
 
-#: attributes read in pairs: both must exist, otherwise both are 0 (compatibility §2)
+#: attributes read in pairs: both must exist, otherwise both are 0 (contract §2)
 _PAIRED = (("exc_mini_frequency", "inh_mini_frequency"), )
 _PAIRED_DYNAMICS = (("threshold_current", "holding_current"), )
 
@@ -146,14 +146,14 @@ OPTIONAL_COLUMNS = ("mtype", "etype", "x", "y", "z")
 
 
 def read_local_attributes(pop_nodes: PopulationNodes, needs_dynamics=()) -> None:
-    """Bulk-read the attributes the driver uses for this rank's cells (compatibility §2)."""
+    """Bulk-read the attributes the driver uses for this rank's cells (contract §2)."""
     ids = pop_nodes.local_raw
     info = pop_nodes.info
     if len(ids) == 0 or pop_nodes.is_virtual:
         return
     pop = open_population(info)
     names = set(pop.attribute_names)
-    # point neurons (issue 7) have no morphology
+    # point neurons have no morphology
     required = ("model_template",) if info.type == "point_process" else REQUIRED_COLUMNS
     missing = [c for c in required if c not in names]
     if missing:

@@ -1,4 +1,4 @@
-"""Gid offsets and population hash ids (compatibility §1.1, §1.2). Pure Python."""
+"""Gid offsets and population hash ids (contract §1.1, §1.2). Pure Python."""
 
 from __future__ import annotations
 

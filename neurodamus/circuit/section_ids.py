@@ -1,4 +1,4 @@
-"""Section ids of reports, compartment sets, inputs and modifications (compatibility §2.1(2)).
+"""Section ids of reports, compartment sets, inputs and modifications (contract §2.1(2)).
 
 ``section_id = offset(type) + local index``, with the offsets accumulated over the counts of
 soma, axon (``nSecAxonalOrig``: the count before axon replacement), dend, apic, ais, node and

@@ -1,4 +1,4 @@
-"""Input files that are not what the config says they are (issue 16).
+"""Input files that are not what the config says they are.
 
 A truncated or corrupted HDF5 file, a nodes file given as edges (or the reverse), a column
 shorter than its population, a config that is not UTF-8 or is nested absurdly deep: each gets

@@ -1,4 +1,4 @@
-"""Unknown keys in the known sections of the simulation config: one warning each (issue 16).
+"""Unknown keys in the known sections of the simulation config: one warning each.
 
 libsonata ignores keys it does not know, so ``"celcius": 30`` silently runs at the default
 temperature. The key lists follow the SONATA simulation config specification; a close known

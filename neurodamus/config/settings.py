@@ -2,7 +2,7 @@
 
 libsonata parses and type-checks both files (its defaults are the contract's defaults); this
 module adds what libsonata does not check (files exist, node sets and populations are known)
-and reads the circuit config JSON itself where order matters (compatibility §11.4).
+and reads the circuit config JSON itself where order matters (contract §11.4).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .issues import IssueList
 
 #: population types the driver instantiates; others are rejected with a clear message
 SUPPORTED_NODE_TYPES = {"biophysical", "virtual", "point_process"}
-#: engine precedence used to order populations (compatibility §1.3)
+#: engine precedence used to order populations (contract §1.3)
 _TYPE_PRECEDENCE = {"astrocyte": 1, "point_process": 2}
 _EDGE_TYPES = {"chemical", "electrical", "synapse_astrocyte", "endfoot", "neuromodulatory",
                "point_process", "Exp2Syn_synapse"}
@@ -40,19 +40,19 @@ class RunOptions:
     verbose: bool = False
     debug: bool = False
     keep_axon: bool = False
-    # scale (issue 9): dry-run memory estimate, target allocation, sliced model building
+    # scale: dry-run memory estimate, target allocation, sliced model building
     dry_run: bool = False
     num_target_ranks: int | None = None
     memory_per_rank: float | None = None   # MB; dry-run default: node memory / cores
     modelbuilding_steps: int = 1
-    # CoreNEURON and checkpoints (issue 5)
+    # CoreNEURON and checkpoints
     keep_build: bool = False                 # keep <output>/coreneuron_input (file mode)
     build_model: str = "AUTO"                # AUTO | ON | OFF
     simulate_model: bool = True              # --simulate-model=OFF: build the model only
     coreneuron_direct_mode: bool = False     # force in-memory transfer
     save: str | None = None                  # --save=DIR: checkpoint at the end of the run
     restore: str | None = None               # --restore=DIR: continue from a checkpoint
-    # CoreNEURON solver options (issue 21, the established driver's meaning)
+    # CoreNEURON solver options (the established driver's meaning)
     cell_permute: int = 0                    # 0 none, 1 node adjacency (2: GPU only)
     model_stats: bool = False                # CoreNEURON prints its model statistics
     enable_shm: bool = False                 # file-mode model in /dev/shm when it fits
@@ -90,8 +90,8 @@ class Settings:
     circuit_path: Path
     circuit: libsonata.CircuitConfig
     node_sets: libsonata.NodeSets
-    node_populations: dict  # name -> NodePopulationInfo, in processing order (§1.3)
-    edge_populations: tuple  # EdgePopulationInfo in circuit-config order (§1.3, §11.4)
+    node_populations: dict  # name -> NodePopulationInfo, in processing order (contract §1.3)
+    edge_populations: tuple  # EdgePopulationInfo in circuit-config order (contract §1.3, §11.4)
     output_dir: Path
     spikes_file: Path
     options: RunOptions = field(default_factory=RunOptions)
@@ -130,7 +130,7 @@ class Settings:
 def read_json(path: Path, what: str) -> dict:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
-    problem = json_problem(path)   # issue 16: not UTF-8, absurdly nested
+    problem = json_problem(path)   # not UTF-8, absurdly nested
     if problem:
         raise ConfigError(f"{path}: {problem}")
     try:
@@ -287,7 +287,7 @@ def _node_populations(circuit, circuit_json, circuit_path, issues) -> dict:
                              f"emodel directory of population '{name}' not found: "
                              f"'{props.biophysical_neuron_models_dir}'")
         models_dir = props.biophysical_neuron_models_dir
-        if ptype == "point_process":   # issue 7: templates from point_neuron_models_dir
+        if ptype == "point_process":   # templates from point_neuron_models_dir
             models_dir = props.point_neuron_models_dir or models_dir
             if not models_dir or not os.path.isdir(models_dir):
                 issues.fatal(circuit_path, f"{key}.populations.{name}.point_neuron_models_dir",

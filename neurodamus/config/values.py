@@ -1,4 +1,4 @@
-"""Config values libsonata accepts but a run cannot use as meant (issue 16).
+"""Config values libsonata accepts but a run cannot use as meant.
 
 Each ``check_*(settings, issues)`` adds ``<file>: <key>: <what is wrong>`` entries to ``issues``
 (``config.issues.IssueList``). They read the configs and HDF5 metadata only, no NEURON.
@@ -88,7 +88,7 @@ def _output_name_problem(name: str, output_dir: Path) -> tuple[str, str] | None:
                          f"file name")
     return "warning", (f"'{name}' has a folder part: the file is written as "
                        f"{output_dir / os.path.basename(name)} (outputs go straight into the "
-                       f"output folder, compatibility §8)")
+                       f"output folder, contract §8)")
 
 
 def _report_file(raw_report: dict, name: str) -> str:

@@ -1,4 +1,4 @@
-"""Edge values that would change results silently, checked on what this rank reads (issue 16).
+"""Edge values that would change results silently, checked on what this rank reads.
 
 One vectorised pass (min/max/finite) per column this rank has already read: no second read of
 the files. Each problem is a CircuitError ``<edges file>: population '<name>': <column>: ...``
@@ -48,7 +48,7 @@ def check_delays(where: str, delay: np.ndarray, edge_ids: np.ndarray, dt: float)
 
 
 #: float32 rounding may put a position this far outside [0, 1]: clamped as the contract says
-#: (§3.2); anything further out is corrupt data, refused instead of silently clamped
+#: (contract §3.2); anything further out is corrupt data, refused instead of silently clamped
 FRACTION_TOLERANCE = 1e-5
 
 

@@ -1,7 +1,7 @@
 """Read afferent chemical edges of this rank's cells and turn them into a synapse plan.
 
 Pure numpy + libsonata. This is the one place that maps SONATA edge columns to synapse
-parameters (compatibility §3.1–§3.3); ``synapses.py`` only creates the NEURON objects.
+parameters (contract §3.1–§3.3); ``synapses.py`` only creates the NEURON objects.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..config.settings import EdgePopulationInfo
 from ..errors import CircuitError
 from . import edge_checks
 
-#: internal field -> SONATA column; None default means the column is required (§3.1)
+#: internal field -> SONATA column; None default means the column is required (contract §3.1)
 COLUMNS = {
     "weight": ("conductance", None),
     "U": ("u_syn", None),
@@ -41,7 +41,7 @@ class Connection:
 
 @dataclass
 class SynapseTable:
-    """This rank's synapses of one edge population, in creation order (§1.3)."""
+    """This rank's synapses of one edge population, in creation order (contract §1.3)."""
 
     edge_pop: EdgePopulationInfo
     source_offset: int
@@ -97,7 +97,7 @@ def _location(pop, sel, n, where, edge_ids):
 
 
 def u_hill_factor(k: np.ndarray, calcium: float) -> np.ndarray:
-    """(K^4 + 16)/16 · Ca^4/(K^4 + Ca^4) (compatibility §3.1)."""
+    """(K^4 + 16)/16 · Ca^4/(K^4 + Ca^4) (contract §3.1)."""
     k4 = np.asarray(k, dtype=float) ** 4
     ca4 = calcium ** 4
     return (k4 + 16.0) / 16.0 * ca4 / (k4 + ca4)
@@ -107,7 +107,7 @@ def read_synapses(edge_pop: EdgePopulationInfo, local_target_raw: np.ndarray,
                   source_offset: int, target_offset: int, dt: float,
                   extracellular_calcium: float | None = None, columns: dict | None = None,
                   extra_columns=(), location_required: bool = True) -> SynapseTable:
-    """Read the afferent edges of this rank's targets in bulk and order them (§1.3, §3).
+    """Read the afferent edges of this rank's targets in bulk and order them (contract §1.3, §3).
 
     ``columns`` (internal field -> (column, default)) replaces ``COLUMNS`` for other edge
     types (gap junctions, Exp2Syn-type, neuromodulatory); ``extra_columns`` are required
@@ -165,7 +165,7 @@ def _read_synapses(edge_pop, local_target_raw, source_offset, target_offset, dt,
     else:
         sec_id, x, seg = np.zeros(0, np.int64), np.zeros(0), None
 
-    # float32 delays must become float64 before the grid rounding (§11.11)
+    # float32 delays must become float64 before the grid rounding (contract §11.11)
     if "delay" in params:
         delay = params["delay"].astype(np.float64)
         params["delay"] = (delay / dt + 1e-5).astype(np.int64) * dt
@@ -184,7 +184,7 @@ def _read_synapses(edge_pop, local_target_raw, source_offset, target_offset, dt,
     synapse_id = np.arange(n) - first_of_target
 
     # connections = runs of equal source within a target; creation order: target ascending,
-    # then source descending (stable), rows in edge order within a connection (§1.3, §11.3)
+    # then source descending (stable), rows in edge order within a connection (contract §1.3, §11.3)
     runs = []
     if n:
         breaks = np.flatnonzero((np.diff(tgt) != 0) | (np.diff(src) != 0)) + 1

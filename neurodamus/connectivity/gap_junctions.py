@@ -1,14 +1,14 @@
-"""Gap junctions: ``electrical`` edge populations (compatibility §7).
+"""Gap junctions: ``electrical`` edge populations (contract §7).
 
 Each edge whose target is local and whose source is simulated becomes one ``Gap`` point process
 (core/mod/Gap.mod, ``i = (v - vgap)·g·1e-3`` nA, ``g`` = the edge ``conductance`` in nS) at the
-edge's location (§3.2 rules). The voltage at that location is published under the edge's
+edge's location (contract §3.2 rules). The voltage at that location is published under the edge's
 ``afferent_junction_id`` (``pc.source_var``) and the gap's ``vgap`` receives the voltage published
 under its ``efferent_junction_id`` (``pc.target_var``). Ids are used raw. Both directions of a
 junction must therefore be present; an id nobody publishes, or one published twice, is an error
 found before NEURON sees it (checked over all ranks).
 
-Connection overrides do not apply to gap junctions. Unlike ND (§7, §10.6), a run without a
+Connection overrides do not apply to gap junctions. Unlike ND (contract §7, §10.6), a run without a
 ``node_set`` takes the whole source population as the source filter, not the rank-local cells.
 """
 
@@ -50,7 +50,7 @@ class GapJunctionBuilder:
         self.skipped = 0
 
     def build(self, table) -> None:
-        """Gaps for one electrical edge population, per target, sources descending (§7)."""
+        """Gaps for one electrical edge population, per target, sources descending (contract §7)."""
         h = self.h
         p = table.params
         g = p["weight"].tolist()
@@ -66,7 +66,7 @@ class GapJunctionBuilder:
                     self.skipped += 1
                     continue
                 x = xs[r]
-                if math.isnan(x):   # segment form (§3.2)
+                if math.isnan(x):   # segment form (contract §3.2)
                     x = segment_fraction(h, sec, *table.segment[r])
                 gap = h.Gap(x, sec=sec)
                 gap.g = g[r]

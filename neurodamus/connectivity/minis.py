@@ -1,4 +1,4 @@
-"""Spontaneous minis: one ``InhPoissonStim`` + NetCon per synapse (compatibility §3.5, §3.7, §3.9).
+"""Spontaneous minis: one ``InhPoissonStim`` + NetCon per synapse (contract §3.5, §3.7, §3.9).
 
 ``mini_rates`` (pure) decides each synapse's rate: a ``connection_overrides.spont_minis`` value
 when one is given for its row, otherwise the target cell's ``inh_mini_frequency`` (syn_type_id
@@ -17,7 +17,7 @@ from ..errors import CircuitError, ConfigError
 from .hoc_objects import ObjectList, load
 from .synapses import _nc_type_index
 
-MINI_DELAY = 0.1   # ms, NetCon delay of every mini (§3.5)
+MINI_DELAY = 0.1   # ms, NetCon delay of every mini (contract §3.5)
 MINI_TYPE = 1      # nc_type written to weight[nc_type_param_<mechanism>]
 
 
@@ -33,7 +33,7 @@ def mini_rates(syn_type: np.ndarray, exc_rate: np.ndarray, inh_rate: np.ndarray,
 
 def mini_stream_ids(synapse_id: int, tgid: int, src_pop_id: int, dst_pop_id: int,
                     minis_seed: int) -> tuple[tuple, tuple]:
-    """((exponential stream ids), (uniform stream ids)) of one synapse's generator (§3.7)."""
+    """(exponential, uniform) stream ids of one synapse's generator (contract §3.7)."""
     base = src_pop_id * 65536 + dst_pop_id + minis_seed
     first = (synapse_id + 200, tgid + 251)
     return first + (base + 300,), first + (base + 350,)

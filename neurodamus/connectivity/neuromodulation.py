@@ -1,4 +1,4 @@
-"""Neuromodulatory edges (type ``neuromodulatory``; compatibility §3.5, §6.1).
+"""Neuromodulatory edges (type ``neuromodulatory``; contract §3.5, §6.1).
 
 A neuromodulatory edge creates no synapse of its own: it acts on the existing synapse of its
 target cell that is nearest to the edge's location -- same section, smallest distance between the

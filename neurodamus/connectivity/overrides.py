@@ -1,4 +1,4 @@
-"""``connection_overrides`` (compatibility §6.1): parse, check, match, plan. No NEURON here.
+"""``connection_overrides`` (contract §6.1): parse, check, match, plan. No NEURON here.
 
 Every override is a libsonata record (``weight`` defaults to 1, ``delay`` to 0) between a
 ``source`` and a ``target`` node set. Node sets are materialised on whole populations
@@ -17,7 +17,7 @@ connection between its node sets. ``weight`` sets the weight factor, ``spont_min
 ``synapse_delay_override`` set (a later override without them resets them), statements of
 ``synapse_configure`` accumulate, ``modoverride`` sets the synapse helper, the neuromodulation
 fields set the neuromodulatory NetCon weights, and an override with ``delay > 0`` only adds a
-(delay, weight) pair to the connection's delayed weight changes (§3.6).
+(delay, weight) pair to the connection's delayed weight changes (contract §3.6).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class ConnectionConfig:
 
     weight_factor: np.ndarray            # per row
     delay: np.ndarray                    # per row: final NetCon delay
-    spont_minis: np.ndarray              # per row: rate in Hz, NaN = cell attributes (§3.9)
+    spont_minis: np.ndarray              # per row: Hz, NaN = cell attributes (contract §3.9)
     helper: list                         # per row: modoverride name or None
     neuromod_strength: np.ndarray        # per row: NaN = edge column
     neuromod_dtc: np.ndarray             # per row: NaN = edge column
@@ -330,7 +330,7 @@ class OverridePlan:
         return self._gid_sets[key]
 
     def check(self, edge_populations=()) -> list[str]:
-        """Consistency of weight-0 overrides (§6.1): raise ConfigError, return warnings.
+        """Consistency of weight-0 overrides (contract §6.1): raise ConfigError, return warnings.
 
         Overrides that match no edge population, or only gap junctions, get a warning of
         their own and no consistency check.

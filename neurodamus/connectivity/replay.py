@@ -1,4 +1,4 @@
-"""Spike replay (``synapse_replay`` inputs): VecStim + NetCon per synapse (compatibility §3.10)."""
+"""Spike replay (``synapse_replay`` inputs): VecStim + NetCon per synapse (contract §3.10)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _check_spike_ids(where, path, pop, by_node: dict, size: int) -> None:
-    """Every node id is a node of the source population (issue 16: others change the spikes)."""
+    """Every node id is a node of the source population (others change the spikes)."""
     beyond = [i for i in by_node if i >= size]
     if beyond:
         raise ConfigError(f"{where}: {path}: /spikes/{pop}/node_ids: node id {min(beyond)} is "
@@ -43,7 +43,7 @@ class ReplayInput:
 
 
 def read_replay_inputs(settings, populations, node_sets) -> list[ReplayInput]:
-    """Every ``synapse_replay`` input, checked and read (compatibility §3.10).
+    """Every ``synapse_replay`` input, checked and read (contract §3.10).
 
     Spikes of populations the circuit does not have are ignored (with a warning), as the
     established driver only looks for the circuit's populations in the file; a circuit population
@@ -132,7 +132,7 @@ class ReplayBuilder:
                 continue
             if sources is not None and not _contains(sources, raw):
                 continue
-            times = times[times >= delay]   # the input's delay is a filter (§3.10)
+            times = times[times >= delay]   # the input's delay is a filter (contract §3.10)
             if not len(times):
                 continue
             stim = None

@@ -1,4 +1,4 @@
-"""Create synapse point processes and NetCons from a SynapseTable (compatibility §3.4–§3.7)."""
+"""Create synapse point processes and NetCons from a SynapseTable (contract §3.4–§3.7)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class SynapseBuilder:
         self.netcons = ObjectList(h)
         self.skipped = 0
         self._conductance_field = {}
-        # connection overrides (issue 7): modoverride helpers
+        # connection overrides: modoverride helpers
         self.random_seed = run.random_seed
         self.helpers = SynapseHelpers(h)
 
@@ -53,7 +53,7 @@ class SynapseBuilder:
               helpers=None) -> list:
         """Create the point processes (and presynaptic NetCons); return them row-aligned.
 
-        ``helpers``: optional per-row modoverride name (None = default helper), §3.4.
+        ``helpers``: optional per-row modoverride name (None = default helper), contract §3.4.
         """
         h, pc = self.h, self.pc
         ep = table.edge_pop
@@ -100,7 +100,7 @@ class SynapseBuilder:
                 if math.isnan(x):  # segment form: needs the section's 3D points
                     x = segment_fraction(h, sec, *table.segment[r])
                 sid = synapse_ids[r]
-                if helpers is not None and helpers[r] is not None:   # modoverride (§3.4)
+                if helpers is not None and helpers[r] is not None:   # modoverride (contract §3.4)
                     pp = self._helper_synapse(helpers[r], table, r, tgid, sec, x, src_hash,
                                               tgt_hash)
                 else:
@@ -150,7 +150,7 @@ class SynapseBuilder:
 
     def _helper_synapse(self, name, table, r, tgid, sec, x, src_hash, tgt_hash):
         """A modoverride synapse: ``<name>Helper(gid+1, params, x, synapse_id, seed, src, dst)``
-        made in ``sec``; then ``conductance`` is set as for every synapse (§3.4)."""
+        made in ``sec``; then ``conductance`` is set as for every synapse (contract §3.4)."""
         h = self.h
         cls = self.helpers.template(name)
         params = self.helpers.params(table, r, x)
@@ -177,12 +177,12 @@ class SynapseBuilder:
     def _gaba_rise_time(self, tgid, sid, stream3):
         rng = self.h.Random()
         rng.Random123(tgid + 251, sid + 100, stream3 + 450)
-        rng.lognormal(0.2, 0.1)  # draws and discards one value (§3.7, §3.8)
+        rng.lognormal(0.2, 0.1)  # draws and discards one value (contract §3.7, §3.8)
         return rng.repick()
 
 
 def segment_fraction(h, sec, ipt, off) -> float:
-    """Segment-form location (compatibility §3.2)."""
+    """Segment-form location (contract §3.2)."""
     ipt, off = int(ipt), max(float(off), 0.0)
     n3d = int(h.n3d(sec=sec))
     flipped = h.section_orientation(sec=sec) == 1
@@ -204,9 +204,10 @@ def check_skipped(table: SynapseTable, skipped: int):
                     table.edge_pop.name, skipped)
 
 
-# ---- connection overrides, NEURON side (issue 7; the plan is connectivity/overrides.py) -----
+# ---- connection overrides, NEURON side (the plan is connectivity/overrides.py) -----
 class SynapseHelpers:
-    """modoverride helpers: hoc template ``<Name>Helper`` from ``<Name>Helper.hoc`` (§3.4, §6.1).
+    """modoverride helpers: hoc template ``<Name>Helper`` from ``<Name>Helper.hoc``
+    (contract §3.4, §6.1).
 
     A helper is constructed in the synapse's section as ``(gid + 1, params, x, synapse_id,
     run.random_seed, src_pop_id, dst_pop_id)`` and exposes its point process as ``synapse``.
@@ -275,7 +276,8 @@ def _check_statement(h, override, stmt, pp, mech) -> None:
 
 def configure_synapses(h, table, row_pp, config) -> None:
     """Run the overrides' ``synapse_configure`` statements on each synapse of a connection, in
-    override order, then give it its delayed weight changes (``setup_delay_vecs``, §3.6)."""
+    override order, then give it its delayed weight changes (``setup_delay_vecs``,
+    contract §3.6)."""
     checked = set()
     for c, conn in enumerate(table.connections):
         overrides, delayed = config.configure[c], config.delayed[c]

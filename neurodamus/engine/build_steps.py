@@ -72,7 +72,7 @@ def build_in_steps(plan, rt) -> Outcome:
             costs = plan.balance.costs[np.searchsorted(plan.balance.gids, local)] \
                 if plan.balance is not None and len(local) else None
             slices = model_slices(local, max(1, fewest), costs)
-    core.make_model_folder()   # issue 21: on disk, or in /dev/shm (--enable-shm)
+    core.make_model_folder()   # on disk, or in /dev/shm (--enable-shm)
     steps = len(slices)
     if steps != requested:
         log.info("Model building: %d step(s) instead of %d (a rank has %d cell(s))", steps,
@@ -124,7 +124,7 @@ def build_in_steps(plan, rt) -> Outcome:
                                  f"simulate it with --simulator=CORENEURON --build-model=OFF",
                        **built)
     outcome = coreneuron_engine.simulate_written_model(plan, rt, core)
-    if plan.rank == 0:   # issue 21: the /dev/shm folder too, or the kept model copied back
+    if plan.rank == 0:   # the /dev/shm folder too, or the kept model copied back
         if not plan.engine.keep_input:
             core_options.remove_model_folder(datpath)
         else:

@@ -1,4 +1,4 @@
-"""``--save=DIR`` and ``--restore=DIR`` (issue 5): continue a run later, with a later tstop.
+"""``--save=DIR`` and ``--restore=DIR``: continue a run later, with a later tstop.
 
 A checkpoint is the NEURON-side state at the end of a run, whatever the engine: after every
 ``psolve`` CoreNEURON (embedded, direct or file mode) hands its whole state back to NEURON, so
@@ -27,7 +27,7 @@ a checkpoint, or from another circuit or rank count, or to a tstop not after the
 time, stops in the load phase with the reason.
 
 Minis (``InhPoissonStim``) keep the mod's default ``duration`` in saving and restoring runs
-(as under CoreNEURON, compatibility §3.9): a generator stopped at the first run's tstop could
+(as under CoreNEURON, contract §3.9): a generator stopped at the first run's tstop could
 not resume. Within the run this changes nothing.
 """
 

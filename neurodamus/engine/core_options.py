@@ -1,4 +1,4 @@
-"""CoreNEURON solver options of the command line (issue 21) and the model folder in /dev/shm.
+"""CoreNEURON solver options of the command line and the model folder in /dev/shm.
 
 ``--cell-permute``, ``--model-stats`` and ``--enable-shm`` have the established driver's
 meaning. With ``--enable-shm`` the file-mode model is written to node-local RAM

@@ -22,7 +22,7 @@ How a run goes with the NEURON 9.0.2 wheel (measured; see docs in ``neuron-facts
   (``nrnivmodl -coreneuron`` puts both in one folder) unless ``CORENEURONLIB`` names one.
 * A rank without cells crashes CoreNEURON 9.0.2 in file mode (direct mode copes): such a
   rank gets one artificial cell that never fires, in the reserved population ``zzz`` with gid
-  ``offset(zzz) + 1 + rank`` (compatibility §1.1, ``coreneuron_mechanisms.py``). It is never
+  ``offset(zzz) + 1 + rank`` (contract §1.1, ``coreneuron_mechanisms.py``). It is never
   written to any output.
 * ``--build-model=OFF`` simulates a model written by an earlier run without building anything
   in NEURON: CoreNEURON runs stand-alone (``solve_core`` of the mechanism library, under the

@@ -128,7 +128,7 @@ def check_mechanisms(h, library: Path) -> None:
 # ---- empty ranks -----------------------------------------------------------------------------
 def placeholder_gid(populations: dict, rank: int) -> int:
     """gid of the reserved ``zzz`` cell of an empty rank: offset(zzz) + 1 + rank
-    (compatibility §1.1)."""
+    (contract §1.1)."""
     max_ids = {name: p.max_id for name, p in populations.items()}
     max_ids[PLACEHOLDER_POPULATION] = 0
     return gid_offsets(max_ids)[PLACEHOLDER_POPULATION] + 1 + rank

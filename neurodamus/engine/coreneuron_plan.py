@@ -29,7 +29,7 @@ class CoreNeuronPlan:
     simulate: bool
     keep_build: bool
     datpath: Path
-    cell_permute: int = 0       # issue 21: --cell-permute, --model-stats, --enable-shm
+    cell_permute: int = 0       # --cell-permute, --model-stats, --enable-shm
     model_stats: bool = False
     enable_shm: bool = False
 
@@ -51,7 +51,7 @@ def plan_run(settings, options) -> CoreNeuronPlan | None:
                                             ("--simulate-model=OFF", not simulate)) if used]
     if settings.target_simulator != "CORENEURON":
         named = file_options + (["--coreneuron-direct-mode"] if direct else []) + \
-            solver_option_names(options)   # issue 21
+            solver_option_names(options)
         if named:
             raise ConfigError(f"{', '.join(named)}: CoreNEURON options, but the simulator is "
                               f"{settings.target_simulator} (use --simulator=CORENEURON)")

@@ -1,4 +1,4 @@
-"""Global simulator settings and the chunked NEURON run loop (compatibility §5)."""
+"""Global simulator settings and the chunked NEURON run loop (contract §5)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ def apply_run_settings(h, settings) -> None:
     h.secondorder = settings.integration_method
     h.celsius = cond.celsius
     h.v_init = cond.v_init
-    h.Random().Random123_globalindex(run.random_seed)  # before any stream is made (§11.10)
+    h.Random().Random123_globalindex(run.random_seed)  # before any stream is made (contract §11.10)
 
 
 def apply_mechanism_globals(h, settings) -> None:
-    """``conditions.mechanisms``: {SUFFIX: {var: value}} -> hoc global var_SUFFIX (§5.1)."""
+    """``conditions.mechanisms``: {SUFFIX: {var: value}} -> hoc global var_SUFFIX
+    (contract §5.1)."""
     mechanisms = settings.conditions.mechanisms or {}
     for suffix, values in mechanisms.items():
         for var, value in dict(values).items():
@@ -38,10 +39,10 @@ def apply_mechanism_globals(h, settings) -> None:
 
 def initialize(h, pc, compress_spikes: bool = False) -> None:
     """Transfer set-up, spike exchange, memory layout and maximum step, then ``stdinit``
-    (compatibility §5.2). ``compress_spikes``: ``spike_compress(3, 1, 0)`` as the established
+    (contract §5.2). ``compress_spikes``: ``spike_compress(3, 1, 0)`` as the established
     driver does: spike times go as 1-byte steps inside the exchange interval, gids as 1 byte
     where a rank has fewer than 256 cells, 3 spikes per rank in the fixed-size exchange
-    buffer. Not with checkpoints (compatibility §5.2 item 4)."""
+    buffer. Not with checkpoints (contract §5.2 item 4)."""
     pc.setup_transfer()
     if compress_spikes:
         pc.spike_compress(3, 1, 0)

@@ -1,4 +1,4 @@
-"""Outputs: SONATA spikes (``spikes.py``) and element reports (compatibility §8.2).
+"""Outputs: SONATA spikes (``spikes.py``) and element reports (contract §8.2).
 
 The simulation drives reports through ``ReportSet``: constructed after inputs and
 modifications (in a phase of its own: it agrees on file layouts with collectives), ``start``
@@ -20,7 +20,7 @@ Design in short:
   chose this over per-rank spool files).
 
 Modules: ``config`` (report keys, validation, time grid; no NEURON), ``points`` (report
-points; their section ids §2.1(2) come from ``circuit/section_ids.py``, shared with inputs
+points; their section ids contract §2.1(2) come from ``circuit/section_ids.py``, shared with inputs
 and modifications), ``variables`` (variable lookup), ``mapping`` (this rank's
 elements and references), ``writer`` (file layout, token-passing writes), ``targets`` (which
 cells a report covers), ``recording`` (step clock, bounded solver), ``report_set`` (lifecycle,

@@ -1,6 +1,6 @@
 """Report parameters from the simulation config: parsed, validated, time grid (no NEURON).
 
-Everything here follows compatibility §8.2 and is the same on every rank, so a problem found
+Everything here follows contract §8.2 and is the same on every rank, so a problem found
 here stops every rank with the same message: ``<config>: reports.<name>.<key>: <what>``.
 """
 
@@ -24,7 +24,7 @@ _STEP_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class TimeGrid:
-    """Which simulation steps become report rows (compatibility §8.2 "Time").
+    """Which simulation steps become report rows (contract §8.2 "Time").
 
     Row ``i`` (``0 <= i < n_steps``) holds the value at simulation step ``first_step + i*period``
     (step ``k`` is time ``k*dt``; step 0 is the state after initialisation).
@@ -56,8 +56,8 @@ class TimeGrid:
 
 def time_grid(start_time: float, end_time: float, dt_r: float, sim_dt: float,
               tstop: float) -> TimeGrid:
-    """The §8.2 time formulas; ``start_time <= end_time`` and ``dt_r >= sim_dt`` are checked
-    by the caller."""
+    """The time formulas of contract §8.2; ``start_time <= end_time`` and ``dt_r >= sim_dt`` are
+    checked by the caller."""
     start = round(start_time / dt_r) * dt_r
     end = min(end_time, tstop)
     n_steps = max(0, math.ceil((end - start) / dt_r))
@@ -124,7 +124,7 @@ def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
         issues.fatal(cfg, f"{key}.{sub}" if sub else key, text)
 
     rtype = rep.type.name
-    lfp = rtype == "lfp"   # issue 17: the fields of an lfp report (reports/lfp.py)
+    lfp = rtype == "lfp"   # the fields of an lfp report (reports/lfp.py)
     if rtype not in TYPES and not lfp:
         fatal("type", f"unknown report type '{rtype}' (expected one of {', '.join(TYPES)})")
         return None
@@ -184,7 +184,8 @@ def _parse_report(settings, name, files, issues, warn) -> ReportSpec | None:
 
 
 def report_path(output_dir: Path, file_name: str, name: str) -> Path:
-    """``<output_dir>/<basename(file_name)>``, default ``<name>.h5``, ``.h5`` added (§8.2)."""
+    """``<output_dir>/<basename(file_name)>``, default ``<name>.h5``, ``.h5`` added
+    (contract §8.2)."""
     base = os.path.basename(file_name or "") or name
     if not base.endswith(".h5"):
         base += ".h5"

@@ -9,7 +9,7 @@ electrodes_file"):
 * ``/<population>/node_ids`` (uint64, one per node), ``/<population>/offsets`` (uint64,
   nodes + 1: the rows of each node) and ``/<population>/section_ids`` (uint64, one per row).
 
-Compartment order of a node: its sections in ascending section id (the §2.1(2) numbering of
+Compartment order of a node: its sections in ascending section id (the contract §2.1(2) numbering of
 reports and compartment sets), each section's segments from x = 0 to x = 1. Electrode ``e``
 is column ``e`` of ``scaling_factors`` and element id ``e`` of the report.
 

@@ -1,8 +1,8 @@
 """This rank's elements of one report: node ids, element ids and the NEURON references.
 
 One ``LocalReport`` per report: for each population of the report (population order), this
-rank's nodes in ascending id, each with its elements (§8.2 per type). Each element's value is
-``sum(factor * value(ref))`` over its references (``combine``); compartment, synapse and
+rank's nodes in ascending id, each with its elements (contract §8.2 per type). Each element's
+value is ``sum(factor * value(ref))`` over its references (``combine``); compartment, synapse and
 compartment_set elements have exactly one reference with factor 1 (``combine`` is None).
 """
 
@@ -43,7 +43,7 @@ class LocalReport:
     blocks: list                               # PopulationBlock per report population
     refs: list = field(default_factory=list)   # NEURON references, in recording order
     combine: object = None                     # scipy CSR (n_elements x n_refs) or None
-    #: references whose t = 0 value is reported as 0 (bare density currents, §11 item 17)
+    #: references whose t = 0 value is reported as 0 (bare density currents, contract §11 item 17)
     zero_at_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
@@ -106,7 +106,7 @@ def _one_reference(spec, where, cell, sec, x, v: Variable, points):
 
 
 def _summation_terms(sec, x, variables, scaling, points):
-    """[(ref, factor, kind)] of one summation point, variables in order (§8.2 factors)."""
+    """[(ref, factor, kind)] of one summation point, variables in order (contract §8.2 factors)."""
     terms = []
     seg = sec(x)
     area = None
@@ -125,7 +125,7 @@ def _summation_terms(sec, x, variables, scaling, points):
 
 
 def _section_id(cell, sec) -> int:
-    """The section id of ``sec`` (§2.1(2), the numbering shared with inputs and
+    """The section id of ``sec`` (contract §2.1(2), the numbering shared with inputs and
     modifications); CircuitError naming the cell if the section has no id."""
     try:
         return cell.section_ids.id_of(sec)
@@ -136,7 +136,7 @@ def _section_id(cell, sec) -> int:
 
 def build_cell(b: _Builder, spec: ReportSpec, where: str, cell, variables, points,
                entries=None) -> None:
-    """Append one cell's elements (§8.2)."""
+    """Append one cell's elements (contract §8.2)."""
     rtype = spec.type
     n0 = len(b.element_ids)
     if rtype == "compartment":

@@ -1,7 +1,7 @@
 """Report points of a cell: the (section, x) lists of a ``sections``/``compartments`` choice
-(compatibility §8.2).
+(contract §8.2).
 
-Only hoc-template introspection, no recording. Section ids (§2.1(2)) come from the shared
+Only hoc-template introspection, no recording. Section ids (contract §2.1(2)) come from the shared
 numbering, ``circuit/section_ids.py`` (``Cell.section_ids``), as for inputs and modifications.
 """
 
@@ -25,7 +25,7 @@ def array_sections(hoc_cell, name: str) -> list:
 
 def report_sections(cell, sections: str) -> list:
     """Sections of a report point list: the named array, or the ``all`` SectionList in its
-    own order (§8.2)."""
+    own order (contract §8.2)."""
     if sections == "all":
         return list(cell.hoc.all)
     return array_sections(cell.hoc, sections)

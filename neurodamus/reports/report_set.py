@@ -92,7 +92,7 @@ class ActiveReport:
         h.nd_report_gather(self.vlist, self.gathered, first, period, n_rows)
         raw = self.gathered.as_numpy().reshape(n, n_rows)
         if self.rows_written == 0 and self.spec.grid.first_step == 0 and n_rows:
-            raw[self.local.zero_at_start, 0] = 0.0   # the t = 0 row (§11 item 17)
+            raw[self.local.zero_at_start, 0] = 0.0   # the t = 0 row (contract §11 item 17)
         if self.local.combine is not None:
             raw = self.local.combine @ raw
         return np.ascontiguousarray(raw.T, dtype=np.float32)
@@ -140,7 +140,7 @@ class ReportSet:
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
             if local.spec.type == "lfp" and not plan.uses_coreneuron:
-                # issue 17: NEURON engine, currents taken at report steps (lfp_recording.py)
+                # NEURON engine, currents taken at report steps (lfp_recording.py)
                 self.reports.append(LfpGatherReport(local, layouts, pops, self.dt))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
@@ -167,7 +167,7 @@ class ReportSet:
         def cells_of(pop_name, raw):
             return cells[raw + plan.populations[pop_name].offset]
 
-        if spec.type == "lfp":   # issue 17: one element per electrode (lfp_mapping.py)
+        if spec.type == "lfp":   # one element per electrode (lfp_mapping.py)
             return build_lfp_report(spec, where, targets, cells_of, log.warning), \
                 [t[0] for t in targets]
         local = build_local_report(spec, where, [(n, off, loc) for n, off, _, loc in targets],

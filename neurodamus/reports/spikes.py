@@ -1,4 +1,4 @@
-"""SONATA spike file (compatibility §8.1): gather to rank 0, sort by (time, gid), write.
+"""SONATA spike file (contract §8.1): gather to rank 0, sort by (time, gid), write.
 
 Written to a temporary name and renamed when complete, so that an interrupted run never
 leaves a spike file that looks whole.

@@ -1,4 +1,4 @@
-"""Report variables: parse, check against the loaded mechanisms, find references (§8.2).
+"""Report variables: parse, check against the loaded mechanisms, find references (contract §8.2).
 
 Lookup rule for a variable ``mech.var`` (a bare name ``n`` is read as ``(n, "i")``) at the
 point ``sec(x)``:
@@ -11,7 +11,7 @@ point ``sec(x)``:
 
 A bare mechanism name resolved by rule 4 (a density-mechanism current such as ``pas``) is
 marked ``DENSITY_CURRENT``: its t = 0 row is 0 in compartment and summation reports, as in the
-established driver's files (compatibility §11 item 17: that recorder samples t = 0 before the
+established driver's files (contract §11 item 17: that recorder samples t = 0 before the
 currents are evaluated). Every later row, and every other variable, is the recorded value.
 
 A name that no loaded mechanism can provide is an error before anything is recorded.
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 I_MEMBRANE = "i_membrane"
-#: point processes whose current is an electrode current: summed with factor -1 (§8.2)
+#: point processes whose current is an electrode current: summed with factor -1 (contract §8.2)
 ELECTRODE_TYPES = ("IClamp", "SEClamp")
 #: the "type" ``references`` gives a bare density-mechanism current (rule 4): 0 at t = 0
 DENSITY_CURRENT = "density current"

@@ -66,7 +66,7 @@ def final_name(tmp_path) -> str:
 
 
 def create_file(tmp_path: str, layouts: list, grid, unit: str) -> None:
-    """Rank 0: the whole file skeleton at its final size (§8.2 layout)."""
+    """Rank 0: the whole file skeleton at its final size (contract §8.2 layout)."""
     with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "w") as fd:
         root = fd.create_group("report")
         for lay in layouts:

@@ -1,8 +1,8 @@
 """SONATA ``inputs``: one module per input family (signal = pure numpy, source = NEURON).
 
 ``MODULES`` maps a SONATA ``module`` name to a builder ``build(run, block) -> objects``.
-``synapse_replay`` is not built here: replay belongs to connectivity (compatibility §3.10), and
-``spatially_uniform_e_field`` blocks are merged and applied after every other input (§4.1).
+``synapse_replay`` is not built here: replay belongs to connectivity (contract §3.10), and
+``spatially_uniform_e_field`` blocks are merged and applied after every other input (contract §4.1).
 ``apply_inputs`` is what the pipeline calls, once, after synapses exist. ``check_inputs`` and
 ``check_raw_inputs`` are the checks of the load-time pass, before any cell exists.
 """

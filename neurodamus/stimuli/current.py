@@ -1,5 +1,5 @@
 """Deterministic current-clamp steps and ramps: ``linear``, ``relative_linear``,
-``subthreshold``, ``hyperpolarizing`` (compatibility §4.2, §11.1)."""
+``subthreshold``, ``hyperpolarizing`` (contract §4.2, §11.1)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def build_subthreshold(run, block) -> list:
 
 
 def build_hyperpolarizing(run, block) -> list:
-    """A step of +holding_current (no sign flip, §11.1); never a no-op."""
+    """A step of +holding_current (no sign flip, contract §11.1); never a no-op."""
     def amps(cell):
         hold = float(cell.attrs.get("holding_current", 0.0))
         return hold, hold

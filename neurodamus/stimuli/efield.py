@@ -1,4 +1,4 @@
-"""``spatially_uniform_e_field`` (compatibility §4.6). NEURON only.
+"""``spatially_uniform_e_field`` (contract §4.6). NEURON only.
 
 Every segment of a target cell gets ``extracellular`` and one ``EFieldIntegrator`` (core/mod)
 whose pointer drives ``e_extracellular``. For a field E (V/m) the segment's potential is
@@ -23,7 +23,7 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: local −y extents (µm from the soma centre) of axon stubs that have no 3D points (§4.6)
+#: local −y extents (µm from the soma centre) of axon stubs that have no 3D points (contract §4.6)
 STUB_EXTENT = {("axon", 0): (0.0, 30.0), ("axon", 1): (30.0, 60.0), ("myelin", 0): (60.0, 1060.0)}
 N_TERM_VALUES = 7
 
@@ -111,10 +111,11 @@ def segment_offsets(hoc, warn=None) -> tuple[list, np.ndarray]:
 
 
 def rotations(pop_nodes, raw_ids):
-    """scipy Rotations (local → global) of the given nodes: quaternion or Euler angles (§2).
+    """scipy Rotations (local → global) of the given nodes: quaternion or Euler angles
+    (contract §2).
 
     Euler angles are extrinsic ``xyz`` with missing angles 0. The established driver reads the
-    z angle only when the y column exists (compatibility §10.6, an observed defect); here every
+    z angle only when the y column exists (contract §10.6, an observed defect); here every
     angle column present is read.
     """
     import libsonata
@@ -152,7 +153,7 @@ def _time_terms(block):
 
 
 def build_efields(run, blocks) -> list:
-    """All ``spatially_uniform_e_field`` blocks, merged per cell (§4.1, §4.6)."""
+    """All ``spatially_uniform_e_field`` blocks, merged per cell (contract §4.1, §4.6)."""
     if not blocks:
         return []
     h = run.h

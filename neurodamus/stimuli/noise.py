@@ -1,4 +1,4 @@
-"""``noise``: Gaussian current samples every 0.5 ms (compatibility §4.2, §3.7)."""
+"""``noise``: Gaussian current samples every 0.5 ms (contract §4.2, §3.7)."""
 
 from __future__ import annotations
 

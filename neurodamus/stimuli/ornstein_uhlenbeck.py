@@ -1,4 +1,4 @@
-"""``ornstein_uhlenbeck`` and ``relative_ornstein_uhlenbeck`` (compatibility §4.2, §4.5)."""
+"""``ornstein_uhlenbeck`` and ``relative_ornstein_uhlenbeck`` (contract §4.2, §4.5)."""
 
 from __future__ import annotations
 

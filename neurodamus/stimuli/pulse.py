@@ -1,4 +1,4 @@
-"""``pulse``: a train of rectangular current pulses (compatibility §4.2)."""
+"""``pulse``: a train of rectangular current pulses (contract §4.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Random streams of stochastic inputs (compatibility §3.7, §3.8).
+"""Random streams of stochastic inputs (contract §3.7, §3.8).
 
 ``stream_ids`` is pure: the Random123 ids of each input family. ``NeuronRandom`` is the tiny
 adapter between NEURON's ``Random`` and the signal code in ``signals.py``; any object with the
@@ -19,10 +19,10 @@ _STREAMS = {
 
 def stream_ids(family: str, counter: int, stimulus_seed: int, gid: int,
                random_seed: int | None = None) -> tuple[int, int, int]:
-    """(id1, id2, id3) for an input of ``family`` (§3.7).
+    """(id1, id2, id3) for an input of ``family`` (contract §3.7).
 
-    ``counter`` is the family's block counter (k_noise, k_shot or k_ou, §4.1). With an input
-    ``random_seed`` (shot noise and OU only) id3 is that seed for every cell.
+    ``counter`` is the family's block counter (k_noise, k_shot or k_ou, contract §4.1). With an
+    input ``random_seed`` (shot noise and OU only) id3 is that seed for every cell.
     """
     o1, o2, o3 = _STREAMS[family]
     id3 = gid + o3 if random_seed is None else random_seed
@@ -33,7 +33,7 @@ class NeuronRandom:
     """NEURON ``Random`` on a Random123 stream; the global index is set once by the engine.
 
     Every distribution call (``normal``, ``uniform``, ``negexp``) selects a new distribution
-    and returns one draw; ``repick`` and ``fill`` draw from the current one (§3.8).
+    and returns one draw; ``repick`` and ``fill`` draw from the current one (contract §3.8).
     """
 
     def __init__(self, h, ids):

@@ -1,4 +1,4 @@
-"""``seclamp``: a plain NEURON ``SEClamp`` holding the voltage (compatibility §4.2)."""
+"""``seclamp``: a plain NEURON ``SEClamp`` holding the voltage (contract §4.2)."""
 
 from __future__ import annotations
 

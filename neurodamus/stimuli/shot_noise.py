@@ -1,5 +1,5 @@
 """Shot noise: ``shot_noise``, ``relative_shot_noise``, ``absolute_shot_noise``
-(compatibility §4.2–§4.4). Poisson bi-exponential shots with gamma amplitudes."""
+(contract §4.2–§4.4). Poisson bi-exponential shots with gamma amplitudes."""
 
 from __future__ import annotations
 

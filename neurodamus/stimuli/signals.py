@@ -1,16 +1,17 @@
-"""Input waveforms as (time, value) point lists (compatibility §4.1–§4.5). Pure numpy.
+"""Input waveforms as (time, value) point lists (contract §4.1–§4.5). Pure numpy.
 
 Nothing here touches NEURON. Stochastic waveforms take an ``rng`` with the draw semantics of
-NEURON's ``Random`` (§3.8; see ``rng.py``): ``normal(mean, variance)``, ``uniform(a, b)`` and
-``negexp(mean)`` each select a new distribution *and draw one value*; ``repick()`` draws one more
-from the current distribution; ``fill(n)`` draws ``n`` values from it (``Vector.setrand``).
+NEURON's ``Random`` (contract §3.8; see ``rng.py``): ``normal(mean, variance)``,
+``uniform(a, b)`` and ``negexp(mean)`` each select a new distribution *and draw one value*;
+``repick()`` draws one more from the current distribution; ``fill(n)`` draws ``n`` values from
+it (``Vector.setrand``).
 
 The point lists are played into a source with NEURON's continuous ``Vector.play``: values are
 linearly interpolated between points and a repeated time gives a step.
 
 Base value: the established driver encloses every waveform with points at a *base* value that is
 0 for currents and the ``reversal`` potential for conductances. A conductance equal to a reversal
-potential is meaningless (compatibility §10.6 lists it as an observed defect: a positive reversal R
+potential is meaningless (contract §10.6 lists it as an observed defect: a positive reversal R
 gives a conductance of R µS outside the signal), so here the base is 0 for both. The result is
 identical to the established driver whenever ``reversal <= 0``.
 """
@@ -23,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 EPSILON = 1e-9          # NEURON's hoc EPSILON, used by Vector.indgen and Vector.where
-NOISE_STEP = 0.5        # ms, the fixed sampling step of ``noise`` (§4.2)
-RS_OFF = 1e9            # MΩ, the series resistance standing for "no conductance" (§4.1)
+NOISE_STEP = 0.5        # ms, the fixed sampling step of ``noise`` (contract §4.2)
+RS_OFF = 1e9            # MΩ, the series resistance standing for "no conductance" (contract §4.1)
 
 
 # ---- point-list builder ------------------------------------------------------------------------
@@ -32,7 +33,7 @@ class Signal:
     """(time, value) points built left to right from a cursor, as the established driver does.
 
     ``delay`` adds a base point and moves the cursor; every waveform segment is enclosed by base
-    points at its own start and end (§4.1 "signal skeleton").
+    points at its own start and end (contract §4.1 "signal skeleton").
     """
 
     BASE = 0.0
@@ -89,7 +90,7 @@ step_points = linear  # the name used by the first version of this package
 
 
 def pulse_train(delay: float, duration: float, amp: float, width: float, frequency: float):
-    """``pulse``: full pulses of period 1000/f, then the remainder rule of §4.2."""
+    """``pulse``: full pulses of period 1000/f, then the remainder rule of contract §4.2."""
     period = 1000.0 / frequency
     gap = period - width
     if gap < 0:
@@ -140,7 +141,7 @@ def noise_predelay_draws(delay: float, duration: float, sim_dt: float,
     """How many values the established driver draws and throws away before a delayed noise.
 
     With d = run.dt, p = 0, L = T - d: while p < delay - d, q = min(p + L, delay - d), draw
-    floor((q-p)/step + 1e-9) + 1 values, p = q + d (§4.2). A chunk never makes the loop go
+    floor((q-p)/step + 1e-9) + 1 values, p = q + d (contract §4.2). A chunk never makes the loop go
     backwards; a zero-length input (T <= 0) would never end it, so it stops there.
     """
     chunks = []
@@ -161,7 +162,7 @@ def noise(rng, delay: float, duration: float, mean: float, variance: float, sim_
     """``noise``: Normal(mean, variance) samples every 0.5 ms, enclosed by base points."""
     for n in noise_predelay_draws(delay, duration, sim_dt, step):
         rng.fill(n)                      # still the RNG's current distribution
-    rng.normal(mean, variance)           # selects the distribution; its draw is lost (§3.8)
+    rng.normal(mean, variance)           # selects the distribution, draw lost (contract §3.8)
     sig = Signal()
     sig.delay(delay)
     t0 = sig.cursor
@@ -171,7 +172,8 @@ def noise(rng, delay: float, duration: float, mean: float, variance: float, sim_
 
 
 def gamma_marsaglia_tsang(rng, shape: float, scale: float, n: int) -> np.ndarray:
-    """n gamma(shape, scale) draws, Marsaglia–Tsang on NEURON Random calls (§4.3 step 3)."""
+    """n gamma(shape, scale) draws, Marsaglia–Tsang on NEURON Random calls
+    (contract §4.3 step 3)."""
     out = np.empty(n)
     if n == 0:
         return out
@@ -197,7 +199,7 @@ def gamma_marsaglia_tsang(rng, shape: float, scale: float, n: int) -> np.ndarray
 
 
 def biexp_peak_norm(dt: float, rise: float, decay: float) -> tuple[float, float, float]:
-    """(a, b, Anorm) of the discrete bi-exponential kernel with unit peak (§4.3 step 4)."""
+    """(a, b, Anorm) of the discrete bi-exponential kernel with unit peak (contract §4.3 step 4)."""
     a = math.exp(-dt / decay)
     b = math.exp(-dt / rise)
     rate_d, rate_r = -math.log(a), -math.log(b)
@@ -216,7 +218,7 @@ def _biexp_filter(impulses: np.ndarray, a: float, b: float) -> np.ndarray:
 
 def shot_noise_samples(rng, duration: float, rise: float, decay: float, rate: float,
                        amp_mean: float, amp_var: float, dt: float) -> np.ndarray:
-    """The sample values of one shot-noise point, §4.3 steps 1–4 (time origin 0)."""
+    """The sample values of one shot-noise point, contract §4.3 steps 1–4 (time origin 0)."""
     n_samples = len(indgen(0.0, duration, dt))
     n_ev = 1 + int(duration * rate / 1000)
     n_ev = int(n_ev + 3 * math.sqrt(n_ev))
@@ -259,7 +261,7 @@ class ShotNoiseParams:
 
 def shot_noise_params(mean: float, sigma: float, rise: float, decay: float,
                       relative_skew: float) -> ShotNoiseParams:
-    """Signal mean/SD → (rate, amp_mean, amp_var) of §4.4 (Campbell's theorem inverted)."""
+    """Signal mean/SD → (rate, amp_mean, amp_var) of contract §4.4 (Campbell's theorem inverted)."""
     t_peak = math.log(decay / rise) / (1 / rise - 1 / decay)
     peak = math.exp(-t_peak / decay) - math.exp(-t_peak / rise)
     xi = (decay - rise) / peak
@@ -277,7 +279,7 @@ def shot_noise_params(mean: float, sigma: float, rise: float, decay: float,
 
 def ou_samples(rng, duration: float, tau: float, sigma: float, mean: float,
                dt: float) -> np.ndarray:
-    """Ornstein–Uhlenbeck samples of §4.5 (exact AR(1) discretisation)."""
+    """Ornstein–Uhlenbeck samples of contract §4.5 (exact AR(1) discretisation)."""
     n = len(indgen(0.0, duration, dt))
     rng.normal(0, 1)                     # lost; its cached partner becomes the first sample
     z = rng.fill(n)
@@ -307,7 +309,7 @@ def ornstein_uhlenbeck(rng, delay: float, duration: float, tau: float, sigma: fl
 # ---- conductance -------------------------------------------------------------------------------
 def conductance_to_rs(times: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prepend (0, 0) and map every conductance (µS) to rs = 1/g MΩ, or 1e9 MΩ outside
-    1e-9 < g < 1e9 (§4.1)."""
+    1e-9 < g < 1e9 (contract §4.1)."""
     t = np.concatenate([[0.0], np.asarray(times, dtype=float)])
     g = np.concatenate([[0.0], np.asarray(g, dtype=float)])
     on = (g > 1e-9) & (g < 1e9)

@@ -1,4 +1,4 @@
-"""``sinusoidal``: a sampled sine current (compatibility §4.2)."""
+"""``sinusoidal``: a sampled sine current (contract §4.2)."""
 
 from __future__ import annotations
 

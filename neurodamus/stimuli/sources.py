@@ -1,4 +1,4 @@
-"""The NEURON side of current and conductance inputs (compatibility §4.1).
+"""The NEURON side of current and conductance inputs (contract §4.1).
 
 A current signal drives ``MembraneCurrentSource`` (a membrane current, the default) or ``IClamp``
 (``represents_physical_electrode: true``); a conductance signal drives ``ConductanceSource`` or

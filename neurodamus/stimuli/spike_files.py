@@ -63,7 +63,7 @@ def read_spike_file(path: str, input_name: str, config_path) -> dict[str, dict[i
 
 
 def _check_spikes(where, path, pop, times, ids) -> None:
-    """Times finite and >= 0, node ids >= 0 (issue 16: they would change the spikes)."""
+    """Times finite and >= 0, node ids >= 0 (they would change the spikes)."""
     bad = ~(np.isfinite(times) & (times >= 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -2,7 +2,7 @@
 
 Node-set inputs go to the centre of every ``soma`` section; compartment-set inputs go to each
 listed (section id, offset) point, the section id following the report numbering of
-compatibility §2.1(2). Only local cells are returned, in ascending gid.
+contract §2.1(2). Only local cells are returned, in ascending gid.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class Target:
 
 
 def soma_points(cell) -> list:
-    """Node-set inputs go to the centre of each soma section (compatibility §4.1)."""
+    """Node-set inputs go to the centre of each soma section (contract §4.1)."""
     return [(sec, 0.5) for sec in cell.hoc.soma]
 
 

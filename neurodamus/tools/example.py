@@ -74,7 +74,7 @@ def make_morphology(rng, pyramidal: bool) -> list:
     # soma radii as the minicol templates were tuned for (models/minicol/README.md)
     soma_r = rng.uniform(11.5, 12.5) if pyramidal else rng.uniform(8.0, 9.0)
     swc = [[1, 1, 0.0, 0.0, 0.0, soma_r, -1]]
-    # axon first, then basal dendrites, then apical: section ids follow the §2.1 type order
+    # axon first, then basal dendrites, then apical: section ids follow the contract §2.1 type order
     _tree(rng, swc, 1, np.array([0, -soma_r, 0]), np.array([0, -1.0, 0]), 2, 60.0, 1.0, 1)
     n_basal = 5 if pyramidal else 6
     for k in range(n_basal):

@@ -4,7 +4,7 @@ The cache key is a hash of every mod file's name and content, the NEURON version
 CoreNEURON flag and the compiler flags, so a changed mod file gives a new build and an unchanged
 set is reused by every run (and every rank) without calling nrnivmodl again.
 
-Compiler flags (``build-mechanisms --cflags``, issue 21) go to ``nrnivmodl -incflags``, which
+Compiler flags (``build-mechanisms --cflags``) go to ``nrnivmodl -incflags``, which
 puts them after nrnivmodl's own ``-O2`` on the compile lines of both libraries (NEURON's and
 CoreNEURON's), so that e.g. ``-O3 -march=native`` wins. ``DEFAULT_CFLAGS`` is what measured
 best while keeping the library portable across the nodes of one cluster and the spikes bit for
@@ -76,7 +76,7 @@ def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
         folder = Path(folder)
         if not folder.is_dir():
             raise MechanismError(f"Mechanism folder not found: {folder}")
-        if not any(folder.glob("*.mod")):   # issue 16: refused at once, not built around
+        if not any(folder.glob("*.mod")):   # refused at once, not built around
             raise MechanismError(f"{folder}: the mechanism folder holds no .mod files")
         for mod in sorted(folder.glob("*.mod")):
             name = mechanism_name(mod)
@@ -137,7 +137,7 @@ def _nrnivmodl(tool: str = "nrnivmodl") -> str:
 
 def _translate_all(folder: Path, mods: dict[str, Path]) -> None:
     """nocmodl on every mod file (seconds) before any compilation (minutes): every broken file
-    is named, with its first error, before the build starts (issue 16)."""
+    is named, with its first error, before the build starts."""
     found = _nrnivmodl("nocmodl")
     if not found:
         return   # an installation without it: nrnivmodl's own messages will have to do
@@ -201,7 +201,7 @@ _CORENRN_ERROR_RE = re.compile(r"corenrn/mod2c/(\w+)\.cpp:\d+:\d+: error: (.*)")
 
 def _coreneuron_failures(output: str, mods: dict[str, Path]) -> str:
     """'CoreNEURON cannot compile X.mod (mechanism Y): <first error>' per failing mod file
-    (issue 5: say which mechanism CoreNEURON cannot run)."""
+    (say which mechanism CoreNEURON cannot run)."""
     by_stem = {mod.stem: name for name, mod in mods.items()}
     found = {}
     for stem, error in _CORENRN_ERROR_RE.findall(output):
