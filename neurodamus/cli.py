@@ -21,6 +21,7 @@ Usage:
     neurodamus plot <output_dir> [--output=DIR]
     neurodamus lfp-weights <simulation_config> --electrodes=FILE -o FILE [--sigma=S]
                            [--method=line|point] [--keep-axon]
+    neurodamus compare <output_a> <output_b> [--rtol=R] [--atol=A] [--json]
     neurodamus --help
     neurodamus --version
 
@@ -62,6 +63,11 @@ Options:
                              when it has room, linked from <output>/coreneuron_input.
     --save=DIR               Write a checkpoint into DIR at the end of the run.
     --restore=DIR            Continue from the checkpoint in DIR (run.tstop must be later).
+    --checkpoint-every=MS    Write a checkpoint every MS of simulated time into
+                             <output>/checkpoints/t<time>/ (continue with --restore).
+    --checkpoints-keep=K     Periodic checkpoints kept (the newest) [default: 2].
+    --provenance=MODE        fast: the provenance record holds input files' sizes and mtimes;
+                             full: also their content hashes [default: fast].
     --verbose                More messages (progress per run chunk).
     --debug                  Debug messages and tracebacks for internal errors.
 
@@ -135,6 +141,8 @@ def main(argv=None) -> int:
         return _example(argv[1:])
     if argv and argv[0] == "lfp-weights":
         return _lfp_weights(argv[1:])
+    if argv and argv[0] == "compare":
+        return _compare(argv[1:])
     if argv and argv[0] in ("doctor", "plot"):
         return _doctor(argv[1:]) if argv[0] == "doctor" else _plot(argv[1:])
     _remove_stale_marker(argv)
@@ -205,6 +213,21 @@ def _lfp_weights(argv) -> int:
         if _rank() == 0:   # the same message on every rank (RunFailed gathers them)
             _fail(str(exc))
         return 1
+
+
+def _compare(argv) -> int:
+    from .tools.compare import USAGE as COMPARE_USAGE
+    from .tools.compare import CompareError
+    from .tools.compare import main as compare_main
+
+    if "-h" in argv or "--help" in argv:
+        print(COMPARE_USAGE)
+        return 0
+    try:
+        return compare_main(_parse(COMPARE_USAGE, ["compare", *argv]))
+    except CompareError as exc:
+        _fail(str(exc))
+        return 2
 
 
 def _fail(message: str) -> int:
@@ -296,11 +319,15 @@ def _options(args):
     if args["--lb-mode"] not in LB_MODES:
         raise SystemExit(_usage_error(f"--lb-mode must be one of {', '.join(LB_MODES)}"))
     scale = _scale_options(args)   # --dry-run, --num-target-ranks, ...
+    provenance = (args.get("--provenance") or "fast").lower()
+    if provenance not in ("fast", "full"):
+        raise SystemExit(_usage_error(f"--provenance must be fast or full, got {provenance}"))
     return RunOptions(output_path=args["--output-path"], lb_mode=args["--lb-mode"],
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
                       report_buffer_size=buffer_mb,
                       simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
-                      keep_axon=args["--keep-axon"], **scale, **_coreneuron_options(args))
+                      keep_axon=args["--keep-axon"], provenance=provenance, **scale,
+                      **_coreneuron_options(args))
 
 
 def _coreneuron_options(args) -> dict:
@@ -312,6 +339,15 @@ def _coreneuron_options(args) -> dict:
     simulate = (args.get("--simulate-model") or "ON").upper()
     if simulate not in ("ON", "OFF"):
         raise SystemExit(_usage_error(f"--simulate-model must be ON or OFF, got {simulate}"))
+    every = args.get("--checkpoint-every")
+    try:
+        every = float(every) if every is not None else None
+        keep = int(args.get("--checkpoints-keep") or 2)
+        if (every is not None and not every > 0) or keep < 1:
+            raise ValueError
+    except ValueError:
+        raise SystemExit(_usage_error("--checkpoint-every takes a positive number of ms and "
+                                      "--checkpoints-keep a positive integer"))
     permute = args.get("--cell-permute") or "0"
     if permute not in ("0", "1"):
         raise SystemExit(_usage_error(
@@ -319,6 +355,7 @@ def _coreneuron_options(args) -> dict:
     return dict(cell_permute=int(permute), model_stats=bool(args.get("--model-stats")),
                 enable_shm=bool(args.get("--enable-shm")),
                 keep_build=bool(args.get("--keep-build")), build_model=build,
+                checkpoint_every=every, checkpoints_keep=keep,
                 simulate_model=simulate == "ON",
                 coreneuron_direct_mode=bool(args.get("--coreneuron-direct-mode")),
                 save=args.get("--save"), restore=args.get("--restore"))

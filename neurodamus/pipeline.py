@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import allocator, launch, logs
+from . import allocator, launch, logs, provenance
 from .circuit.modifications import report_modifications
 from .config import RunOptions
 from .engine import build_steps, checkpoint, coreneuron_engine, neuron_engine, summary
@@ -225,6 +225,9 @@ def finish(plan: RunPlan, rt: Runtime, record, outcome: Outcome) -> None:
     if plan.rank != 0:
         return
     n_cells = plan.simulated_cells
+    provenance.write(plan.outputs.folder, provenance.collect(   # listed by the run record
+        plan.settings, ranks=plan.size, engine="CORENEURON" if plan.uses_coreneuron else
+        "NEURON", h=rt.h, mode=plan.options.provenance))
     if outcome.simulated:
         log.info("%s", summary.format_summary(rows, counts, plan.tstop, n_cells,
                                               time.time() - process_start_time(),

@@ -56,6 +56,9 @@ class RunOptions:
     cell_permute: int = 0                    # 0 none, 1 node adjacency (2: GPU only)
     model_stats: bool = False                # CoreNEURON prints its model statistics
     enable_shm: bool = False                 # file-mode model in /dev/shm when it fits
+    provenance: str = "fast"                 # "full" hashes the input files
+    checkpoint_every: float | None = None    # ms between periodic checkpoints
+    checkpoints_keep: int = 2                # periodic checkpoints kept
 
 
 @dataclass(frozen=True)
