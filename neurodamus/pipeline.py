@@ -138,11 +138,13 @@ def simulate(plan: RunPlan, rt: Runtime, model: Model) -> None:
         progress.update(t)
 
     t0 = time.perf_counter()
-    on_chunk = model.checkpoints.wrap_on_chunk(on_chunk, plan.tstop)
-    if model.core is not None:   # CoreNEURON: chunks as long as the reports allow
-        model.core.run(rt.h, rt.pc, plan.tstop, on_chunk, model.reports)
-    else:
-        neuron_engine.run(rt.h, model.reports.solver(rt.pc), plan.tstop, on_chunk)
+
+    def run_to(t, hook):   # periodic checkpoints (issue 18) split the run into segments
+        if model.core is not None:   # CoreNEURON: chunks as long as the reports allow
+            model.core.run(rt.h, rt.pc, t, hook, model.reports)
+        else:
+            neuron_engine.run(rt.h, model.reports.solver(rt.pc), t, hook)
+    model.checkpoints.run(run_to, plan.tstop, on_chunk)
     progress.done()
     rt.timings["run"] = time.perf_counter() - t0
 

@@ -30,7 +30,7 @@ from .config.issues import IssueList
 from .config.settings import Settings, read_json, read_settings
 from .config.sonata_parse import parse_collecting
 from .connectivity.overrides import OverridePlan, plan_overrides
-from .engine import build_steps, checkpoint, coreneuron_engine
+from .engine import build_steps, checkpoint, coreneuron_engine, periodic
 from .errors import ConfigError, NeurodamusError
 from .reports.config import ReportSpec, parse_reports
 from .reports.targets import check_report_targets
@@ -173,6 +173,9 @@ def check_run(config_path, options: RunOptions = RunOptions(), n_ranks: int = 1)
             options.restore, settings, populations, n_ranks), None)
     if options.save:
         _collect(issues, lambda: checkpoint.check_save(options.save, options.restore), None)
+    if options.checkpoint_every:   # issue 18: checkpoint times on the step grid
+        _collect(issues, lambda: periodic.check_period(options.checkpoint_every,
+                                                       settings.run.dt, str(config_path)), None)
     if engine is not None:
         _collect(issues, lambda: coreneuron_engine.check_inputs_supported(settings), None)
         if options.modelbuilding_steps > 1:
@@ -180,7 +183,8 @@ def check_run(config_path, options: RunOptions = RunOptions(), n_ranks: int = 1)
         if not issues.fatals:
             build_model = _collect(issues, lambda: coreneuron_engine.decide_build(
                 engine, settings, populations, n_ranks, bool(reports),
-                needs_model=bool(options.save or options.restore)), True)
+                needs_model=bool(options.save or options.restore or
+                                options.checkpoint_every)), True)
     issues.raise_if_fatal()
     return CheckedRun(settings=settings, populations=populations, node_sets=node_sets,
                       input_needs=input_needs, reports=reports, overrides=overrides,

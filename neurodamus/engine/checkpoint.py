@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
@@ -44,29 +43,25 @@ import h5py
 import libsonata
 import numpy as np
 
-from ..errors import ConfigError, NeurodamusError
+from ..errors import ConfigError
+from . import periodic
 from .coreneuron_plan import model_identity
+from .rank_state import (
+    FORMAT,
+    META,
+    OUTPUTS,
+    VERSION,
+    CheckpointError,
+    apply_extras,
+    collect_extras,
+    extras_file,
+    open_minis,
+    state_file,
+    write_meta,
+    write_rank_state,
+)
 
 log = logging.getLogger(__name__)
-
-FORMAT = "neurodamus-checkpoint"
-VERSION = 1
-META = "checkpoint.json"
-OUTPUTS = "outputs"
-OPEN_DURATION = 1e9   # InhPoissonStim's default duration (core/mod/InhPoissonStim.mod)
-
-
-class CheckpointError(NeurodamusError):
-    """A checkpoint folder cannot be written or does not fit the run restoring from it."""
-
-
-def _state_file(folder: Path, rank: int) -> Path:
-    return Path(folder) / f"rank{rank}.savestate"
-
-
-def _extras_file(folder: Path, rank: int) -> Path:
-    return Path(folder) / f"rank{rank}.npz"
-
 
 def identity(settings, populations, n_ranks: int) -> dict:
     return model_identity(settings, populations, n_ranks)
@@ -114,7 +109,7 @@ def check_restore(folder, settings, populations, n_ranks: int) -> dict:
         raise CheckpointError(f"{where}: the checkpoint is at t = {t:g} ms; run.tstop "
                               f"({settings.run.tstop:g} ms) must be later to continue")
     for rank in range(n_ranks):
-        for path in (_state_file(folder, rank), _extras_file(folder, rank)):
+        for path in (state_file(folder, rank), extras_file(folder, rank)):
             if not path.is_file():
                 raise CheckpointError(f"{where}: incomplete checkpoint: {path.name} missing")
     return meta
@@ -129,129 +124,6 @@ def check_save(folder, restore=None) -> None:
     if folder.is_dir() and any(folder.iterdir()) and not (folder / META).is_file():
         raise ConfigError(f"--save={folder}: the folder is not empty and holds no checkpoint: "
                           f"choose an empty or new folder")
-
-
-# ---- what SaveState misses -----------------------------------------------------------------------
-def _point_process_types(h) -> list[str]:
-    mt = h.MechanismType(1)
-    name = h.ref("")
-    out = []
-    for i in range(int(mt.count())):
-        mt.select(i)
-        mt.selected(name)
-        out.append(name[0])
-    return out
-
-
-def _range_variables(h, name: str) -> list[tuple[str, int]]:
-    out = []
-    for vartype in (1, 2):   # PARAMETER, ASSIGNED (STATE is SaveState's)
-        ms = h.MechanismStandard(name, vartype)
-        vname = h.ref("")
-        for i in range(int(ms.count())):
-            size = int(ms.name(vname, i))
-            out.append((vname[0], size))
-    return out
-
-
-def _random_variables(obj) -> list[str]:
-    names = []
-    for attr in dir(obj):
-        if attr.startswith("_"):
-            continue
-        try:
-            value = getattr(obj, attr)
-        except (ValueError, TypeError, RuntimeError, AttributeError):
-            value = None   # a POINTER/BBCOREPOINTER without a target raises ValueError
-        if type(value).__name__ == "NMODLRandom":
-            names.append(attr)
-    return names
-
-
-def collect_extras(h) -> dict:
-    """Arrays of point-process RANGE values, RANDOM sequences and NetCon weights."""
-    out = {}
-    for name in _point_process_types(h):
-        items = h.List(name)
-        n = int(items.count())
-        if n == 0:
-            continue
-        first = items.o(0)
-        artificial = not first.has_loc() if hasattr(first, "has_loc") else False
-        variables = [] if artificial else _range_variables(h, name)
-        randoms = _random_variables(first)
-        width = sum(size for _, size in variables)
-        values = np.empty((n, width))
-        seqs = np.empty((n, len(randoms)))
-        for i in range(n):
-            pp = items.o(i)
-            col = 0
-            for var, size in variables:
-                if size == 1:
-                    values[i, col] = getattr(pp, var)
-                else:
-                    arr = getattr(pp, var)
-                    values[i, col:col + size] = [arr[j] for j in range(size)]
-                col += size
-            for j, r in enumerate(randoms):
-                seqs[i, j] = getattr(pp, r).get_seq()
-        out[f"pp/{name}/values"] = values
-        out[f"pp/{name}/vars"] = np.array([f"{v}:{s}" for v, s in variables], dtype=str)
-        out[f"pp/{name}/randoms"] = np.array(randoms, dtype=str)
-        out[f"pp/{name}/seqs"] = seqs
-    weights, counts = [], []
-    for nc in h.List("NetCon"):
-        w = int(nc.wcnt())
-        counts.append(w)
-        weights.extend(nc.weight[j] for j in range(w))
-    out["netcon/counts"] = np.array(counts, np.int64)
-    out["netcon/weights"] = np.array(weights, float)
-    return out
-
-
-def apply_extras(h, data) -> None:
-    """Put back what ``collect_extras`` saved; CheckpointError when the model differs."""
-    names = sorted({k.split("/")[1] for k in data.files if k.startswith("pp/")})
-    for name in names:
-        items = h.List(name)
-        values, seqs = data[f"pp/{name}/values"], data[f"pp/{name}/seqs"]
-        if int(items.count()) != len(values):
-            raise CheckpointError(f"the model has {int(items.count())} {name} but the "
-                                  f"checkpoint {len(values)}: not the same model")
-        variables = [(v.rsplit(":", 1)[0], int(v.rsplit(":", 1)[1]))
-                     for v in data[f"pp/{name}/vars"]]
-        randoms = [str(r) for r in data[f"pp/{name}/randoms"]]
-        for i in range(len(values)):
-            pp = items.o(i)
-            col = 0
-            row = values[i]
-            for var, size in variables:
-                if size == 1:
-                    setattr(pp, var, float(row[col]))
-                else:
-                    arr = getattr(pp, var)
-                    for j in range(size):
-                        arr[j] = float(row[col + j])
-                col += size
-            for j, r in enumerate(randoms):
-                getattr(pp, r).set_seq(float(seqs[i, j]))
-    counts, weights = data["netcon/counts"], data["netcon/weights"]
-    netcons = h.List("NetCon")
-    if int(netcons.count()) != len(counts):
-        raise CheckpointError(f"the model has {int(netcons.count())} NetCons but the "
-                              f"checkpoint {len(counts)}: not the same model")
-    k = 0
-    for nc, w in zip(netcons, counts):
-        for j in range(int(w)):
-            nc.weight[j] = float(weights[k])
-            k += 1
-
-
-def open_minis(h) -> None:
-    """Minis generators keep their default duration (they must outlive this run's tstop)."""
-    if hasattr(h, "InhPoissonStim"):
-        for stim in h.List("InhPoissonStim"):
-            stim.duration = OPEN_DURATION
 
 
 # ---- reports --------------------------------------------------------------------------------
@@ -282,6 +154,19 @@ def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
                 d["data"][:n] = s["data"][:n]
 
 
+def detach_complete_reports(reports, step: int) -> set:
+    """Reports whose every row lies at or before ``step``: a run saving at ``step`` had taken
+    them out of the play/record list at its flush there, so the restoring run does the same
+    before ``SaveState`` reads the list back (entries are matched by position)."""
+    done = set()
+    for rep in reports.reports:
+        grid = rep.spec.grid
+        if rep.vectors and grid.rows_in(0, step + 1)[1] >= grid.n_steps:
+            rep.detach()
+            done.add(rep.spec.name)
+    return done
+
+
 # ---- the run's side ----------------------------------------------------------------------------
 class Checkpointing:
     """``--save`` / ``--restore`` of one run (every rank calls every method)."""
@@ -292,13 +177,19 @@ class Checkpointing:
         self.save_dir = Path(options.save) if options.save else None
         self.restore_dir = Path(options.restore) if options.restore else None
         self.meta = plan.checked.restore_meta   # checked at load (``check_restore``)
+        every = options.checkpoint_every
+        self.periodic = None if not every else periodic.PeriodicCheckpoints(
+            plan.outputs.folder / periodic.FOLDER, float(every), int(options.checkpoints_keep),
+            float(plan.dt), protect=self.restore_dir)
+        self._complete = set()   # reports complete at the restored checkpoint
         self._last_values = {}
         self._solver_t = None
         self.restored_t = None
 
     @property
     def active(self) -> bool:
-        return self.save_dir is not None or self.restore_dir is not None
+        return self.save_dir is not None or self.restore_dir is not None or \
+            self.periodic is not None
 
     def prepare_model(self, h):
         if self.active:
@@ -312,14 +203,17 @@ class Checkpointing:
         # initialisation makes them record (a record made after one never does)
         model.reports.stop_recording()
         model.reports.record_again()
+        t = float(self.meta["t"])
+        step = round(t / plan.dt)
+        self._complete = detach_complete_reports(model.reports, step)
         h.stdinit()
         ss = h.SaveState()
-        f = h.File(str(_state_file(folder, rank)))
+        f = h.File(str(state_file(folder, rank)))
         f.ropen()
         try:
             ss.fread(f)
         except RuntimeError as exc:
-            raise CheckpointError(f"--restore={folder}: {_state_file(folder, rank).name} does "
+            raise CheckpointError(f"--restore={folder}: {state_file(folder, rank).name} does "
                                   f"not fit the model built by this run ({exc})") from exc
         finally:
             f.close()
@@ -328,14 +222,16 @@ class Checkpointing:
         except RuntimeError as exc:
             raise CheckpointError(f"--restore={folder}: the saved state does not fit the model "
                                   f"built by this run ({exc})") from exc
-        with np.load(_extras_file(folder, rank), allow_pickle=False) as data:
+        with np.load(extras_file(folder, rank), allow_pickle=False) as data:
             apply_extras(h, data)
             values = {k.split("/", 1)[1]: data[k] for k in data.files
                       if k.startswith("report/")}
-        t = float(self.meta["t"])
         self.restored_t = t
-        step = round(t / plan.dt)
+        values.update({name: np.zeros(0) for name in self._complete})
         model.reports.resume(step, h.t, values, log.warning)
+        for rep in model.reports.reports:
+            if rep.spec.name in self._complete:
+                rep.rows_written = rep.spec.grid.n_steps   # every row is in the checkpoint
         if rank == 0:
             self._restore_spikes(folder)
 
@@ -361,6 +257,46 @@ class Checkpointing:
             h = self.rt.h
             self.model.spike_t.append(h.Vector(t[order]))
             self.model.spike_gid.append(h.Vector(g[order].astype(float)))
+
+    def run(self, run_to, tstop: float, on_chunk) -> None:
+        """The run loop: ``run_to(t, hook)`` once to tstop, or in segments with a checkpoint
+        after each (``--checkpoint-every``, issue 18)."""
+        on_chunk = self.wrap_on_chunk(on_chunk, tstop)
+        if self.periodic is None:
+            run_to(tstop, on_chunk)
+            return
+        self.periodic.run(run_to, self.rt.h, tstop, on_chunk, self.model.reports.last_values,
+                          self._save_periodic)
+
+    def _save_periodic(self, t: float, step: int, solver_t: float, values: dict) -> None:
+        plan, rt, model, every = self.plan, self.rt, self.model, self.periodic
+        final = every.root / periodic.folder_name(t)
+        with rt.phase("run/checkpoints"):
+            if plan.rank == 0 and not every.written:
+                every.root.mkdir(parents=True, exist_ok=True)
+                periodic.remove_incomplete(every.root)
+            tmp = periodic.temporary_folder(every.root, t)
+            spikes = (np.asarray(model.spike_t.as_numpy(), float),
+                      np.asarray(model.spike_gid.as_numpy(), np.int64))
+            gathered = periodic.save_mid_run(rt.h, rt.comm, plan.rank, tmp, solver_t, values,
+                                             spikes)
+            if plan.rank == 0:
+                pops = [(p.name, p.offset, p.offset + p.size)
+                        for p in plan.populations.values() if not p.is_virtual]
+                reports = [(rep.tmp_path, rep.spec.path.name) for rep in model.reports.reports]
+                periodic.finish_on_rank0(tmp, final, gathered, plan.outputs.spikes_file, pops,
+                                         reports, self._meta(t, [n for _, n in reports]))
+                periodic.prune(every.root, every.keep, protect=self.restore_dir)
+        log.info("Checkpoint at t = %g ms written to %s", t, final)
+
+    def _meta(self, t: float, report_names) -> dict:
+        plan, settings = self.plan, self.plan.settings
+        return {"t": float(t), "dt": float(plan.dt), "engine": settings.target_simulator,
+                "identity": identity(settings, plan.populations, plan.size),
+                "config": str(Path(settings.config_path).resolve()),
+                "spikes_file": settings.spikes_file.name, "reports": list(report_names),
+                "restored_from": str(self.restore_dir) if self.restore_dir else None,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
     def wrap_on_chunk(self, on_chunk, tstop: float):
         """Before the flush that ends the run, keep the last step's report values."""
@@ -388,23 +324,7 @@ class Checkpointing:
         if plan.size > 1:
             self.rt.comm.Barrier()
         self.model.reports.stop_recording()   # complete at the end of the run in any case
-        ss = h.SaveState()
-        shown_t = h.t
-        h.t = self._solver_t   # SaveState wants the threads' own time
-        try:
-            ss.save()
-        finally:
-            h.t = shown_t
-        f = h.File(str(_state_file(folder, plan.rank)))
-        f.wopen()
-        ss.fwrite(f)
-        f.close()
-        arrays = collect_extras(h)
-        for name, values in self._last_values.items():
-            arrays[f"report/{name}"] = values
-        tmp = _extras_file(folder, plan.rank).with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, _extras_file(folder, plan.rank))
+        write_rank_state(h, folder, plan.rank, self._solver_t, self._last_values)
 
     def finish(self):
         """After the outputs are closed (rank 0): earlier report rows of a restored run;
@@ -416,8 +336,9 @@ class Checkpointing:
         if self.restore_dir is not None:
             step = round(self.restored_t / plan.dt)
             for rep in reports.reports:
+                last = step + 1 if rep.spec.name in self._complete else step
                 copy_report_rows(rep.spec, self.restore_dir / OUTPUTS / rep.spec.path.name,
-                                 step, log.warning)
+                                 last, log.warning)
         if self.save_dir is None:
             return
         out = self.save_dir / OUTPUTS
@@ -426,17 +347,7 @@ class Checkpointing:
         for path in files:
             if Path(path).is_file():
                 shutil.copy2(path, out / Path(path).name)
-        meta = {"format": FORMAT, "version": VERSION, "t": float(settings.run.tstop),
-                "dt": float(settings.run.dt), "engine": settings.target_simulator,
-                "identity": identity(settings, plan.populations, plan.size),
-                "config": str(Path(settings.config_path).resolve()),
-                "spikes_file": settings.spikes_file.name,
-                "reports": [Path(p).name for p in files[1:]],
-                "restored_from": str(self.restore_dir) if self.restore_dir else None,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        tmp = self.save_dir / f"{META}.tmp"
-        tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        os.replace(tmp, self.save_dir / META)
+        write_meta(self.save_dir, self._meta(plan.tstop, [Path(p).name for p in files[1:]]))
         log.info("Checkpoint at t = %g ms written to %s", plan.tstop, self.save_dir)
 
 
