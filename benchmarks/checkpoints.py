@@ -1,4 +1,4 @@
-"""Cost of periodic checkpoints (issue 18 target), printed as one table.
+"""Cost of periodic checkpoints, printed as one table.
 
     python benchmarks/checkpoints.py [--cells 4000] [--tstop 1000] [--every 250] [--ranks 2]
                                      [--engines NEURON,CORENEURON] [--repeat 2]

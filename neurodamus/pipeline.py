@@ -139,7 +139,7 @@ def simulate(plan: RunPlan, rt: Runtime, model: Model) -> None:
 
     t0 = time.perf_counter()
 
-    def run_to(t, hook):   # periodic checkpoints (issue 18) split the run into segments
+    def run_to(t, hook):   # periodic checkpoints split the run into segments
         if model.core is not None:   # CoreNEURON: chunks as long as the reports allow
             model.core.run(rt.h, rt.pc, t, hook, model.reports)
         else:

@@ -173,7 +173,7 @@ def check_run(config_path, options: RunOptions = RunOptions(), n_ranks: int = 1)
             options.restore, settings, populations, n_ranks), None)
     if options.save:
         _collect(issues, lambda: checkpoint.check_save(options.save, options.restore), None)
-    if options.checkpoint_every:   # issue 18: checkpoint times on the step grid
+    if options.checkpoint_every:   # checkpoint times on the step grid
         _collect(issues, lambda: periodic.check_period(options.checkpoint_every,
                                                        settings.run.dt, str(config_path)), None)
     if engine is not None:

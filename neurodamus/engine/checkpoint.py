@@ -260,7 +260,7 @@ class Checkpointing:
 
     def run(self, run_to, tstop: float, on_chunk) -> None:
         """The run loop: ``run_to(t, hook)`` once to tstop, or in segments with a checkpoint
-        after each (``--checkpoint-every``, issue 18)."""
+        after each (``--checkpoint-every``)."""
         on_chunk = self.wrap_on_chunk(on_chunk, tstop)
         if self.periodic is None:
             run_to(tstop, on_chunk)

@@ -1,4 +1,4 @@
-"""``--checkpoint-every=MS`` and ``--checkpoints-keep=K`` (issue 18): checkpoints during a run.
+"""``--checkpoint-every=MS`` and ``--checkpoints-keep=K``: checkpoints during a run.
 
 The run goes in segments ending at every multiple of MS before tstop. After each segment every
 rank writes the same state as ``--save`` (``checkpoint.write_rank_state``) into

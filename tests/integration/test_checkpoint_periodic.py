@@ -1,4 +1,4 @@
-"""Periodic checkpoints (issue 18): a run writing checkpoints gives the outputs of a straight run;
+"""Periodic checkpoints: a run writing checkpoints gives the outputs of a straight run;
 each checkpoint continues (on either engine) to the same outputs; a run whose rank is killed
 with SIGKILL continues from its last complete checkpoint to the same outputs.
 

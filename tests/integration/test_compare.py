@@ -1,4 +1,4 @@
-"""``neurodamus compare`` and the provenance record (issue 18).
+"""``neurodamus compare`` and the provenance record.
 
 One small circuit runs on 1 and on 2 ranks (real NEURON, real MPI): the outputs must compare
 identical and the records must say why the runs differ (the rank count). Copies of one output
