@@ -129,7 +129,8 @@ def _sync_checkout(dest: Path) -> None:
 def spack() -> Spack:
     exe = find_spack()
     if exe is None:
-        pytest.skip("no Spack found ($SPACK_ROOT, spack on PATH, /opt/spack/bin/spack)")
+        pytest.skip("no Spack found ($SPACK_ROOT, spack on PATH, /opt/spack/bin/spack), or "
+                    "NEURODAMUS_TEST_SPACK=0")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SPACK_ENV")}
     if "SPACK_PYTHON" not in env and Path("/opt/spack-venv/bin/python").is_file():
         env["SPACK_PYTHON"] = "/opt/spack-venv/bin/python"
