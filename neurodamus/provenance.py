@@ -32,6 +32,7 @@ import libsonata
 import numpy as np
 
 from . import __version__, launch
+from .engine.coreneuron_mechanisms import mechanism_names
 from .engine.summary import write_text_atomic
 
 NAME = "neurodamus_provenance.json"
@@ -130,14 +131,7 @@ def mechanisms(h=None) -> dict:
     out = {"libraries": [dict(describe_file(p, full=False), sha256=file_sha256(p))
                          for p in libs if os.path.isfile(p)]}
     if h is not None:
-        names = []
-        for kind in (0, 1):
-            mt = h.MechanismType(kind)
-            ref = h.ref("")
-            for i in range(int(mt.count())):
-                mt.select(i)
-                mt.selected(ref)
-                names.append(ref[0])
+        names = mechanism_names(h, 0) + mechanism_names(h, 1)
         out["count"] = len(names)
         out["names_sha256"] = _json_sha256(sorted(names))
     digest = _json_sha256([lib["sha256"] for lib in out["libraries"]] +

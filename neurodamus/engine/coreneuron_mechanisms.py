@@ -75,7 +75,8 @@ def coreneuron_mechanisms(library: Path) -> set[str] | None:
     return names
 
 
-def _mechanism_names(h, kind: int) -> list[str]:
+def mechanism_names(h, kind: int) -> list[str]:
+    """Names of NEURON's mechanisms of ``kind`` (0: density, 1: point processes)."""
     mt = h.MechanismType(kind)
     name = h.ref("")
     out = []
@@ -89,13 +90,13 @@ def _mechanism_names(h, kind: int) -> list[str]:
 def used_mechanisms_missing(h, available: set[str]) -> list[str]:
     """Mechanisms the NEURON model uses that CoreNEURON's library lacks."""
     missing = []
-    density = [n for n in _mechanism_names(h, 0) if n not in available and not n.endswith("_ion")]
+    density = [n for n in mechanism_names(h, 0) if n not in available and not n.endswith("_ion")]
     if density:
         sections = list(h.allsec())
         for name in density:
             if any(sec.has_membrane(name) for sec in sections):
                 missing.append(name)
-    for name in _mechanism_names(h, 1):
+    for name in mechanism_names(h, 1):
         if name not in available and h.List(name).count() > 0:
             missing.append(name)
     return missing
@@ -147,4 +148,5 @@ def add_placeholder_cell(h, pc, populations: dict, rank: int):
 
 __all__ = ["NEURON_ONLY_BUILTINS", "PLACEHOLDER_POPULATION", "add_placeholder_cell",
            "check_mechanisms", "coreneuron_mechanisms", "find_library",
-           "loaded_mechanism_libraries", "placeholder_gid", "used_mechanisms_missing"]
+           "loaded_mechanism_libraries", "mechanism_names", "placeholder_gid",
+           "used_mechanisms_missing"]

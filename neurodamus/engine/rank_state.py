@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NeurodamusError
+from .coreneuron_mechanisms import mechanism_names
 
 FORMAT = "neurodamus-checkpoint"
 VERSION = 1
@@ -37,14 +38,7 @@ def extras_file(folder: Path, rank: int) -> Path:
 
 # ---- what SaveState misses -----------------------------------------------------------------------
 def _point_process_types(h) -> list[str]:
-    mt = h.MechanismType(1)
-    name = h.ref("")
-    out = []
-    for i in range(int(mt.count())):
-        mt.select(i)
-        mt.selected(name)
-        out.append(name[0])
-    return out
+    return mechanism_names(h, 1)
 
 
 def _range_variables(h, name: str) -> list[tuple[str, int]]:

@@ -50,3 +50,16 @@ def write_spikes(path, times, gids, populations) -> dict[str, int]:
             counts[name] = int(mask.sum())
     os.replace(tmp, path)
     return counts
+
+
+def output_kind(path) -> str | None:
+    """'spikes' or 'report' for a SONATA output file, None for anything else."""
+    try:
+        with h5py.File(path, "r") as fd:
+            if "spikes" in fd:
+                return "spikes"
+            if "report" in fd:
+                return "report"
+    except OSError:
+        return None
+    return None

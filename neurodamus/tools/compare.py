@@ -19,12 +19,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import libsonata
 import numpy as np
 
 from .. import provenance
 from ..engine.summary import read_record
+from ..reports.spikes import output_kind
 
 USAGE = """Compare the spikes, reports and run records of two output folders.
 
@@ -77,16 +77,6 @@ class Result:
 
 
 # ---- which files ----------------------------------------------------------------------------
-def _kind(path: Path) -> str | None:
-    try:
-        with h5py.File(path, "r") as fd:
-            if "spikes" in fd:
-                return "spikes"
-            if "report" in fd:
-                return "report"
-    except OSError:
-        return None
-    return None
 
 
 def output_files(folder) -> tuple[Path | None, dict]:
@@ -99,7 +89,7 @@ def output_files(folder) -> tuple[Path | None, dict]:
     spikes = folder / named if named and (folder / named).is_file() else None
     reports = {}
     for path in sorted(folder.glob("*.h5")):
-        kind = _kind(path)
+        kind = output_kind(path)
         if kind == "spikes" and spikes is None:
             spikes = path
         elif kind == "report":

@@ -21,11 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import libsonata
 import numpy as np
 
 from ..engine.summary import RECORD_NAME, RunRecord, read_record
+from ..reports.spikes import output_kind
 
 USAGE = """Draw PNG pictures of a run's outputs (spike rasters, firing rates, report traces).
 
@@ -57,17 +57,6 @@ class RunOutputs:
     record: dict | None
 
 
-def _h5_kind(path: Path) -> str | None:
-
-    try:
-        with h5py.File(path, "r") as fd:
-            if "spikes" in fd:
-                return "spikes"
-            if "report" in fd:
-                return "report"
-    except OSError:
-        return None
-    return None
 
 
 def find_outputs(folder) -> RunOutputs:
@@ -78,7 +67,7 @@ def find_outputs(folder) -> RunOutputs:
     spikes, reports = [], []
     names = sorted(p for p in folder.glob("*.h5") if ".tmp-" not in p.name)
     for path in names:
-        kind = _h5_kind(path)
+        kind = output_kind(path)
         if kind == "spikes":
             spikes.append(path)
         elif kind == "report":
