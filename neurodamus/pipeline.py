@@ -113,9 +113,8 @@ def initialise(plan: RunPlan, rt: Runtime, model: Model) -> bool:
             model.core.prepare(h, pc, plan.populations, len(model.cells))
         model.checkpoints.prepare_model(h)
         model.reports.start()
-    with rt.phase("init"):   # compressed spike exchange, NEURON engine only
-        neuron_engine.initialize(h, pc, compress_spikes=model.core is None
-                                 and not model.checkpoints.active)
+    with rt.phase("init"):
+        neuron_engine.initialize(h, pc, compress_spikes=compressible_spikes(plan, model))
     with rt.phase("init"):
         if model.checkpoints.restore_dir is not None:
             model.checkpoints.restore(h, pc)
@@ -124,6 +123,16 @@ def initialise(plan: RunPlan, rt: Runtime, model: Model) -> bool:
         with rt.phase("init"):
             cellstate.dump_cells(plan, rt, model, plan.options.dump_cell_state)
     return build_only
+
+
+def compressible_spikes(plan: RunPlan, model: Model) -> bool:
+    """Compressed spike exchange sends times as whole steps of dt: exact for spikes found by
+    threshold detection (always on the step grid), not for artificial cells, whose events fall
+    anywhere (point neurons: their spikes would then depend on the rank count). NEURON engine
+    only, and not with checkpoints."""
+    artificial = any(p.info.type == "point_process" for p in plan.populations.values()
+                     if not p.is_virtual)
+    return model.core is None and not model.checkpoints.active and not artificial
 
 
 def simulate(plan: RunPlan, rt: Runtime, model: Model) -> None:
