@@ -9,7 +9,6 @@ import pytest
 from neurodamus.engine import core_options
 from tests.helpers import read_spikes, spikes_equal
 from tests.integration.test_coreneuron import (
-    assert_reports_equal,
     report_data,
     run_fails,
     run_ok,
@@ -33,14 +32,15 @@ def neuron_run(circuit, tmp_path_factory):
 
 
 @pytest.mark.parametrize("ranks", [1, 2])
-def test_cell_permutation_keeps_spikes_and_reports(circuit, neuron_run, tmp_path, ranks):
+def test_cell_permutation_keeps_spikes_and_report_values(circuit, neuron_run, tmp_path, ranks):
     run_ok([circuit, f"--output-path={tmp_path}", "--simulator=CORENEURON",
             "--cell-permute=1"], ranks=ranks)
     assert spikes_equal(read_spikes(tmp_path / "out.h5"), read_spikes(neuron_run / "out.h5"))
-    if ranks == 1:   # voltages and synapse values bit for bit
-        assert_reports_equal(neuron_run, tmp_path, names=("soma", "allv", "syn"))
-        # summations over a permuted node order: float32 rounding only (measured 3e-11 nA)
-        for name in ("imem", "isoma"):
+    if ranks == 1:
+        # the permuted node order changes the order of floating-point operations: values
+        # agree to float32 rounding (measured: 1.2e-10 mV in one compartment, 3e-11 nA in
+        # summations), the spikes above bit for bit
+        for name in ("soma", "allv", "syn", "imem", "isoma"):
             a, b = report_data(neuron_run, name), report_data(tmp_path, name)
             for key in a:
                 if key not in ("time", "elements"):
