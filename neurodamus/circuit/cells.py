@@ -187,6 +187,10 @@ def instantiate_population(h, pc, pop_nodes: PopulationNodes, settings, loader: 
             raise CircuitError(f"{info.nodes_file}: gid {gid} (population '{info.name}', node "
                                f"{raw}): morphology file not found: {morph_path}")
         need = loader.needed_attributes[name]
+        problem = morphology.file_problem(morph_path)
+        if problem:
+            raise CircuitError(f"Template '{name}' for gid {gid} (population '{info.name}', "
+                               f"node {raw}): morphology {morph_path} {problem}")
         extra = tuple(float(dyn_values[a][i]) for a in need) if need else default_extra
         morphology.last_error = None
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from dataclasses import dataclass
 
 import h5py
@@ -165,6 +166,40 @@ def split_container(path: str) -> tuple[str, str] | None:
     if not os.path.isfile(path) and os.path.isfile(container):
         return container, os.path.splitext(base)[0]
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def file_problem(path: str) -> str | None:
+    """Why a morphology file cannot make a cell (None when it can), checked once per file and
+    rank before a template sees it: a template's Import3d stops the whole process on a file
+    without a soma or with an unknown section type, with no message naming the file."""
+    if not os.path.isfile(path):   # a container entry: morphio_read names its own problems
+        return None
+    import morphio  # noqa: PLC0415 - MorphIO only where morphologies are read
+
+    if path.endswith(".swc") and not _swc_has_soma(path):
+        return "has no soma (no sample of type 1)"
+    try:
+        morph = morphio.Morphology(path)
+    except Exception as exc:  # MorphIO's RawDataError and friends: name file and reason
+        reason = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).split())
+        return f"cannot be read as a morphology: {reason}"
+    if len(morph.soma.points) == 0 or "UNDEFINED" in str(morph.soma_type):
+        return "has no soma"
+    unknown = sorted({int(t) for t in morph.section_types} - {2, 3, 4})
+    if unknown:
+        return (f"has sections of type {', '.join(map(str, unknown))}: a template makes only "
+                f"soma (1), axon (2), dend (3) and apic (4) sections")
+    return None
+
+
+def _swc_has_soma(path: str) -> bool:
+    with open(path, errors="replace") as fd:
+        for line in fd:
+            fields = line.split("#", 1)[0].split()
+            if len(fields) >= 2 and fields[1] == "1":
+                return True
+    return False
 
 
 def morphology_exists(path: str) -> bool:
