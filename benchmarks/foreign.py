@@ -52,7 +52,10 @@ proc number_sections() { local i
 
 
 def foreign_template(text: str) -> str:
-    """The example template with Import3d morphology loading instead of the driver's."""
+    """The example template with Import3d morphology loading instead of the driver's (the
+    bundled templates already load swc/asc with Import3d: then they are used as they are)."""
+    if "Import3d_SWC_read" in text:
+        return text
     text = text.replace('{load_file("ndmorph.hoc")}',
                         '{load_file("stdrun.hoc")}\n{load_file("import3d.hoc")}')
     text = text.replace("external nd_load_morphology\n", "")

@@ -241,9 +241,10 @@ def write_circuit(directory, populations: dict, edges=(), node_sets=None, mechan
     circuit = {
         "version": 2,
         "manifest": {"$BASE_DIR": "."},
+        # no mechanisms of its own: no mechanisms_dir (an empty folder is refused)
         "components": {"morphologies_dir": "$BASE_DIR/morphologies",
                        "biophysical_neuron_models_dir": "$BASE_DIR/emodels",
-                       "mechanisms_dir": "$BASE_DIR/mechanisms"},
+                       **({"mechanisms_dir": "$BASE_DIR/mechanisms"} if mechanisms else {})},
         "node_sets_file": "$BASE_DIR/node_sets.json",
         "networks": {"nodes": [{"nodes_file": "$BASE_DIR/nodes.h5",
                                 "populations": {k: {"type": v["type"]}
