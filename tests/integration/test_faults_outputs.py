@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 import signal
@@ -44,13 +46,30 @@ def _copy(small_config, tmp_path, tstop=None, reports=None) -> Path:
     return config
 
 
+_STARTED: list = []
+
+
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """A test that fails half-way must not leave its (long) run behind."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _start(config, ranks=1, args=()) -> subprocess.Popen:
     cmd = NEURODAMUS + [str(config), *args]
     if ranks > 1:
         cmd = mpirun_prefix(ranks) + cmd
-    return subprocess.Popen(cmd, cwd=config.parent, env=base_env(NEURODAMUS_PROGRESS="off"),
+    proc = subprocess.Popen(cmd, cwd=config.parent, env=base_env(NEURODAMUS_PROGRESS="off"),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
+    _STARTED.append(proc)
+    return proc
 
 
 def _wait_running(proc, folder: Path) -> dict:
