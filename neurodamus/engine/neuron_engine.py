@@ -57,6 +57,8 @@ def run(h, pc, tstop: float, on_chunk=None) -> None:
     while t < tstop - 1e-9:
         t = min(t + CHUNK_MS, tstop)
         pc.psolve(t)
+        if h.stoprun:   # NEURON's own SIGINT handler stopped the solver: Ctrl-C ends the run
+            raise KeyboardInterrupt("interrupted during the solver")
         if on_chunk is not None:
             on_chunk(t)
     h.t = tstop
