@@ -182,18 +182,22 @@ def _doctor(argv) -> int:
                       with_mpi=not args["--no-mpi"], ranks=ranks)
 
 
-def _plot(argv) -> int:
-    from .tools.plot import USAGE as PLOT_USAGE
-    from .tools.plot import PlotError
-    from .tools.plot import main as plot_main
-
+def _tool(name: str, usage: str, main, error, argv, error_code: int = 1) -> int:
+    """A NEURON-free sub-command: help, docopt parsing, its own error class as one ERROR line."""
     if "-h" in argv or "--help" in argv:
-        print(PLOT_USAGE)
+        print(usage)
         return 0
     try:
-        return plot_main(_parse(PLOT_USAGE, ["plot", *argv]))
-    except PlotError as exc:
-        return _fail(str(exc))
+        return main(_parse(usage, [name, *argv]))
+    except error as exc:
+        _fail(str(exc))
+        return error_code
+
+
+def _plot(argv) -> int:
+    from .tools import plot
+
+    return _tool("plot", plot.USAGE, plot.main, plot.PlotError, argv)
 
 
 def _lfp_weights(argv) -> int:
@@ -216,18 +220,10 @@ def _lfp_weights(argv) -> int:
 
 
 def _compare(argv) -> int:
-    from .tools.compare import USAGE as COMPARE_USAGE
-    from .tools.compare import CompareError
-    from .tools.compare import main as compare_main
+    from .tools import compare
 
-    if "-h" in argv or "--help" in argv:
-        print(COMPARE_USAGE)
-        return 0
-    try:
-        return compare_main(_parse(COMPARE_USAGE, ["compare", *argv]))
-    except CompareError as exc:
-        _fail(str(exc))
-        return 2
+    return _tool("compare", compare.USAGE, compare.main, compare.CompareError, argv,
+                 error_code=2)
 
 
 def _fail(message: str) -> int:
