@@ -50,6 +50,25 @@ def find_special() -> str | None:
     return shutil.which("special")
 
 
+def special_problem(special: str | os.PathLike) -> str | None:
+    """Why ``special`` cannot start, or None.
+
+    A wheel's nrnivmodl writes ``special`` as a script whose ``#!`` names the Python that built
+    it; once that virtualenv is gone, exec fails with a bare 'No such file or directory'."""
+    try:
+        with open(special, "rb") as handle:
+            first = handle.readline(4096)
+    except OSError as err:
+        return f"{special}: cannot be read ({err.strerror})"
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode(errors="replace").split()
+    if words and not os.access(words[0], os.X_OK):
+        return f"{special}: its interpreter {words[0]} does not exist (the Python that built " \
+            "it is gone); rebuild the mechanisms with `neurodamus build-mechanisms`"
+    return None
+
+
 def under_special() -> bool:
     """True when this Python runs inside nrniv/special (NEURON embeds the interpreter)."""
     return os.environ.get(SPECIAL_ENV) == "1" and "neuron" in sys.modules and \
@@ -64,6 +83,12 @@ def maybe_exec_special(args: list[str], env: dict | None = None) -> None:
         return
     special = find_special()
     if not special:
+        return
+    problem = special_problem(special)
+    if problem:
+        # the mechanism library is still loaded in this process (NRNMECH_LIB_PATH, arch folder)
+        if launcher_rank() == 0:
+            print(f"WARNING: not using special: {problem}", file=sys.stderr, flush=True)
         return
     if launcher_rank() == 0:
         print("::INIT:: Special available. Replacing binary...", flush=True)

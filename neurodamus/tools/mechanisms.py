@@ -1,7 +1,8 @@
 """Build the mechanism library with nrnivmodl: core/mod plus model folders, cached by content.
 
-The cache key is a hash of every mod file's name and content, the NEURON version, the
-CoreNEURON flag and the compiler flags, so a changed mod file gives a new build and an unchanged
+The cache key is a hash of every mod file's name and content, the NEURON version, the Python
+that builds (the wheel's ``special`` is a script naming it), the CoreNEURON flag and the
+compiler flags, so a changed mod file gives a new build and an unchanged
 set is reused by every run (and every rank) without calling nrnivmodl again.
 
 Compiler flags (``build-mechanisms --cflags``) go to ``nrnivmodl -incflags``, which
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import MechanismError
+from ..launch import special_problem
 
 _NAME_RE = re.compile(r"^\s*(SUFFIX|POINT_PROCESS|ARTIFICIAL_CELL)\s+(\w+)", re.MULTILINE)
 _DONE_MARKER = ".neurodamus-build-complete"
@@ -100,7 +102,9 @@ def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> 
     except PackageNotFoundError:
         nrn_version = shutil.which("nrnivmodl") or "unknown"
     flags = f"|cflags={cflags}" if cflags else ""   # "" keeps the keys of earlier builds
-    digest = hashlib.sha256(f"{nrn_version}|coreneuron={coreneuron}{flags}".encode())
+    # sys.executable, not its resolved target: it is the name written into special's "#!"
+    digest = hashlib.sha256(f"{nrn_version}|python={sys.executable}|coreneuron={coreneuron}"
+                            f"{flags}".encode())
     for name in sorted(mods):
         digest.update(mods[name].name.encode() + b"\0" + mods[name].read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -232,7 +236,12 @@ def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print,
     # one builder at a time per cache entry (concurrent runs, or ranks of several jobs)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / _DONE_MARKER).exists():
+        built = MechanismBuild(folder, coreneuron)
+        stale = built.special.exists() and special_problem(built.special)
+        if stale:
+            log(f"Rebuilding cached mechanisms: {stale}")
+        if stale or not (folder / _DONE_MARKER).exists():
+            (folder / _DONE_MARKER).unlink(missing_ok=True)
             _run_nrnivmodl(folder, mods, coreneuron, log, cflags)
             (folder / _DONE_MARKER).write_text("ok\n")
         else:

@@ -75,3 +75,61 @@ def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch)
         mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
                                     cflags="-O3   -march=native", log=lambda *_: None)
     assert commands[0][1:] == ["-coreneuron", "-incflags", "-O3 -march=native", "mod"]
+
+
+def _special_script(path, interpreter):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!{interpreter}\nprint('special')\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_special_whose_python_is_gone_is_rebuilt_not_reused(tmp_path, monkeypatch):
+    """The wheel's special is a script naming the Python that built it: a cache entry made by a
+    deleted virtualenv is rebuilt, and the key tells apart interpreters."""
+    import sys
+
+    from neurodamus import launch
+    from neurodamus.tools import mechanisms
+
+    mods = {"other": write_mod(tmp_path / "Other.mod", "SUFFIX", "other")}
+    here = mechanisms._content_hash(mods, False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "other-venv" / "bin" / "python3"))
+    assert mechanisms._content_hash(mods, False) != here
+    monkeypatch.undo()
+
+    gone = tmp_path / "deleted-venv" / "bin" / "python3"
+    assert launch.special_problem(_special_script(tmp_path / "ok" / "special",
+                                                  sys.executable)) is None
+    problem = launch.special_problem(_special_script(tmp_path / "bad" / "special", gone))
+    assert problem and str(gone) in problem and "build-mechanisms" in problem
+
+    monkeypatch.setenv("NEURODAMUS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(mechanisms, "collect_mod_files", lambda *a, **k: mods)
+    entry = tmp_path / "cache" / "mechanisms" / here
+    stale = _special_script(entry / mechanisms.platform.machine() / "special", gone)
+    (entry / mechanisms._DONE_MARKER).write_text("ok\n")
+    rebuilt = []
+
+    def fake_build(folder, *_args):   # nrnivmodl itself is exercised by the integration tests
+        rebuilt.append(folder)
+        _special_script(stale, sys.executable)
+
+    monkeypatch.setattr(mechanisms, "_run_nrnivmodl", fake_build)
+    messages = []
+    mechanisms.build_mechanisms([tmp_path], log=messages.append)
+    assert rebuilt == [entry] and any("Rebuilding" in m for m in messages)
+    mechanisms.build_mechanisms([tmp_path], log=messages.append)   # now sound: reused
+    assert rebuilt == [entry] and "Reusing" in messages[-1]
+
+
+def test_launcher_runs_without_a_special_that_cannot_start(tmp_path, monkeypatch, capsys):
+    from neurodamus import launch
+
+    special = _special_script(tmp_path / "special", tmp_path / "gone" / "python3")
+    monkeypatch.delenv(launch.SPECIAL_ENV, raising=False)
+    monkeypatch.setattr(launch, "find_special", lambda: str(special))
+    monkeypatch.setattr(launch.os, "execve", lambda *a: pytest.fail("exec of a broken special"))
+    launch.maybe_exec_special(["simulation_config.json"])
+    err = capsys.readouterr().err
+    assert "WARNING: not using special" in err and str(tmp_path / "gone" / "python3") in err

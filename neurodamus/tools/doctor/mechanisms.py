@@ -55,15 +55,13 @@ def check_mechanisms(report: Report, settings, needs: dict, workdir: Path) -> No
     kind, text, prefix, libs = _mechanism_source(settings, workdir)
     if kind == "special":
         script = Path(text)
-        first = script.read_bytes()[:200].split(b"\n", 1)[0].decode(errors="replace")
-        interp = first[2:].strip().split()[0] if first.startswith("#!") else ""
         if not os.access(script, os.X_OK):
             report.add("mechanisms", FAIL, f"special {script} is not executable",
                        fix=f"chmod +x {script}, or rebuild it (neurodamus build-mechanisms)")
             return
-        if interp and not os.path.exists(interp):
-            report.add("mechanisms", FAIL, f"special {script} runs {interp}, which does not "
-                       f"exist (built in another virtualenv?)",
+        problem = launch.special_problem(script)
+        if problem:   # a run warns and goes on with the library; the doctor says why
+            report.add("mechanisms", FAIL, f"special {problem}",
                        fix="rebuild it with this environment: neurodamus build-mechanisms "
                            "<model mod dir> --output .")
             return
