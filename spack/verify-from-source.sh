@@ -77,7 +77,7 @@ step "Environment $ENV_DIR"
 mkdir -p "$ENV_DIR"
 "$WORK/venv/bin/python" "$HERE/environments/neurodamus-offline/generate_externals.py" \
     --spack "$SPACK" --build neuron --output "$ENV_DIR/externals.yaml"
-cat > "$ENV_DIR/spack.yaml" <<EOF
+cat > "$ENV_DIR/spack.yaml.new" <<EOF
 # Written by spack/verify-from-source.sh: NEURON from source, our packages from $CHECKOUT.
 spack:
   include:
@@ -104,11 +104,22 @@ spack:
   view: $WORK/view
 EOF
 
-step "Concretize"
-spackenv concretize -f | tee "$WORK/concretize.txt"
+# A second run continues where the first stopped: same environment, no new concretization
+# (it alone takes half an hour on a busy 2-core machine), no new mirror.
+if cmp -s "$ENV_DIR/spack.yaml.new" "$ENV_DIR/spack.yaml" && [ -f "$ENV_DIR/spack.lock" ]; then
+    rm "$ENV_DIR/spack.yaml.new"
+    step "Concretize: $ENV_DIR/spack.lock is up to date (kept)"
+else
+    mv "$ENV_DIR/spack.yaml.new" "$ENV_DIR/spack.yaml"
+    step "Concretize"
+    spackenv concretize -f | tee "$WORK/concretize.txt"
+fi
 
 # ---------------------------------------------------------------------------------------------
 step "Source mirror of NEURON ($WORK/mirror)"
+if [ -n "$(find "$WORK/mirror" -path '*neuronsimulator/nrn/*.tar.gz' 2>/dev/null)" ]; then
+    echo "kept: NEURON's sources are already in the mirror"
+else
 if [ -n "$SNAPSHOTS" ]; then
     # git reads https://github.com/<owner>/<name>[.git] from the snapshots instead.
     export GIT_CONFIG_GLOBAL="$WORK/gitconfig-snapshots"
@@ -124,6 +135,7 @@ if [ -n "$SNAPSHOTS" ]; then
 fi
 spackenv mirror create -d "$WORK/mirror" "$NEURON_SPEC"
 unset GIT_CONFIG_GLOBAL
+fi
 find "$WORK/mirror" -name '*.tar.gz' -printf '%P %s bytes\n'
 
 # ---------------------------------------------------------------------------------------------
