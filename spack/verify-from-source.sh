@@ -49,6 +49,13 @@ elif command -v spack >/dev/null 2>&1; then SPACK="$(command -v spack)"
 elif [ -x /opt/spack/bin/spack ]; then SPACK=/opt/spack/bin/spack
 else echo "verify-from-source.sh: no Spack (\$SPACK_ROOT, PATH, /opt/spack)" >&2; exit 2; fi
 
+# Offline, Spack concretizes with the clingo of SPACK_PYTHON (docs/development.md, "Spack without
+# internet"); the interpreter set up there is used when none is given and python3 lacks clingo.
+if [ -z "${SPACK_PYTHON:-}" ] && ! python3 -c "import clingo" 2>/dev/null \
+        && [ -x /opt/spack-venv/bin/python ]; then
+    export SPACK_PYTHON=/opt/spack-venv/bin/python
+fi
+
 mkdir -p "$WORK"
 WORK="$(cd "$WORK" && pwd)"
 ENV_DIR="$WORK/env"
