@@ -113,7 +113,8 @@ EOF
 
 # A second run continues where the first stopped: same environment, no new concretization
 # (it alone takes half an hour on a busy 2-core machine), no new mirror.
-if cmp -s "$ENV_DIR/spack.yaml.new" "$ENV_DIR/spack.yaml" && [ -f "$ENV_DIR/spack.lock" ]; then
+if cmp -s "$ENV_DIR/spack.yaml.new" "$ENV_DIR/spack.yaml" \
+        && [ "$ENV_DIR/spack.lock" -nt "$ENV_DIR/spack.yaml" ]; then
     rm "$ENV_DIR/spack.yaml.new"
     step "Concretize: $ENV_DIR/spack.lock is up to date (kept)"
 else
