@@ -10,6 +10,7 @@
 # ruff: noqa: F403, F405, I001, RUF012, RUF100
 import os
 import re
+import shutil
 
 import spack
 
@@ -21,6 +22,7 @@ except ImportError:  # Spack 0.23
     from spack.pkg.builtin.neuron import Neuron as _BuiltinNeuron
 
 _SPACK_1 = int(spack.spack_version_info[0]) >= 1
+_RESOURCES = "neurodamus-resources"   # where resources are staged (relative to the sources)
 
 
 def _submodules(pkg):
@@ -67,12 +69,15 @@ class Neuron(_BuiltinNeuron):
 
     # nanobind's own submodule (robin-map): Spack's `git submodule update --recursive` after an
     # init of the listed paths does not initialise nested submodules, so it comes as a resource
-    # (the commit nanobind 784efa2, pinned by all of 9.0.0 to 9.0.2, points at).
+    # (the commit nanobind 784efa2, pinned by all of 9.0.0 to 9.0.2, points at). It is staged
+    # beside the sources and moved in by `patch`: Spack skips a resource whose placement
+    # exists, and nanobind's uninitialised submodule is an existing empty folder (a source
+    # archive from a mirror has it).
     resource(
         name="robin-map",
         git="https://github.com/Tessil/robin-map",
         commit="188c45569cc2a5dd768077c193830b51d33a5020",
-        destination=os.path.join("external", "nanobind", "ext"),
+        destination=_RESOURCES,
         placement="robin_map",
         when="@9.0.0:9.0.2+python",
     )
@@ -114,13 +119,23 @@ class Neuron(_BuiltinNeuron):
     # Build
     # ----------------------------------------------------------------------------------------
     def patch(self):
-        """9.0: put Spack's Eigen where nrn's CMake copies it from (external/eigen/Eigen)."""
+        """9.0: put Spack's Eigen where nrn's CMake copies it from (external/eigen/Eigen), and
+        robin-map where nanobind includes it from (external/nanobind/ext/robin_map)."""
         if self.spec.satisfies("@:8"):
             return
-        target = join_path(self.stage.source_path, "external", "eigen", "Eigen")
+        source = self.stage.source_path
+        target = join_path(source, "external", "eigen", "Eigen")
         if not os.path.exists(target):
             mkdirp(os.path.dirname(target))
             os.symlink(join_path(self.spec["eigen"].prefix.include, "eigen3", "Eigen"), target)
+        staged = join_path(source, _RESOURCES, "robin_map")
+        robin = join_path(source, "external", "nanobind", "ext", "robin_map")
+        header = join_path(robin, "include", "tsl", "robin_map.h")
+        if os.path.isdir(staged) and not os.path.exists(header):
+            if os.path.isdir(robin):
+                shutil.rmtree(robin)   # the empty folder of the uninitialised submodule
+            mkdirp(os.path.dirname(robin))
+            os.rename(staged, robin)
 
     def cmake_args(self):
         if self.spec.satisfies("@:8"):
