@@ -3,7 +3,7 @@
 # neurodamus-models and py-neurodamus from this checkout, and run the example circuit on 2 MPI
 # ranks with NEURON and with CoreNEURON. Prints a summary (versions, build times, spikes).
 #
-# Not part of CI: the NEURON build takes hours on 2 cores. Everything it makes lives under
+# Not part of CI: the NEURON build takes ~21 minutes on 2 cores. Everything it makes lives under
 # --work (default ~/.cache/neurodamus-from-source); the checkout is left as it was.
 #
 #   spack/verify-from-source.sh [--work DIR] [--jobs N] [--snapshots DIR] [--cells N]
