@@ -101,7 +101,7 @@ def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> 
         nrn_version = version("neuron")
     except PackageNotFoundError:
         nrn_version = shutil.which("nrnivmodl") or "unknown"
-    flags = f"|cflags={cflags}" if cflags else ""   # "" keeps the keys of earlier builds
+    flags = f"|cflags={cflags}" if cflags else ""   # nrnivmodl's own flags: no entry
     # sys.executable, not its resolved target: it is the name written into special's "#!"
     digest = hashlib.sha256(f"{nrn_version}|python={sys.executable}|coreneuron={coreneuron}"
                             f"{flags}".encode())

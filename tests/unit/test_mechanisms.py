@@ -53,7 +53,7 @@ def test_hoc_library_path_comes_first(monkeypatch, tmp_path):
 
 def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch):
     """--cflags: its own cache entry, passed as -incflags (after nrnivmodl's -O2 on both
-    libraries' compile lines); the default keeps the keys of builds made before the option."""
+    libraries' compile lines); "" (nrnivmodl's own flags) and the default are one entry."""
     import subprocess
 
     from neurodamus.tools import mechanisms
