@@ -1,0 +1,157 @@
+"""Gid-keyed checkpoint state: what lets a checkpoint saved on N ranks continue on M ranks.
+
+The rank files of ``rank_state.py`` (``SaveState`` and the point-process extras) name every
+object by its position on the saving rank, so they only fit the same rank layout. Next to them
+every checkpoint holds ``cells/``: NEURON's ``BBSaveState`` in its binary form, one file per
+cell, written by the rank holding it and read by whichever rank holds the cell later. Per gid
+it keeps the sections' voltages and STATE variables, the whole data of every point process with
+a NET_RECEIVE block (synapses: release sites, facilitation, last spike times), their NMODL
+RANDOM sequences, the NetCons onto them (weight vectors) with their events in flight, the
+queued self-events, and a gid-less source driving one of them (minis generators; replay
+VecStims, one per synapse in a checkpointing run: ``ReplayBuilder.per_synapse``). Spikes sent
+but not yet delivered are kept as the spike of their source gid and sent again on restore.
+Binary, so every double comes back bit for bit (the text form keeps 15 digits).
+
+NEURON writes ``binbufout/<gid>.<size>``, ``binbufout/<gid>.size`` and ``binbufout/global.*``
+(the time) below the working directory and reads the same names below ``binbufin/``; a
+checkpoint keeps them in ``cells/binbufout`` with ``cells/binbufin`` a link to it.
+
+Restoring clears the event queue: the plays of the inputs start again from their vectors
+(``vector_play_init``); the reports' per-step recordings need no event.
+
+The reports' last values (``rank_state.write_rank_state``) are saved per rank with the gid of
+each value, so a restoring rank picks those of its own cells (``values_for``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+CELLS = "cells"
+_OUT, _IN = "binbufout", "binbufin"
+
+
+# ---- planning (no NEURON) ----------------------------------------------------------------------
+def cells_dir(folder) -> Path:
+    return Path(folder) / CELLS
+
+
+def has_cells(folder) -> bool:
+    return (cells_dir(folder) / _OUT / "global.size").is_file()
+
+
+def missing_cells(folder, gids) -> list[int]:
+    """The gids among ``gids`` whose state the checkpoint lacks."""
+    where = cells_dir(folder) / _OUT
+    return [int(g) for g in gids if not (where / f"{int(g)}.size").is_file()]
+
+
+def ref_gids(local) -> np.ndarray:
+    """The gid of every recorded reference of a ``LocalReport``, in recording order."""
+    elems = [np.repeat(np.asarray(b.node_ids, np.int64) + int(b.offset),
+                       np.asarray(b.counts, np.int64)) for b in local.blocks]
+    elem_gids = np.concatenate(elems) if elems else np.zeros(0, np.int64)
+    if local.combine is None:
+        return elem_gids
+    coo = local.combine.tocoo()
+    row_of = np.full(len(local.refs), -1, np.int64)
+    row_of[coo.col] = coo.row
+    if (row_of < 0).any():
+        raise ValueError("a report reference belongs to no element")
+    return elem_gids[row_of]
+
+
+def values_for(here: np.ndarray, parts) -> np.ndarray | None:
+    """The saved values of this rank's references, whose gids are ``here`` (in recording
+    order), from ``parts`` = [(gids, values)] of the saving ranks. The k-th reference of a gid
+    here is the k-th of that gid where it was saved (a cell's references are made in the same
+    order on any rank). None when a gid or a reference is not in the checkpoint."""
+    here = np.asarray(here, np.int64)
+    if parts:
+        gids = np.concatenate([np.asarray(g, np.int64) for g, _ in parts])
+        values = np.concatenate([np.asarray(v, float) for _, v in parts])
+    else:
+        gids, values = np.zeros(0, np.int64), np.zeros(0)
+    order = np.argsort(gids, kind="stable")
+    gids, values = gids[order], values[order]
+    mine = np.argsort(here, kind="stable")
+    sorted_here = here[mine]
+    # position of each reference within its gid's group here
+    starts = np.searchsorted(sorted_here, sorted_here, "left")
+    k = np.arange(len(sorted_here)) - starts
+    first = np.searchsorted(gids, sorted_here, "left")
+    count = np.searchsorted(gids, sorted_here, "right") - first
+    if (k >= count).any():
+        return None
+    out = np.empty(len(here))
+    out[mine] = values[first + k]
+    return out
+
+
+def column_map(src: dict, dst: dict) -> np.ndarray | None:
+    """For each column of a report population written with the mapping ``dst``, its column
+    in the same report written on another rank count with ``src`` (``node_ids``,
+    ``index_pointers``, ``element_ids``); None when a node or its elements differ."""
+    def columns(m):
+        nodes, ptr = np.asarray(m["node_ids"], np.int64), np.asarray(m["index_pointers"])
+        return {int(n): (int(ptr[i]), int(ptr[i + 1])) for i, n in enumerate(nodes)}
+    src_cols, dst_cols = columns(src), columns(dst)
+    src_el, dst_el = np.asarray(src["element_ids"]), np.asarray(dst["element_ids"])
+    out = np.empty(len(dst_el), np.int64)
+    for node, (a, b) in dst_cols.items():
+        where = src_cols.get(node)
+        if where is None or where[1] - where[0] != b - a or \
+                not np.array_equal(src_el[where[0]:where[1]], dst_el[a:b]):
+            return None
+        out[a:b] = np.arange(where[0], where[1])
+    return out
+
+
+# ---- NEURON side ---------------------------------------------------------------------------------
+class _InFolder:
+    """BBSaveState reads and writes below the working directory: go there for the call."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.back = folder, None
+
+    def __enter__(self):
+        self.back = os.getcwd()
+        os.chdir(self.folder)
+
+    def __exit__(self, *exc):
+        os.chdir(self.back)
+
+
+def save_cells(h, folder, solver_t: float) -> None:
+    """This rank's cells into ``<folder>/cells`` (every rank; rank 0 also writes the time)."""
+    where = cells_dir(folder)
+    (where / _OUT).mkdir(parents=True, exist_ok=True)
+    link = where / _IN
+    if not link.is_symlink():
+        try:
+            link.symlink_to(_OUT)
+        except FileExistsError:   # another rank made it
+            pass
+    shown_t = h.t
+    h.t = solver_t   # the threads' own time (CoreNEURON shows its tstop)
+    try:
+        with _InFolder(where):
+            h.BBSaveState().save_test_bin()
+    finally:
+        h.t = shown_t
+
+
+def restore_cells(h, folder) -> None:
+    """After initialisation: every cell of this rank from ``<folder>/cells`` (every rank
+    together: the spikes in flight are exchanged). The inputs' plays restart."""
+    bbss = h.BBSaveState()
+    with _InFolder(cells_dir(folder)):
+        bbss.restore_test_bin()
+    bbss.vector_play_init()
+
+
+__all__ = ["CELLS", "cells_dir", "column_map", "has_cells", "missing_cells", "ref_gids", "restore_cells",
+           "save_cells", "values_for"]

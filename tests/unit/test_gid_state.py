@@ -1,0 +1,77 @@
+"""Gid-keyed checkpoint planning (engine/gid_state.py), no NEURON: which saved report value goes
+to which reference of the restoring rank, which cells a checkpoint lacks."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+
+from neurodamus.engine import gid_state
+
+
+def _block(offset, node_ids, counts):
+    return SimpleNamespace(offset=offset, node_ids=np.asarray(node_ids, np.uint64),
+                           counts=np.asarray(counts))
+
+
+def test_ref_gids_one_reference_per_element():
+    local = SimpleNamespace(blocks=[_block(10, [0, 3], [2, 1]), _block(100, [5], [1])],
+                            refs=[None] * 4, combine=None)
+    assert gid_state.ref_gids(local).tolist() == [10, 10, 13, 105]
+
+
+def test_ref_gids_summation():
+    # elements: gid 10 (row 0), gid 13 (row 1); refs 0,1 -> row 0, refs 2,3,4 -> row 1
+    combine = csr_matrix((np.ones(5), ([0, 0, 1, 1, 1], [0, 1, 2, 3, 4])), shape=(2, 5))
+    local = SimpleNamespace(blocks=[_block(10, [0, 3], [1, 1])], refs=[None] * 5,
+                            combine=combine)
+    assert gid_state.ref_gids(local).tolist() == [10, 10, 13, 13, 13]
+
+
+def test_values_follow_their_gid_across_rank_layouts():
+    # saved on 2 ranks: rank 0 held gids 1 and 3 (two refs each), rank 1 held gid 2
+    parts = [(np.array([1, 1, 3, 3]), np.array([1.1, 1.2, 3.1, 3.2])),
+             (np.array([2]), np.array([2.1]))]
+    # one restoring rank holds all three, in another order
+    out = gid_state.values_for(np.array([2, 3, 3, 1, 1]), parts)
+    assert out.tolist() == [2.1, 3.1, 3.2, 1.1, 1.2]
+    # a rank holding gid 3 only, and one holding nothing
+    assert gid_state.values_for(np.array([3, 3]), parts).tolist() == [3.1, 3.2]
+    assert gid_state.values_for(np.array([], np.int64), parts).tolist() == []
+
+
+def test_values_missing_in_the_checkpoint():
+    parts = [(np.array([1]), np.array([1.0]))]
+    assert gid_state.values_for(np.array([4]), parts) is None
+    assert gid_state.values_for(np.array([1, 1]), parts) is None   # one ref more than saved
+    assert gid_state.values_for(np.array([1]), []) is None
+
+
+def test_missing_cells(tmp_path):
+    out = tmp_path / gid_state.CELLS / "binbufout"
+    out.mkdir(parents=True)
+    assert not gid_state.has_cells(tmp_path)
+    for name in ("global.size", "0.size", "2.size"):
+        (out / name).write_text("8\n")
+    assert gid_state.has_cells(tmp_path)
+    assert gid_state.missing_cells(tmp_path, [0, 1, 2, 3]) == [1, 3]
+
+
+@pytest.mark.parametrize("n", [0, 7])
+def test_values_for_identity(n):
+    gids = np.arange(n)
+    values = np.linspace(0, 1, n)
+    assert np.array_equal(gid_state.values_for(gids, [(gids, values)]), values)
+
+
+def test_report_columns_follow_their_node():
+    # saved on 2 ranks: nodes 4, 1 (rank 0 then rank 1); restored on 1 rank: nodes 1, 4
+    src = {"node_ids": [4, 1], "index_pointers": [0, 2, 3], "element_ids": [0, 1, 0]}
+    dst = {"node_ids": [1, 4], "index_pointers": [0, 1, 3], "element_ids": [0, 0, 1]}
+    assert gid_state.column_map(src, dst).tolist() == [2, 0, 1]
+    other = dict(dst, element_ids=[0, 0, 2])
+    assert gid_state.column_map(src, other) is None
+    assert gid_state.column_map(src, dict(dst, node_ids=[1, 5])) is None
