@@ -72,8 +72,9 @@ class NeuromodulationBuilder:
         src = self.sources.get(key)
         if src is None:
             vec = self.h.Vector(times)
-            stim = self.h.VecStim()
-            stim.play(vec)
+            stim = None if self.per_synapse else self.h.VecStim()
+            if stim is not None:
+                stim.play(vec)
             src = self.sources[key] = (vec, stim)
         if self.per_synapse:
             stim = self.h.VecStim()
