@@ -7,7 +7,14 @@ back). CoreNEURON's own ``--checkpoint``/``--restore`` is not used: launched fro
 takes its event queue from NEURON and ignores the saved one (NEURON 9.0.2 aborts on the stale
 events), and a direct-mode checkpoint cannot be read back at all.
 
-What is saved, per rank (the restoring run rebuilds the same model first):
+A checkpoint restores on any rank count. What is saved (the restoring run rebuilds the same
+model first, with its own distribution of the cells):
+
+* per cell (``cells/``, ``gid_state.py``): NEURON's ``BBSaveState`` keyed by gid: sections,
+  synapses and their NetCons, RANDOM sequences, minis generators and replay sources, events
+  in flight. A run on another rank count restores from these alone;
+
+and, per rank, for a restore on the same rank count:
 
 * ``SaveState`` (voltages, STATE variables, every variable of artificial cells, NetCon and
   self events in the queue, play/record events);
@@ -16,15 +23,22 @@ What is saved, per rank (the restoring run rebuilds the same model first):
   sequence of every NMODL ``RANDOM`` stream of point processes and artificial cells, and every
   NetCon weight vector (delayed weight changes). State kept in non-RANGE variables of a
   non-artificial point process, or in RANDOM streams of density mechanisms, is not saved;
-* the report values of the last step, so the restored run writes the row at the checkpoint
-  time as the straight run would (currents are not part of the state to restore);
+* the report values of the last step with the gid of each, so the restored run (on any rank
+  count) writes the row at the checkpoint time as the straight run would (currents are not
+  part of the state to restore);
 * rank 0: the spike file and the report files written so far (``outputs/``). The restored
-  run writes complete outputs: the earlier spikes and report rows, then its own.
+  run writes complete outputs: the earlier spikes and report rows (matched by node when the
+  rank count, and so the files' node order, differs), then its own.
+
+Spike replay and neuromodulation give every synapse a VecStim of its own in a run that saves
+or restores checkpoints (``BBSaveState`` saves a gid-less source with the one synapse it
+drives); the events are those of the shared VecStims of other runs.
 
 ``checkpoint.json`` (written last, so a half-written folder is no checkpoint) names the
 circuit, node set, populations, rank count, dt and time; a restore from a folder that is not
-a checkpoint, or from another circuit or rank count, or to a tstop not after the checkpoint
-time, stops in the load phase with the reason.
+a checkpoint, or from another circuit, node set, population list or dt, or on another rank
+count without ``cells/``, or to a tstop not after the checkpoint time, stops in the load
+phase with the reason; a cell without saved state stops every rank at initialisation.
 
 Minis (``InhPoissonStim``) keep the mod's default ``duration`` in saving and restoring runs
 (as under CoreNEURON, contract §3.9): a generator stopped at the first run's tstop could
@@ -228,10 +242,19 @@ class Checkpointing:
 
     def _restore_by_gid(self, h, folder) -> dict:
         """Another rank count: each cell's state from ``cells/``, the report values by gid."""
-        missing = gid_state.missing_cells(folder, self.model.cells)
-        agree_on_errors(self.rt.comm, None if not missing else CheckpointError(
-            f"--restore={folder}: incomplete checkpoint: no state for gid {missing[0]} "
-            f"({len(missing)} cell(s))"))
+        core = self.model.core
+        placeholder = core.placeholder[0] if core is not None and core.placeholder else None
+        missing = gid_state.missing_cells(folder, list(self.model.cells) +
+                                          ([placeholder] if placeholder is not None else []))
+        error = None
+        if missing == [placeholder]:   # BBSaveState restores every gid: no rank without cells
+            error = CheckpointError(f"--restore={folder}: rank {self.plan.rank} has no cell "
+                                    f"(CoreNEURON's placeholder cell has no saved state): "
+                                    f"restore on fewer ranks")
+        elif missing:
+            error = CheckpointError(f"--restore={folder}: incomplete checkpoint: no state for "
+                                    f"gid {missing[0]} ({len(missing)} cell(s))")
+        agree_on_errors(self.rt.comm, error)
         gid_state.restore_cells(h, folder)
         saved = [np.load(extras_file(folder, r), allow_pickle=False)
                  for r in range(int(self.meta["identity"]["ranks"]))]

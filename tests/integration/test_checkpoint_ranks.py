@@ -11,6 +11,7 @@ on any rank count, give the same outputs: test_coreneuron.py).
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -84,8 +85,6 @@ def test_another_engine_and_rank_count(circuit, straight, saved, tmp_path):
 
 
 def test_a_missing_cell_is_refused_on_every_rank(circuit, saved, tmp_path):
-    import shutil
-
     broken = tmp_path / "broken"
     shutil.copytree(saved("NEURON", 2), broken, symlinks=True)
     size = next((broken / "cells" / "binbufout").glob("5.size"))

@@ -75,3 +75,49 @@ def test_report_columns_follow_their_node():
     other = dict(dst, element_ids=[0, 0, 2])
     assert gid_state.column_map(src, other) is None
     assert gid_state.column_map(src, dict(dst, node_ids=[1, 5])) is None
+
+
+def _settings(tmp_path, tstop=200.0):
+    return SimpleNamespace(circuit_path=tmp_path / "circuit_config.json",
+                           sim=SimpleNamespace(node_set="All"),
+                           run=SimpleNamespace(dt=0.025, tstop=tstop))
+
+
+def _checkpoint_on(folder, settings, pops, ranks, cells=True):
+    from neurodamus.engine import checkpoint, rank_state
+
+    folder.mkdir()
+    for r in range(ranks):
+        rank_state.state_file(folder, r).write_text("x")
+        rank_state.extras_file(folder, r).write_text("x")
+    if cells:
+        (folder / gid_state.CELLS / "binbufout").mkdir(parents=True)
+        (folder / gid_state.CELLS / "binbufout" / "global.size").write_text("8\n")
+    rank_state.write_meta(folder, {"t": 100.0,
+                                   "identity": checkpoint.identity(settings, pops, ranks)})
+
+
+def test_check_restore_on_another_rank_count(tmp_path):
+    from neurodamus.engine import checkpoint
+
+    pops = {"cortex": SimpleNamespace(offset=0, selected=range(24), is_virtual=False)}
+    settings = _settings(tmp_path)
+    _checkpoint_on(tmp_path / "c", settings, pops, 2)
+    for ranks in (1, 2, 3):
+        assert checkpoint.check_restore(tmp_path / "c", settings, pops, ranks)["t"] == 100.0
+    # a checkpoint without the per-cell state: the same rank count only
+    _checkpoint_on(tmp_path / "old", settings, pops, 2, cells=False)
+    checkpoint.check_restore(tmp_path / "old", settings, pops, 2)
+    with pytest.raises(checkpoint.CheckpointError, match="saved on 2 rank.*restore on the same"):
+        checkpoint.check_restore(tmp_path / "old", settings, pops, 3)
+    # every saving rank's files must be there, whatever the restoring rank count
+    (tmp_path / "c" / "rank1.npz").unlink()
+    with pytest.raises(checkpoint.CheckpointError, match="rank1.npz missing"):
+        checkpoint.check_restore(tmp_path / "c", settings, pops, 1)
+    # another circuit, node set, population list or dt is still refused
+    other = dict(pops, thalamus=SimpleNamespace(offset=24, selected=range(5), is_virtual=True))
+    with pytest.raises(checkpoint.CheckpointError, match="another populations"):
+        checkpoint.check_restore(tmp_path / "old", settings, other, 2)
+    settings.run.dt = 0.05
+    with pytest.raises(checkpoint.CheckpointError, match="another dt"):
+        checkpoint.check_restore(tmp_path / "c", settings, pops, 3)
