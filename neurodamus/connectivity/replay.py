@@ -111,6 +111,7 @@ class ReplayBuilder:
         src = self.sources.get(key)
         if src is None:
             vec = self.h.Vector(times)
+            # no idle shared VecStim: one driving nothing changed CoreNEURON's spikes on 2 ranks
             stim = None if self.per_synapse else self.h.VecStim()
             if stim is not None:
                 stim.play(vec)

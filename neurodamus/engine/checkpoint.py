@@ -125,7 +125,8 @@ def check_restore(folder, settings, populations, n_ranks: int) -> dict:
         raise CheckpointError(f"{where}: the checkpoint is at t = {t:g} ms; run.tstop "
                               f"({settings.run.tstop:g} ms) must be later to continue")
     for rank in range(int(saved.get("ranks") or 0)):   # every saving rank's files
-        for path in (state_file(folder, rank), extras_file(folder, rank)):
+        for path in (state_file(folder, rank), extras_file(folder, rank)) + \
+                (gid_state.bundle_files(folder, rank) if gid_state.has_cells(folder) else ()):
             if not path.is_file():
                 raise CheckpointError(f"{where}: incomplete checkpoint: {path.name} missing")
     return meta
@@ -244,8 +245,9 @@ class Checkpointing:
         """Another rank count: each cell's state from ``cells/``, the report values by gid."""
         core = self.model.core
         placeholder = core.placeholder[0] if core is not None and core.placeholder else None
-        missing = gid_state.missing_cells(folder, list(self.model.cells) +
-                                          ([placeholder] if placeholder is not None else []))
+        index = gid_state.read_index(folder, int(self.meta["identity"]["ranks"]))
+        gids = list(self.model.cells) + ([placeholder] if placeholder is not None else [])
+        missing = gid_state.missing_cells(index, gids)
         error = None
         if missing == [placeholder]:   # BBSaveState restores every gid: no rank without cells
             error = CheckpointError(f"--restore={folder}: rank {self.plan.rank} has no cell "
@@ -255,7 +257,7 @@ class Checkpointing:
             error = CheckpointError(f"--restore={folder}: incomplete checkpoint: no state for "
                                     f"gid {missing[0]} ({len(missing)} cell(s))")
         agree_on_errors(self.rt.comm, error)
-        gid_state.restore_cells(h, folder)
+        gid_state.restore_cells(h, folder, index, gids)
         saved = [np.load(extras_file(folder, r), allow_pickle=False)
                  for r in range(int(self.meta["identity"]["ranks"]))]
         values = {}

@@ -13,8 +13,12 @@ but not yet delivered are kept as the spike of their source gid and sent again o
 Binary, so every double comes back bit for bit (the text form keeps 15 digits).
 
 NEURON writes ``binbufout/<gid>.<size>``, ``binbufout/<gid>.size`` and ``binbufout/global.*``
-(the time) below the working directory and reads the same names below ``binbufin/``; a
-checkpoint keeps them in ``cells/binbufout`` with ``cells/binbufin`` a link to it.
+(the time) below the working directory and reads the same names below ``binbufin/``: two files
+per cell, too many for a parallel file system. They go to a temporary folder (``$TMPDIR``,
+node-local on clusters) and each rank packs its cells into ``cells/rank<r>.bin`` with the index
+``cells/rank<r>.idx.npy`` (gid, offset, size per cell; written last), rank 0 the time into
+``cells/global.bin``. A restoring rank reads the indexes, unpacks the cells it holds into a
+temporary folder and lets NEURON read them from there.
 
 Restoring clears the event queue: the plays of the inputs start again from their vectors
 (``vector_play_init``); the reports' per-step recordings need no event.
@@ -26,27 +30,86 @@ each value, so a restoring rank picks those of its own cells (``values_for``).
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 CELLS = "cells"
+GLOBAL = "global.bin"
 _OUT, _IN = "binbufout", "binbufin"
 
 
-# ---- planning (no NEURON) ----------------------------------------------------------------------
+# ---- the cells/ folder (no NEURON) -------------------------------------------------------------
 def cells_dir(folder) -> Path:
     return Path(folder) / CELLS
 
 
+def bundle_files(folder, rank: int) -> tuple[Path, Path]:
+    where = cells_dir(folder)
+    return where / f"rank{rank}.bin", where / f"rank{rank}.idx.npy"
+
+
 def has_cells(folder) -> bool:
-    return (cells_dir(folder) / _OUT / "global.size").is_file()
+    return (cells_dir(folder) / GLOBAL).is_file()
 
 
-def missing_cells(folder, gids) -> list[int]:
+def pack(binbuf: Path, folder, rank: int) -> int:
+    """This rank's cells as NEURON wrote them into ``binbuf`` -> ``cells/rank<r>.*`` (and the
+    time into ``cells/global.bin`` when ``binbuf`` has it). Returns the number of cells."""
+    data, idx = bundle_files(folder, rank)
+    data.parent.mkdir(parents=True, exist_ok=True)
+    rows, offset = [], 0
+    with open(data, "wb") as out:
+        for size_file in sorted(binbuf.glob("*.size")):
+            name = size_file.name[:-len(".size")]
+            size = int(size_file.read_text().split()[0])
+            payload = (binbuf / f"{name}.{size}").read_bytes()
+            if name == "global":
+                (cells_dir(folder) / GLOBAL).write_bytes(payload)
+                continue
+            out.write(payload)
+            rows.append((int(name), offset, size))
+            offset += size
+    table = np.array(rows, np.int64).reshape(-1, 3)
+    tmp = idx.with_name(idx.name + ".tmp.npy")
+    np.save(tmp, table)
+    os.replace(tmp, idx)
+    return len(rows)
+
+
+def read_index(folder, n_ranks: int) -> dict:
+    """gid -> (saving rank, offset, size) over every saving rank's index."""
+    out = {}
+    for r in range(n_ranks):
+        for gid, offset, size in np.load(bundle_files(folder, r)[1]).tolist():
+            out[gid] = (r, offset, size)
+    return out
+
+
+def missing_cells(index: dict, gids) -> list[int]:
     """The gids among ``gids`` whose state the checkpoint lacks."""
-    where = cells_dir(folder) / _OUT
-    return [int(g) for g in gids if not (where / f"{int(g)}.size").is_file()]
+    return [int(g) for g in gids if int(g) not in index]
+
+
+def unpack(folder, index: dict, gids, binbuf: Path) -> None:
+    """The state of ``gids`` (and the time) as NEURON reads it, into ``binbuf``."""
+    binbuf.mkdir(parents=True, exist_ok=True)
+
+    def put(name, payload):
+        (binbuf / f"{name}.{len(payload)}").write_bytes(payload)
+        (binbuf / f"{name}.size").write_text(f"{len(payload)}\n")
+
+    put("global", (cells_dir(folder) / GLOBAL).read_bytes())
+    by_rank = {}
+    for g in gids:
+        r, offset, size = index[int(g)]
+        by_rank.setdefault(r, []).append((int(g), offset, size))
+    for r, cells in by_rank.items():
+        with open(bundle_files(folder, r)[0], "rb") as f:
+            for gid, offset, size in sorted(cells, key=lambda c: c[1]):
+                f.seek(offset)
+                put(gid, f.read(size))
 
 
 def ref_gids(local) -> np.ndarray:
@@ -125,33 +188,32 @@ class _InFolder:
         os.chdir(self.back)
 
 
-def save_cells(h, folder, solver_t: float) -> None:
+def save_cells(h, folder, rank: int, solver_t: float) -> None:
     """This rank's cells into ``<folder>/cells`` (every rank; rank 0 also writes the time)."""
-    where = cells_dir(folder)
-    (where / _OUT).mkdir(parents=True, exist_ok=True)
-    link = where / _IN
-    if not link.is_symlink():
-        try:
-            link.symlink_to(_OUT)
-        except FileExistsError:   # another rank made it
-            pass
     shown_t = h.t
     h.t = solver_t   # the threads' own time (CoreNEURON shows its tstop)
     try:
-        with _InFolder(where):
-            h.BBSaveState().save_test_bin()
+        with tempfile.TemporaryDirectory(prefix="nd_cells_") as tmp:
+            (Path(tmp) / _OUT).mkdir()
+            with _InFolder(Path(tmp)):
+                h.BBSaveState().save_test_bin()
+            pack(Path(tmp) / _OUT, folder, rank)
     finally:
         h.t = shown_t
 
 
-def restore_cells(h, folder) -> None:
-    """After initialisation: every cell of this rank from ``<folder>/cells`` (every rank
-    together: the spikes in flight are exchanged). The inputs' plays restart."""
+def restore_cells(h, folder, index: dict, gids) -> None:
+    """After initialisation: the cells ``gids`` of this rank (every gid it has, or NEURON
+    stops) from ``<folder>/cells``; every rank together (the spikes in flight are exchanged).
+    The inputs' plays restart."""
     bbss = h.BBSaveState()
-    with _InFolder(cells_dir(folder)):
-        bbss.restore_test_bin()
+    with tempfile.TemporaryDirectory(prefix="nd_cells_") as tmp:
+        unpack(folder, index, gids, Path(tmp) / _IN)
+        with _InFolder(Path(tmp)):
+            bbss.restore_test_bin()
     bbss.vector_play_init()
 
 
-__all__ = ["CELLS", "cells_dir", "column_map", "has_cells", "missing_cells", "ref_gids", "restore_cells",
-           "save_cells", "values_for"]
+__all__ = ["CELLS", "GLOBAL", "bundle_files", "cells_dir", "column_map", "has_cells",
+           "missing_cells", "pack", "read_index", "ref_gids", "restore_cells", "save_cells",
+           "unpack", "values_for"]

@@ -159,7 +159,7 @@ def write_rank_state(h, folder, rank: int, solver_t: float, report_values: dict,
     """This rank's ``SaveState`` and what it misses, into ``folder`` (the reports' recordings
     must be out of the play/record list: ``ReportSet.stop_recording``), and its cells'
     gid-keyed state (``gid_state``; collective) for a restore on another rank count."""
-    save_cells(h, folder, solver_t)
+    save_cells(h, folder, rank, solver_t)
     ss = h.SaveState()
     shown_t = h.t
     h.t = solver_t   # SaveState wants the threads' own time

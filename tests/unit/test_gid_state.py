@@ -50,14 +50,34 @@ def test_values_missing_in_the_checkpoint():
     assert gid_state.values_for(np.array([1]), []) is None
 
 
-def test_missing_cells(tmp_path):
-    out = tmp_path / gid_state.CELLS / "binbufout"
-    out.mkdir(parents=True)
-    assert not gid_state.has_cells(tmp_path)
-    for name in ("global.size", "0.size", "2.size"):
-        (out / name).write_text("8\n")
-    assert gid_state.has_cells(tmp_path)
-    assert gid_state.missing_cells(tmp_path, [0, 1, 2, 3]) == [1, 3]
+def _neuron_files(binbuf, cells):
+    binbuf.mkdir(parents=True)
+    for name, payload in cells.items():
+        (binbuf / f"{name}.{len(payload)}").write_bytes(payload)
+        (binbuf / f"{name}.size").write_text(f"{len(payload)}\n")
+
+
+def test_cells_packed_per_rank_and_unpacked_by_gid(tmp_path):
+    """NEURON's two files per cell go into one bundle per saving rank; a restoring rank gets
+    back the files of its own cells, byte for byte, whichever rank saved them."""
+    ckpt = tmp_path / "ckpt"
+    _neuron_files(tmp_path / "r0", {"global": b"T" * 8, 0: b"\x00\x01zero", 2: b"two"})
+    _neuron_files(tmp_path / "r1", {1: b"one!", 3: b"\xff" * 300})
+    assert not gid_state.has_cells(ckpt)
+    assert gid_state.pack(tmp_path / "r0", ckpt, 0) == 2
+    assert gid_state.pack(tmp_path / "r1", ckpt, 1) == 2
+    assert gid_state.has_cells(ckpt)
+    index = gid_state.read_index(ckpt, 2)
+    assert sorted(index) == [0, 1, 2, 3] and index[3][0] == 1
+    assert gid_state.missing_cells(index, [0, 3, 5, 7]) == [5, 7]
+    out = tmp_path / "in"
+    gid_state.unpack(ckpt, index, [3, 0], out)
+    assert sorted(p.name for p in out.iterdir()) == ["0.6", "0.size", "3.300", "3.size",
+                                                    "global.8", "global.size"]
+    assert (out / "3.300").read_bytes() == b"\xff" * 300
+    assert (out / "0.6").read_bytes() == b"\x00\x01zero"
+    assert (out / "3.size").read_text() == "300\n"
+    assert (out / "global.8").read_bytes() == b"T" * 8
 
 
 @pytest.mark.parametrize("n", [0, 7])
@@ -91,8 +111,10 @@ def _checkpoint_on(folder, settings, pops, ranks, cells=True):
         rank_state.state_file(folder, r).write_text("x")
         rank_state.extras_file(folder, r).write_text("x")
     if cells:
-        (folder / gid_state.CELLS / "binbufout").mkdir(parents=True)
-        (folder / gid_state.CELLS / "binbufout" / "global.size").write_text("8\n")
+        for r in range(ranks):
+            files = {"global": b"T" * 8} if r == 0 else {}
+            _neuron_files(folder.parent / f"{folder.name}_nrn{r}", {**files, r: b"x"})
+            gid_state.pack(folder.parent / f"{folder.name}_nrn{r}", folder, r)
     rank_state.write_meta(folder, {"t": 100.0,
                                    "identity": checkpoint.identity(settings, pops, ranks)})
 
@@ -111,6 +133,9 @@ def test_check_restore_on_another_rank_count(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="saved on 2 rank.*restore on the same"):
         checkpoint.check_restore(tmp_path / "old", settings, pops, 3)
     # every saving rank's files must be there, whatever the restoring rank count
+    (tmp_path / "c" / gid_state.CELLS / "rank1.idx.npy").unlink()
+    with pytest.raises(checkpoint.CheckpointError, match="rank1.idx.npy missing"):
+        checkpoint.check_restore(tmp_path / "c", settings, pops, 3)
     (tmp_path / "c" / "rank1.npz").unlink()
     with pytest.raises(checkpoint.CheckpointError, match="rank1.npz missing"):
         checkpoint.check_restore(tmp_path / "c", settings, pops, 1)
