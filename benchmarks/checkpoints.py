@@ -8,9 +8,11 @@ other processes on a shared machine hits both kinds alike. Two figures per check
 
 * measured: the ``checkpoints`` line of the run summary (slowest rank: state, spikes gather,
   report copies, rename) divided by the number of checkpoints;
-* paired: (wall with checkpoints - wall of the plain run next to it) / number of checkpoints.
+* paired: (wall with checkpoints - wall of the plain run next to it) / number of checkpoints;
+* paired CPU: the same with the CPU time of every process of the two runs, as a share of the
+  plain run's CPU time (steadier than wall times on a shared machine).
 
-Both as a share of the plain run's wall time; target <= 5 % per checkpoint at one checkpoint
+All as a share of the plain run's wall (CPU) time; target <= 5 % per checkpoint at one checkpoint
 per 250 ms simulated on the 4000-cell benchmark circuit.
 """
 
@@ -58,13 +60,14 @@ def bench_engine(config: Path, tmp: Path, engine: str, args) -> list:
         ckpt.summary_or_exit("checkpointing run")
         seconds = checkpoint_seconds(ckpt.proc.stdout)
         size = folder_size_mb(out / "checkpoints")
-        pairs.append((plain.wall, ckpt.wall, seconds, size, plain.load, ckpt.load))
+        pairs.append((plain.wall, ckpt.wall, seconds, size, plain.load, ckpt.load, plain.cpu,
+                      ckpt.cpu))
         print(f"  {engine} pair {i}: plain {plain.wall:.1f} s, with {n_ckpt} checkpoints "
               f"{ckpt.wall:.1f} s (checkpoints {seconds:.2f} s), load {plain.load:.1f}/"
               f"{ckpt.load:.1f}", flush=True)
         shutil.rmtree(tmp / f"plain_{engine}_{i}", ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
-    for i, (w0, w1, s, size, l0, l1) in enumerate(pairs):
+    for i, (w0, w1, s, size, l0, l1, c0, c1) in enumerate(pairs):
         rows.append((f"{engine} pair {i}: plain / checkpointing wall (s)", f"{w0:.1f} / {w1:.1f}",
                      f"load {l0:.1f} / {l1:.1f}"))
         rows.append((f"{engine} pair {i}: measured per checkpoint",
@@ -72,6 +75,9 @@ def bench_engine(config: Path, tmp: Path, engine: str, args) -> list:
         rows.append((f"{engine} pair {i}: paired wall difference per checkpoint",
                      f"{(w1 - w0) / n_ckpt:+.2f} s = {100 * (w1 - w0) / n_ckpt / w0:+.2f} %",
                      "noisy (shared machine)"))
+        rows.append((f"{engine} pair {i}: paired CPU difference per checkpoint",
+                     f"{(c1 - c0) / n_ckpt:+.2f} s = {100 * (c1 - c0) / n_ckpt / c0:+.2f} %",
+                     f"CPU {c0:.1f} / {c1:.1f} s"))
         rows.append((f"{engine} pair {i}: one checkpoint on disk (MiB)", f"{size:.0f}", ""))
     return rows
 

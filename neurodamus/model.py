@@ -153,7 +153,9 @@ def connect(plan, rt, model: Model) -> None:
     builder = SynapseBuilder(h, pc, settings, model.cells, instantiated) \
         if any(ep.type == "chemical" for ep in settings.edge_populations) else None
     replay_spikes = read_replay_inputs(settings, pops, plan.node_sets)
-    replay = ReplayBuilder(h, builder.nc_index if builder else {})
+    options = plan.options   # checkpoints keep every gid-less source with its one synapse
+    per_synapse = bool(options.save or options.restore or options.checkpoint_every)
+    replay = ReplayBuilder(h, builder.nc_index if builder else {}, per_synapse)
     model.synapse_builder, model.replay_builder = builder, replay
     model.minis = MinisBuilder(h, settings, model.cells)   # spontaneous minis (contract §3.9)
     types = {ep.type for ep in settings.edge_populations}
@@ -201,7 +203,7 @@ def connect(plan, rt, model: Model) -> None:
     if neuromodulatory:
         model.neuromodulation = NeuromodulationBuilder(
             h, model.cells, [builder.synapses if builder else [],
-                             model.point_synapses.synapses])
+                             model.point_synapses.synapses], per_synapse)
         for ep, target, source in neuromodulatory:
             table = read_synapses(ep, target.local_raw, source.offset, target.offset,
                                   plan.dt, columns=NEUROMOD_COLUMNS)

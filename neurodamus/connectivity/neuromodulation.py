@@ -35,9 +35,12 @@ NEUROMOD_COLUMNS = {
 
 
 class NeuromodulationBuilder:
-    def __init__(self, h, cells_by_gid: dict, synapse_lists):
-        """``synapse_lists``: the point-process lists of the synapse builders (creation order)."""
+    def __init__(self, h, cells_by_gid: dict, synapse_lists, per_synapse: bool = False):
+        """``synapse_lists``: the point-process lists of the synapse builders (creation order);
+        ``per_synapse``: a VecStim per NetCon (checkpoints, as ``ReplayBuilder``)."""
         self.h = h
+        self.per_synapse = per_synapse
+        self.stims = []
         self.cells = cells_by_gid
         self.synapse_lists = synapse_lists
         self._by_section = None
@@ -69,9 +72,15 @@ class NeuromodulationBuilder:
         src = self.sources.get(key)
         if src is None:
             vec = self.h.Vector(times)
-            stim = self.h.VecStim()
-            stim.play(vec)
+            stim = None if self.per_synapse else self.h.VecStim()
+            if stim is not None:
+                stim.play(vec)
             src = self.sources[key] = (vec, stim)
+        if self.per_synapse:
+            stim = self.h.VecStim()
+            stim.play(src[0])
+            self.stims.append(stim)
+            return stim
         return src[1]
 
     def build(self, table, config, replays) -> int:

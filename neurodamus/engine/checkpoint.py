@@ -7,7 +7,14 @@ back). CoreNEURON's own ``--checkpoint``/``--restore`` is not used: launched fro
 takes its event queue from NEURON and ignores the saved one (NEURON 9.0.2 aborts on the stale
 events), and a direct-mode checkpoint cannot be read back at all.
 
-What is saved, per rank (the restoring run rebuilds the same model first):
+A checkpoint restores on any rank count. What is saved (the restoring run rebuilds the same
+model first, with its own distribution of the cells):
+
+* per cell (``cells/``, ``gid_state.py``): NEURON's ``BBSaveState`` keyed by gid: sections,
+  synapses and their NetCons, RANDOM sequences, minis generators and replay sources, events
+  in flight. A run on another rank count restores from these alone;
+
+and, per rank, for a restore on the same rank count:
 
 * ``SaveState`` (voltages, STATE variables, every variable of artificial cells, NetCon and
   self events in the queue, play/record events);
@@ -16,15 +23,22 @@ What is saved, per rank (the restoring run rebuilds the same model first):
   sequence of every NMODL ``RANDOM`` stream of point processes and artificial cells, and every
   NetCon weight vector (delayed weight changes). State kept in non-RANGE variables of a
   non-artificial point process, or in RANDOM streams of density mechanisms, is not saved;
-* the report values of the last step, so the restored run writes the row at the checkpoint
-  time as the straight run would (currents are not part of the state to restore);
+* the report values of the last step with the gid of each, so the restored run (on any rank
+  count) writes the row at the checkpoint time as the straight run would (currents are not
+  part of the state to restore);
 * rank 0: the spike file and the report files written so far (``outputs/``). The restored
-  run writes complete outputs: the earlier spikes and report rows, then its own.
+  run writes complete outputs: the earlier spikes and report rows (matched by node when the
+  rank count, and so the files' node order, differs), then its own.
+
+Spike replay and neuromodulation give every synapse a VecStim of its own in a run that saves
+or restores checkpoints (``BBSaveState`` saves a gid-less source with the one synapse it
+drives); the events are those of the shared VecStims of other runs.
 
 ``checkpoint.json`` (written last, so a half-written folder is no checkpoint) names the
 circuit, node set, populations, rank count, dt and time; a restore from a folder that is not
-a checkpoint, or from another circuit or rank count, or to a tstop not after the checkpoint
-time, stops in the load phase with the reason.
+a checkpoint, or from another circuit, node set, population list or dt, or on another rank
+count without ``cells/``, or to a tstop not after the checkpoint time, stops in the load
+phase with the reason; a cell without saved state stops every rank at initialisation.
 
 Minis (``InhPoissonStim``) keep the mod's default ``duration`` in saving and restoring runs
 (as under CoreNEURON, contract §3.9): a generator stopped at the first run's tstop could
@@ -44,7 +58,8 @@ import libsonata
 import numpy as np
 
 from ..errors import ConfigError
-from . import periodic
+from ..parallel import agree_on_errors
+from . import gid_state, periodic
 from .coreneuron_plan import model_identity
 from .rank_state import (
     FORMAT,
@@ -94,9 +109,10 @@ def check_restore(folder, settings, populations, n_ranks: int) -> dict:
     here = identity(settings, populations, n_ranks)
     saved = meta.get("identity", {})
     where = f"--restore={folder}"
-    if saved.get("ranks") != here["ranks"]:
+    if saved.get("ranks") != here["ranks"] and not gid_state.has_cells(folder):
         raise CheckpointError(f"{where}: saved on {saved.get('ranks')} rank(s), this run has "
-                              f"{here['ranks']}: restore on the same rank count")
+                              f"{here['ranks']}, and the checkpoint has no per-cell state "
+                              f"({gid_state.CELLS}/): restore on the same rank count")
     if saved.get("circuit") != here["circuit"]:
         raise CheckpointError(f"{where}: saved from another circuit ({saved.get('circuit')}; "
                               f"this run: {here['circuit']})")
@@ -108,8 +124,9 @@ def check_restore(folder, settings, populations, n_ranks: int) -> dict:
     if not settings.run.tstop > t + 0.5 * settings.run.dt:
         raise CheckpointError(f"{where}: the checkpoint is at t = {t:g} ms; run.tstop "
                               f"({settings.run.tstop:g} ms) must be later to continue")
-    for rank in range(n_ranks):
-        for path in (state_file(folder, rank), extras_file(folder, rank)):
+    for rank in range(int(saved.get("ranks") or 0)):   # every saving rank's files
+        for path in (state_file(folder, rank), extras_file(folder, rank)) + \
+                (gid_state.bundle_files(folder, rank) if gid_state.has_cells(folder) else ()):
             if not path.is_file():
                 raise CheckpointError(f"{where}: incomplete checkpoint: {path.name} missing")
     return meta
@@ -142,16 +159,20 @@ def copy_report_rows(spec, saved_file: Path, step: int, warn) -> None:
                 warn(f"report {spec.name}: population {pop} not in the checkpoint's copy")
                 continue
             s, d = src[f"report/{pop}"], dst[f"report/{pop}"]
-            same = all(np.array_equal(s[f"mapping/{k}"][()], d[f"mapping/{k}"][()])
-                       for k in ("node_ids", "index_pointers", "element_ids"))
+            keys = ("node_ids", "index_pointers", "element_ids")
+            sm = {k: s[f"mapping/{k}"][()] for k in keys}
+            dm = {k: d[f"mapping/{k}"][()] for k in keys}
+            same = all(np.array_equal(sm[k], dm[k]) for k in keys)
+            # another rank count orders the nodes otherwise: columns follow their node
+            cols = None if same else gid_state.column_map(sm, dm)
             st, dtm = s["mapping/time"][()], d["mapping/time"][()]
-            if not same or st[0] != dtm[0] or st[2] != dtm[2]:
+            if (not same and cols is None) or st[0] != dtm[0] or st[2] != dtm[2]:
                 warn(f"report {spec.name}: the checkpoint's copy has another layout; rows "
                      f"before the checkpoint time are left empty")
                 continue
             n = min(b, s["data"].shape[0])
             if n > 0:
-                d["data"][:n] = s["data"][:n]
+                d["data"][:n] = s["data"][:n] if same else s["data"][:n][:, cols]
 
 
 def detach_complete_reports(reports, step: int) -> set:
@@ -207,6 +228,52 @@ class Checkpointing:
         step = round(t / plan.dt)
         self._complete = detach_complete_reports(model.reports, step)
         h.stdinit()
+        if int(self.meta["identity"]["ranks"]) != plan.size:
+            values = self._restore_by_gid(h, folder)
+        else:
+            values = self._restore_by_position(h, folder, rank)
+        self.restored_t = t
+        values.update({name: np.zeros(0) for name in self._complete})
+        model.reports.resume(step, h.t, values, log.warning)
+        for rep in model.reports.reports:
+            if rep.spec.name in self._complete:
+                rep.rows_written = rep.spec.grid.n_steps   # every row is in the checkpoint
+        if rank == 0:
+            self._restore_spikes(folder)
+
+    def _restore_by_gid(self, h, folder) -> dict:
+        """Another rank count: each cell's state from ``cells/``, the report values by gid."""
+        core = self.model.core
+        placeholder = core.placeholder[0] if core is not None and core.placeholder else None
+        index = gid_state.read_index(folder, int(self.meta["identity"]["ranks"]))
+        gids = list(self.model.cells) + ([placeholder] if placeholder is not None else [])
+        missing = gid_state.missing_cells(index, gids)
+        error = None
+        if missing == [placeholder]:   # BBSaveState restores every gid: no rank without cells
+            error = CheckpointError(f"--restore={folder}: rank {self.plan.rank} has no cell "
+                                    f"(CoreNEURON's placeholder cell has no saved state): "
+                                    f"restore on fewer ranks")
+        elif missing:
+            error = CheckpointError(f"--restore={folder}: incomplete checkpoint: no state for "
+                                    f"gid {missing[0]} ({len(missing)} cell(s))")
+        agree_on_errors(self.rt.comm, error)
+        gid_state.restore_cells(h, folder, index, gids)
+        saved = [np.load(extras_file(folder, r), allow_pickle=False)
+                 for r in range(int(self.meta["identity"]["ranks"]))]
+        values = {}
+        for rep in self.model.reports.reports:
+            name = rep.spec.name
+            parts = [(d[f"reportgid/{name}"], d[f"report/{name}"]) for d in saved
+                     if f"reportgid/{name}" in d.files and f"report/{name}" in d.files]
+            found = gid_state.values_for(gid_state.ref_gids(rep.local), parts)
+            if found is not None:
+                values[name] = found
+        for d in saved:
+            d.close()
+        return values
+
+    def _restore_by_position(self, h, folder, rank) -> dict:
+        """The same rank count: this rank's ``SaveState`` and extras."""
         ss = h.SaveState()
         f = h.File(str(state_file(folder, rank)))
         f.ropen()
@@ -224,16 +291,7 @@ class Checkpointing:
                                   f"built by this run ({exc})") from exc
         with np.load(extras_file(folder, rank), allow_pickle=False) as data:
             apply_extras(h, data)
-            values = {k.split("/", 1)[1]: data[k] for k in data.files
-                      if k.startswith("report/")}
-        self.restored_t = t
-        values.update({name: np.zeros(0) for name in self._complete})
-        model.reports.resume(step, h.t, values, log.warning)
-        for rep in model.reports.reports:
-            if rep.spec.name in self._complete:
-                rep.rows_written = rep.spec.grid.n_steps   # every row is in the checkpoint
-        if rank == 0:
-            self._restore_spikes(folder)
+            return {k.split("/", 1)[1]: data[k] for k in data.files if k.startswith("report/")}
 
     def _restore_spikes(self, folder):
         """Rank 0: the spikes before the checkpoint go into this run's spike vectors."""
@@ -279,7 +337,7 @@ class Checkpointing:
             spikes = (np.asarray(model.spike_t.as_numpy(), float),
                       np.asarray(model.spike_gid.as_numpy(), np.int64))
             gathered = periodic.save_mid_run(rt.h, rt.comm, plan.rank, tmp, solver_t, values,
-                                             spikes)
+                                             self._report_gids(), spikes)
             if plan.rank == 0:
                 pops = [(p.name, p.offset, p.offset + p.size)
                         for p in plan.populations.values() if not p.is_virtual]
@@ -316,7 +374,7 @@ class Checkpointing:
         folder = self.save_dir
         if plan.rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
-            for old in (folder / META, folder / OUTPUTS):
+            for old in (folder / META, folder / OUTPUTS, gid_state.cells_dir(folder)):
                 if old.is_dir():
                     shutil.rmtree(old)
                 elif old.exists():
@@ -324,7 +382,11 @@ class Checkpointing:
         if plan.size > 1:
             self.rt.comm.Barrier()
         self.model.reports.stop_recording()   # complete at the end of the run in any case
-        write_rank_state(h, folder, plan.rank, self._solver_t, self._last_values)
+        write_rank_state(h, folder, plan.rank, self._solver_t, self._last_values,
+                         self._report_gids())
+
+    def _report_gids(self) -> dict:
+        return {rep.spec.name: gid_state.ref_gids(rep.local) for rep in self.model.reports.reports}
 
     def finish(self):
         """After the outputs are closed (rank 0): earlier report rows of a restored run;

@@ -126,7 +126,7 @@ class PeriodicCheckpoints:
 
 
 def save_mid_run(h, comm, rank: int, tmp_folder: Path, solver_t: float, last_values: dict,
-                 spikes) -> tuple | None:
+                 report_gids: dict, spikes) -> tuple | None:
     """Every rank: write this rank's state into ``tmp_folder``. Returns the gathered
     (times, gids) on rank 0, None elsewhere."""
     if rank == 0:
@@ -137,7 +137,7 @@ def save_mid_run(h, comm, rank: int, tmp_folder: Path, solver_t: float, last_val
         comm.Barrier()
     # the reports' recordings stay in the play/record list (a restoring run puts them at the
     # same positions), so the saving run goes on recording undisturbed
-    checkpoint.write_rank_state(h, tmp_folder, rank, solver_t, last_values)
+    checkpoint.write_rank_state(h, tmp_folder, rank, solver_t, last_values, report_gids)
     times, gids = spikes
     # collective; on rank 0 it also means every rank has finished its report writes
     return gather_spikes(comm, times, gids)

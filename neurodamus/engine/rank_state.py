@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import NeurodamusError
 from .coreneuron_mechanisms import mechanism_names
+from .gid_state import save_cells
 
 FORMAT = "neurodamus-checkpoint"
 VERSION = 1
@@ -153,9 +154,12 @@ def open_minis(h) -> None:
 
 
 
-def write_rank_state(h, folder, rank: int, solver_t: float, report_values: dict) -> None:
+def write_rank_state(h, folder, rank: int, solver_t: float, report_values: dict,
+                     report_gids: dict) -> None:
     """This rank's ``SaveState`` and what it misses, into ``folder`` (the reports' recordings
-    must be out of the play/record list: ``ReportSet.stop_recording``)."""
+    must be out of the play/record list: ``ReportSet.stop_recording``), and its cells'
+    gid-keyed state (``gid_state``; collective) for a restore on another rank count."""
+    save_cells(h, folder, rank, solver_t)
     ss = h.SaveState()
     shown_t = h.t
     h.t = solver_t   # SaveState wants the threads' own time
@@ -170,6 +174,8 @@ def write_rank_state(h, folder, rank: int, solver_t: float, report_values: dict)
     arrays = collect_extras(h)
     for name, values in report_values.items():
         arrays[f"report/{name}"] = values
+    for name, gids in report_gids.items():
+        arrays[f"reportgid/{name}"] = gids
     tmp = extras_file(folder, rank).with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, extras_file(folder, rank))

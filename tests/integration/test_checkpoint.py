@@ -84,10 +84,14 @@ def test_restore_from_a_folder_that_is_no_checkpoint(circuit, tmp_path):
     assert "no such folder" in text
 
 
-def test_restore_on_another_rank_count(circuit, checkpoint_1rank, tmp_path):
-    text = run_fails([circuit, f"--output-path={tmp_path}", f"--restore={checkpoint_1rank}"],
-                     ranks=2)
-    assert "saved on 1 rank(s), this run has 2" in text
+def test_another_rank_count_needs_the_cells_state(circuit, checkpoint_1rank, tmp_path):
+    """Without ``cells/`` (the gid-keyed state) only the same rank count can restore
+    (test_checkpoint_ranks.py restores complete checkpoints on other rank counts)."""
+    old = tmp_path / "old"
+    shutil.copytree(checkpoint_1rank, old)
+    shutil.rmtree(old / "cells")
+    text = run_fails([circuit, f"--output-path={tmp_path / 'o'}", f"--restore={old}"], ranks=2)
+    assert "saved on 1 rank(s), this run has 2" in text and "restore on the same rank" in text
 
 
 def test_restore_needs_a_later_tstop(circuit, checkpoint_1rank, tmp_path):
