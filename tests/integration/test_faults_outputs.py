@@ -61,20 +61,20 @@ def _no_run_outlives_its_test():
             proc.wait()
 
 
-def _foreground_signals() -> None:
-    """In the child: SIGINT as in a terminal's foreground job. A test suite started in the
-    background of a script (`cmd &`, nohup) ignores SIGINT, and an ignored signal stays ignored
-    across exec: the run would never see the Ctrl-C the test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def _start(config, ranks=1, args=()) -> subprocess.Popen:
     cmd = NEURODAMUS + [str(config), *args]
     if ranks > 1:
         cmd = mpirun_prefix(ranks) + cmd
-    proc = subprocess.Popen(cmd, cwd=config.parent, env=base_env(NEURODAMUS_PROGRESS="off"),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=_foreground_signals)
+    # SIGINT as a terminal's foreground job has it: a suite started in the background of a
+    # script (`cmd &`, nohup) ignores SIGINT, and an ignored signal stays ignored across exec,
+    # so the run would never see the Ctrl-C a test sends (a handled one is reset to default)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=config.parent, env=base_env(NEURODAMUS_PROGRESS="off"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     _STARTED.append(proc)
     return proc
 
