@@ -64,8 +64,8 @@ def special_problem(special: str | os.PathLike) -> str | None:
         return None
     words = first[2:].decode(errors="replace").split()
     if words and not os.access(words[0], os.X_OK):
-        return f"{special}: its interpreter {words[0]} does not exist (the Python that built " \
-            "it is gone); rebuild the mechanisms with `neurodamus build-mechanisms`"
+        return f"{special}: its interpreter {words[0]} is missing or cannot run (the Python " \
+            "that built it is gone?); rebuild the mechanisms with `neurodamus build-mechanisms`"
     return None
 
 
