@@ -1,6 +1,8 @@
 """Run under ``mpirun -np 2``: exercises parallel.py with real MPI and prints what happened.
 
-Each rank prints ``rank <r>: <check> <outcome>`` lines that ``test_collectives.py`` reads.
+Each rank writes ``rank <r>: <check> <outcome>`` lines to ``<folder>/rank<r>.txt``, which
+``test_collectives.py`` reads: a file per rank, because lines two ranks print to one stdout can
+interleave mid-line under mpirun (print writes the text and its newline in separate calls).
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ def main(folder: str) -> int:
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
 
+    report = Path(folder) / f"rank{rank}.txt"
+
     def say(text):
-        print(f"rank {rank}: {text}", flush=True)
+        with open(report, "a") as fd:
+            fd.write(f"rank {rank}: {text}\n")
 
     say(f"size {comm.Get_size()}")
     say(f"allsum {allsum(comm, rank + 1)} allmax {allmax(comm, rank)}")

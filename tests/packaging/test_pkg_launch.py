@@ -143,7 +143,9 @@ def test_executes_the_chosen_command(tmp_path):
 
 @pytest.mark.skipif(not mpirun_available(), reason="no mpirun/mpiexec on this machine")
 def test_two_real_ranks():
-    code = "from mpi4py import MPI; c = MPI.COMM_WORLD; print('rank', c.rank, 'of', c.size)"
+    # one write per line: two ranks' print() calls can interleave mid-line on mpirun's stdout
+    code = ("import sys; from mpi4py import MPI; c = MPI.COMM_WORLD; "
+            "sys.stdout.write(f'rank {c.rank} of {c.size}\\n')")
     python_dir = str(Path(sys.executable).parent)
     env = clean_env(PATH=f"{python_dir}:/usr/local/bin:/usr/bin:/bin")
     proc = run_bash(f"{LAUNCH} -n 2 python -c {shlex.quote(code)}", env=env, timeout=120)
