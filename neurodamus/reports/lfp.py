@@ -178,11 +178,17 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dic
 class BlockWeights:
     """The block-diagonal weights of a rank's cells, applied as dense products.
 
-    ``self @ raw`` with ``raw`` [compartments of all cells x steps] gives [cells x electrodes,
-    steps]: row ``c*n_electrodes + e`` is electrode ``e`` of cell ``c``. Cells with the same
-    compartment count are stacked and multiplied in one batched call (BLAS), which reads each
-    weight once per flush however many rows the flush holds. The list given is consumed (its
-    arrays are released as they are copied in)."""
+    The columns are the cells' compartments in ``order`` (indices into the compartments as
+    given, cell after cell): cells with the same compartment count form a group whose columns
+    are contiguous, so that a group's recorded currents are a view [cells x compartments x
+    steps] and one batched BLAS call multiplies them by the group's stacked weights, without
+    copying them; each weight is read once per product however many steps it holds. The
+    recording takes its references in ``order`` (``lfp_mapping``).
+
+    ``self @ raw`` with ``raw`` [columns x steps] gives [cells x electrodes, steps]: row
+    ``c*n_electrodes + e`` is electrode ``e`` of cell ``c`` (cells as given).
+    ``product_of_rows`` does the same for [steps x columns] and gives float32 [steps x cells x
+    electrodes]. The list given is consumed (its arrays are released as they are copied in)."""
 
     def __init__(self, weights_per_cell: list, n_electrodes: int):
         self.n_electrodes = n_electrodes
@@ -190,15 +196,18 @@ class BlockWeights:
         counts = np.array([w.shape[0] for w in weights_per_cell], np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.n_columns = int(counts.sum())
-        self.groups = []     # (cell indices, compartment indices [g x n], weights [g x e x n])
+        self.groups = []     # (cell indices, first column, weights [g x e x n])
+        order, column = [], 0
         for n in np.unique(counts).tolist():
             cells = np.flatnonzero(counts == n)
-            cols = starts[cells][:, None] + np.arange(n)[None, :]
+            order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
             stack = np.empty((len(cells), n_electrodes, n))
             for i, c in enumerate(cells.tolist()):
                 stack[i] = weights_per_cell[c].T
                 weights_per_cell[c] = None   # consumed: the weights are held once
-            self.groups.append((cells, cols, stack))
+            self.groups.append((cells, column, stack))
+            column += len(cells) * n
+        self.order = np.concatenate(order) if order else np.zeros(0, np.int64)
 
     @property
     def shape(self) -> tuple:
@@ -206,14 +215,28 @@ class BlockWeights:
 
     @property
     def nbytes(self) -> int:
-        return sum(w.nbytes + c.nbytes for _, c, w in self.groups)
+        return sum(w.nbytes for *_, w in self.groups) + self.order.nbytes
 
     def __matmul__(self, raw: np.ndarray) -> np.ndarray:
-        raw = np.asarray(raw, np.float64)
-        out = np.empty((self.n_cells, self.n_electrodes, raw.shape[1]))
-        for cells, cols, weights in self.groups:
-            out[cells] = np.matmul(weights, raw[cols])
-        return out.reshape(self.n_cells * self.n_electrodes, raw.shape[1])
+        raw = np.ascontiguousarray(raw, np.float64)
+        n_steps = raw.shape[1]
+        out = np.empty((self.n_cells, self.n_electrodes, n_steps))
+        for cells, start, weights in self.groups:
+            g, _, n = weights.shape
+            out[cells] = np.matmul(weights, raw[start:start + g * n].reshape(g, n, n_steps))
+        return out.reshape(self.n_cells * self.n_electrodes, n_steps)
+
+    def product_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """float32 [steps x cells * electrodes] = ``(self @ rows.T).T`` for C-ordered ``rows``
+        [steps x columns] (the NEURON engine's gathered currents); each group's block is
+        taken as a view whose matrices BLAS reads transposed."""
+        n_steps = rows.shape[0]
+        out = np.empty((n_steps, self.n_cells, self.n_electrodes), np.float32)
+        for cells, start, weights in self.groups:
+            g, _, n = weights.shape
+            block = rows[:, start:start + g * n].reshape(n_steps, g, n).transpose(1, 2, 0)
+            out[:, cells, :] = np.matmul(weights, block).transpose(2, 0, 1)
+        return out.reshape(n_steps, self.n_cells * self.n_electrodes)
 
 
 __all__ = [

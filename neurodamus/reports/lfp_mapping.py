@@ -4,7 +4,8 @@ Every cell of the report that the electrodes file lists gets one element per ele
 (element id = electrode index, the column of ``scaling_factors``); its value is
 ``sum over the cell's compartments of factor x i_membrane_`` (fast ``i_membrane_``, nA; factors
 in mV/nA, so the value is in mV). The references are the ``i_membrane_`` of every compartment
-in file order and the combination is the block-diagonal weight matrix, so recording, flushes
+in file order within each cell, the cells grouped by compartment count
+(``BlockWeights.order``), and the combination is the block-diagonal weight matrix, so recording, flushes
 and files are those of the other reports (no Python per step; CoreNEURON records the same
 references).
 
@@ -73,7 +74,9 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
         blocks.append(PopulationBlock(
             pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
             np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
-    return LocalReport(spec, blocks, refs, BlockWeights(weights, n_elec))
+    combine = BlockWeights(weights, n_elec)
+    # recorded in the weights' column order: cells grouped by compartment count
+    return LocalReport(spec, blocks, [refs[i] for i in combine.order.tolist()], combine)
 
 
 __all__ = ["build_lfp_report", "cell_compartments"]

@@ -5,8 +5,9 @@ The generic recording (one per-step ``Vector.record`` per reference, ``report_se
 record every compartment of every cell at every step and copy each vector at each flush,
 which costs more than the simulation for a circuit-wide LFP. Here, at each report step, one
 ``PtrVector.gather`` copies the fast ``i_membrane_`` of all of the rank's compartments into a
-column of a NumPy buffer; the flush multiplies the buffered columns by the weights
-(``lfp.BlockWeights``) in one batched product.
+row of a NumPy buffer (the references in the weights' column order); the flush multiplies the
+buffered rows by the weights (``lfp.BlockWeights.product_of_rows``: batched, no copy of the
+rows, each weight read once per flush).
 
 When the report steps are reached: step 0 by an ``FInitializeHandler`` (type 2, after the
 currents of ``finitialize``), the later ones by ``cvode.event`` callbacks at ``k * dt``. An
@@ -127,13 +128,17 @@ class LfpGatherReport:
             raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
                                f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
                                f" was not recorded")
-        out = self.local.combine @ np.ascontiguousarray(self._buf[:n_rows].T) \
-            if self.local.n_refs else np.zeros((self.local.n_elements, n_rows))
-        # keep the rows after those handed out (gathered ahead of the flush)
-        self._buf = np.concatenate([self._buf[n_rows:], np.zeros((n_rows, self._buf.shape[1]))])
-        self._have = np.concatenate([self._have[n_rows:], np.zeros(n_rows, bool)])
+        out = self.local.combine.product_of_rows(self._buf[:n_rows]) if self.local.n_refs \
+            else np.zeros((n_rows, self.local.n_elements), np.float32)
+        # keep the rows after those handed out (gathered ahead of the flush), in place
+        held = np.flatnonzero(self._have[n_rows:])
+        left = int(held[-1]) + 1 if len(held) else 0
+        if left:
+            self._buf[:left] = self._buf[n_rows:n_rows + left]
+            self._have[:left] = self._have[n_rows:n_rows + left].copy()
+        self._have[left:] = False
         self._next_row += n_rows
-        return np.ascontiguousarray(out.T, dtype=np.float32)
+        return out
 
 
 __all__ = ["LfpGatherReport"]

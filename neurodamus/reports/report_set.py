@@ -252,7 +252,7 @@ class ReportSet:
         pending = []
         for rep in self.reports:
             grid = rep.spec.grid
-            if rep.done:   # complete: recordings (re-attached by a restore?) are not needed
+            if rep.done:   # complete: its recordings stop here, if the run goes on
                 if rep.vectors:
                     rep.detach()
                 continue
@@ -269,10 +269,12 @@ class ReportSet:
             with self._ring.turn():
                 for rep, a, values in pending:
                     writer.write_rows(rep.tmp_path, rep.layouts, a, values)
+            # a report that is now complete is detached at the next flush, if the run goes on:
+            # NEURON's play_remove scans every recording of the process, per vector, so that
+            # detaching n vectors costs O(n^2) (5 s for 44 000); at the end of a run it is not
+            # paid (close() lets the vectors go, which NEURON handles in O(n))
             for rep, a, values in pending:
                 rep.rows_written = a + values.shape[0]
-                if rep.rows_written >= rep.spec.grid.n_steps:
-                    rep.detach()
         self._clock.advance(hi)
 
     def close(self):

@@ -87,10 +87,19 @@ def test_block_weights_equal_the_block_diagonal_product():
     for c, w in enumerate(cells):
         dense[3 * c:3 * c + 3, col:col + len(w)] = w.T
         col += len(w)
-    raw = rng.normal(size=(13, 7))
+    raw = rng.normal(size=(13, 7))          # compartments cell after cell x steps
     blocks = BlockWeights(cells, 3)
     assert blocks.shape == (12, 13)
-    np.testing.assert_allclose(blocks @ raw, dense @ raw, rtol=1e-12, atol=1e-12)
+    # the columns are the compartments in ``order``: each cell's together, grouped by count
+    assert sorted(blocks.order.tolist()) == list(range(13))
+    assert blocks.order.tolist()[:4] == [0, 1, 7, 8]      # the two cells of 2 compartments
+    ordered = raw[blocks.order]
+    np.testing.assert_allclose(blocks @ ordered, dense @ raw, rtol=1e-12, atol=1e-12)
+    # the rows form (the NEURON engine's gathered currents): float32, same values
+    got = blocks.product_of_rows(np.ascontiguousarray(ordered.T))
+    assert got.dtype == np.float32 and got.shape == (7, 12)
+    np.testing.assert_allclose(got, (dense @ raw).T.astype(np.float32), rtol=1e-6)
+    np.testing.assert_array_equal(got, (blocks @ ordered).T.astype(np.float32))
 
 
 def test_line_source_equals_integrated_point_sources():
