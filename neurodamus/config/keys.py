@@ -20,7 +20,7 @@ CONDITIONS = {"celsius", "v_init", "spike_location", "extracellular_calcium",
               "randomize_gaba_rise_time", "mechanisms", "modifications"}
 OUTPUT = {"output_dir", "log_file", "spikes_file", "spikes_sort_order"}
 REPORT = {"cells", "sections", "type", "scaling", "compartments", "variable_name", "unit", "dt",
-          "start_time", "end_time", "file_name", "enabled", "compartment_set"}
+          "start_time", "end_time", "file_name", "enabled", "compartment_set", "electrodes_file"}
 OVERRIDE = {"name", "source", "target", "weight", "spont_minis", "synapse_configure",
             "modoverride", "synapse_delay_override", "delay", "neuromodulation_dtc",
             "neuromodulation_strength"}

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..reports.lfp import BlockWeights
+
 CELLS = "cells"
 GLOBAL = "global.bin"
 _OUT, _IN = "binbufout", "binbufin"
@@ -119,6 +121,8 @@ def ref_gids(local) -> np.ndarray:
     elem_gids = np.concatenate(elems) if elems else np.zeros(0, np.int64)
     if local.combine is None:
         return elem_gids
+    if isinstance(local.combine, BlockWeights):   # an lfp report: a cell's electrodes
+        return elem_gids[local.combine.column_cells() * local.combine.n_electrodes]
     coo = local.combine.tocoo()
     row_of = np.full(len(local.refs), -1, np.int64)
     row_of[coo.col] = coo.row

@@ -217,6 +217,14 @@ class BlockWeights:
     def nbytes(self) -> int:
         return sum(w.nbytes for *_, w in self.groups) + self.order.nbytes
 
+    def column_cells(self) -> np.ndarray:
+        """The cell (index as given) of every column."""
+        cells = np.empty(self.n_columns, np.int64)
+        for group_cells, start, weights in self.groups:
+            g, _, n = weights.shape
+            cells[start:start + g * n] = np.repeat(group_cells, n)
+        return cells
+
     def __matmul__(self, raw: np.ndarray) -> np.ndarray:
         raw = np.ascontiguousarray(raw, np.float64)
         n_steps = raw.shape[1]

@@ -43,6 +43,7 @@ class LfpGatherReport:
         self._next_row = 0         # first row not yet handed to a flush
         self._buf = None           # [rows held x compartments] (rows from _next_row on)
         self._have = None          # which held rows were gathered
+        self._chain = 0            # events scheduled before a restore carry an older number
 
     @property
     def done(self) -> bool:
@@ -86,7 +87,9 @@ class LfpGatherReport:
         grid = self.spec.grid
         r = 0 if k < grid.first_step else (k - grid.first_step) // grid.period + 1
         if r < grid.n_steps:
-            self.h.cvode.event((grid.first_step + r * grid.period) * self.dt, self._on_event)
+            chain = self._chain
+            self.h.cvode.event((grid.first_step + r * grid.period) * self.dt,
+                               lambda: self._on_event(chain))
 
     def _on_init(self) -> None:
         if not self._attached:
@@ -94,8 +97,8 @@ class LfpGatherReport:
         self._gather_step(0)
         self._schedule_after(0)
 
-    def _on_event(self) -> None:
-        if not self._attached:
+    def _on_event(self, chain: int) -> None:
+        if not self._attached or chain != self._chain:   # an event of before a restore
             return
         k = int(round(self.h.t / self.dt))
         self._gather_step(k)
@@ -114,6 +117,31 @@ class LfpGatherReport:
             self._pv.gather(self._column)
             self._buf[col] = self._column.as_numpy()[:self.local.n_refs]
         self._have[col] = True
+
+    # ---- checkpoints --------------------------------------------------------------------
+    @property
+    def n_recorded(self) -> int:
+        return self.local.n_refs
+
+    def last_values(self) -> np.ndarray:
+        """Every compartment current now (the state after the last step; taken before the
+        flush that ends a run or a checkpoint's segment), in reference order."""
+        if not self._attached or not self.local.n_refs:
+            return np.full(self.local.n_refs, np.nan)
+        self._pv.gather(self._column)
+        return self._column.as_numpy()[:self.local.n_refs].copy()
+
+    def restart(self, step: int, saved) -> None:
+        """A restore at ``step``: rows before it are in the checkpoint's files, the row of
+        ``step`` (if it is one) holds the saved currents, the later ones are gathered by
+        new events (those scheduled before the restore are ignored)."""
+        self._chain += 1
+        self._next_row = self.spec.grid.rows_in(0, step)[1]
+        self._have[:] = False
+        if self._row_of_step(step) == self._next_row and self.local.n_refs:
+            self._buf[0] = np.asarray(saved, float)
+            self._have[0] = True
+        self._schedule_after(step)
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them

@@ -101,6 +101,22 @@ class ActiveReport:
         if self.vectors:
             h.nd_report_clear(self.vlist)
 
+    # ---- checkpoints --------------------------------------------------------------------
+    @property
+    def n_recorded(self) -> int:
+        return len(self.vectors)
+
+    def last_values(self) -> np.ndarray:
+        """The value of every recording at the last recorded step (NaN if it has none)."""
+        return np.array([v.x[int(v.size()) - 1] if v.size() else np.nan for v in self.vectors],
+                        float)
+
+    def restart(self, step: int, saved) -> None:
+        """A restore at ``step``: each recording starts with that step's saved value."""
+        for vec, value in zip(self.vectors, saved):
+            vec.resize(0)
+            vec.append(float(value))
+
     def detach(self) -> None:
         """Stop recording (every row is written): no more cost per step or per flush."""
         for vec in self.vectors:
@@ -123,6 +139,7 @@ class ReportSet:
         self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
         self.h = h
         self.dt = plan.dt
+        self.tstop = plan.tstop
         specs = plan.reports
         if not specs:
             return
@@ -239,20 +256,21 @@ class ReportSet:
             return
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            self._flush()
+            self._flush(t)
         finally:
             self.flush_seconds += time.perf_counter() - t0
             self.flush_cpu += time.process_time() - c0
             self.n_flushes += 1
 
-    def _flush(self):
+    def _flush(self, t=None):
+        at_end = t is not None and t >= self.tstop - self.dt / 2
         lo, hi = self._clock.lo, self.recorded_steps()
         if hi <= lo:
             return
         pending = []
         for rep in self.reports:
             grid = rep.spec.grid
-            if rep.done:   # complete: its recordings stop here, if the run goes on
+            if rep.done:   # complete: recordings (re-attached by a restore?) are not needed
                 if rep.vectors:
                     rep.detach()
                 continue
@@ -269,18 +287,20 @@ class ReportSet:
             with self._ring.turn():
                 for rep, a, values in pending:
                     writer.write_rows(rep.tmp_path, rep.layouts, a, values)
-            # a report that is now complete is detached at the next flush, if the run goes on:
-            # NEURON's play_remove scans every recording of the process, per vector, so that
-            # detaching n vectors costs O(n^2) (5 s for 44 000); at the end of a run it is not
-            # paid (close() lets the vectors go, which NEURON handles in O(n))
             for rep, a, values in pending:
                 rep.rows_written = a + values.shape[0]
+                # complete: stop recording if the run goes on (a checkpoint taken now must not
+                # hold it: checkpoint.detach_complete_reports). Not at the run's end: NEURON's
+                # play_remove scans every recording of the process per vector, O(n^2) for n
+                # vectors (5 s for 44 000), while close() lets them go in O(n)
+                if rep.rows_written >= rep.spec.grid.n_steps and not at_end:
+                    rep.detach()
         self._clock.advance(hi)
 
     def close(self):
         if not self.reports:
             return
-        self.flush()
+        self.flush(self.tstop)
         self._ring.wait_back()
         seconds = tuple(allmax(self.comm, x) for x in (self.flush_seconds, self.flush_cpu))
         if self.rank == 0:
@@ -305,9 +325,7 @@ class ReportSet:
     def last_values(self) -> dict:
         """Per report name, this rank's value of every recorded reference at the last
         recorded step (NaN for a vector that recorded nothing); kept by ``--save``."""
-        return {rep.spec.name: np.array([v.x[int(v.size()) - 1] if v.size() else np.nan
-                                         for v in rep.vectors], float)
-                for rep in self.reports}
+        return {rep.spec.name: rep.last_values() for rep in self.reports}
 
     def stop_recording(self) -> None:
         """Take every report recording and the step clock out of NEURON's play/record list.
@@ -339,13 +357,11 @@ class ReportSet:
         for rep in self.reports:
             rep.rows_written = max(rep.rows_written, rep.spec.grid.rows_in(0, step)[1])
             saved = values.get(rep.spec.name)
-            if saved is None or len(saved) != len(rep.vectors):
+            if saved is None or len(saved) != rep.n_recorded:
                 warn(f"report {rep.spec.name}: not in the checkpoint; its row at t = {t:g} ms "
                      f"is taken from the restored state")
                 saved = [ref[0] for ref in rep.local.refs]
-            for vec, value in zip(rep.vectors, saved):
-                vec.resize(0)
-                vec.append(float(value))
+            rep.restart(step, saved)
         self._clock.restart(step, t)
 
 

@@ -108,6 +108,28 @@ def test_identical_across_ranks_and_engines(runs, engine, ranks):
                                    err_msg=f"node {node}")
 
 
+@pytest.mark.parametrize("engine,ranks,restore_ranks", [("NEURON", 1, 1), ("NEURON", 2, 1),
+                                                        ("CORENEURON", 2, 2)])
+def test_checkpoint_continues_the_report(runs, circuit, tmp_path, engine, ranks, restore_ranks):
+    """--save half-way, then --restore (also onto another rank count): the report equals the
+    straight run's, the row at the checkpoint included (it comes from the saved currents)."""
+    sim = json.loads(circuit.read_text())
+    sim["run"]["tstop"] = TSTOP / 2
+    half = circuit.parent / "lfp_half.json"
+    half.write_text(json.dumps(sim))
+    ckpt = tmp_path / "ckpt"
+    run_ok([half, f"--output-path={tmp_path / 'first'}", f"--simulator={engine}",
+            f"--save={ckpt}"], ranks)
+    res = run_ok([circuit, f"--output-path={tmp_path / 'second'}", f"--simulator={engine}",
+                  f"--restore={ckpt}"], restore_ranks)
+    text = res.stdout + res.stderr
+    assert "unknown key" not in text and "not in the checkpoint" not in text, text[-2000:]
+    ref, other = per_node(runs[engine, ranks]), per_node(tmp_path / "second")
+    assert ref.keys() == other.keys()
+    for node in ref:
+        np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
+
+
 def test_short_flush_pieces_and_a_later_window(runs, circuit, tmp_path):
     """A small report buffer cuts the run into pieces that end between report steps; a
     second report starting at 12.4 ms every 0.5 ms samples the same steps."""
