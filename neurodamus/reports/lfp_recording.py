@@ -10,12 +10,14 @@ buffered rows by the weights (``lfp.BlockWeights.product_of_rows``: batched, no 
 rows, each weight read once per flush).
 
 When the report steps are reached: step 0 by an ``FInitializeHandler`` (type 2, after the
-currents of ``finitialize``), the later ones by ``cvode.event`` callbacks at ``k * dt``. An
-event at time ``k * dt`` is delivered before the step that starts at that time, so it sees the
-state after step ``k``, the value ``Vector.record`` stores for step ``k`` (checked against
-CoreNEURON's per-step recordings by the engine-invariance test). A run chunk that ends on a
-report step ends before that step's event: the flush, which runs at exactly that state, takes
-the column itself.
+currents of ``finitialize``), the later ones by a callback NEURON makes at every step
+(``cvode.extra_scatter_gather``, one integer test per step when the step is not a report
+step; the steps are counted from the initialisation or the restored step). NEURON calls it at
+the end of each step, after ``i_membrane_`` is computed: the value ``Vector.record`` stores for
+that step (checked against
+CoreNEURON's per-step recordings by the engine-invariance test). It is not an event, so a
+``SaveState`` checkpoint holds nothing of it (a pending Python ``cvode.event`` is written as
+the hoc statement ``{PythonObject}``, which fails when a restored run reaches it).
 
 CoreNEURON runs the solver without Python, so under CoreNEURON lfp reports use the generic
 per-step recording (same references, same weights).
@@ -43,7 +45,7 @@ class LfpGatherReport:
         self._next_row = 0         # first row not yet handed to a flush
         self._buf = None           # [rows held x compartments] (rows from _next_row on)
         self._have = None          # which held rows were gathered
-        self._chain = 0            # events scheduled before a restore carry an older number
+        self._step = 0             # the simulation step NEURON is at
 
     @property
     def done(self) -> bool:
@@ -56,6 +58,8 @@ class LfpGatherReport:
 
     # ---- NEURON side ------------------------------------------------------------------------
     def attach(self, h, capacity: int) -> None:
+        if self._attached:   # attached again (a restore): one step callback only
+            self.detach()
         self.h = h
         n = self.local.n_refs
         self._pv = h.PtrVector(max(n, 1))
@@ -67,8 +71,12 @@ class LfpGatherReport:
         self._have = np.zeros(cols, bool)
         self._attached = True
         self._fih = h.FInitializeHandler(2, self._on_init)
+        self._hook = self._on_step     # the very object NEURON holds, to remove it later
+        h.cvode.extra_scatter_gather(0, self._hook)
 
     def detach(self) -> None:
+        if self._attached:
+            self.h.cvode.extra_scatter_gather_remove(self._hook)
         self._attached = False
         self._fih = None
         self._pv = None
@@ -83,26 +91,16 @@ class LfpGatherReport:
         r = (k - grid.first_step) // grid.period
         return r if r < grid.n_steps else None
 
-    def _schedule_after(self, k: int) -> None:
-        grid = self.spec.grid
-        r = 0 if k < grid.first_step else (k - grid.first_step) // grid.period + 1
-        if r < grid.n_steps:
-            chain = self._chain
-            self.h.cvode.event((grid.first_step + r * grid.period) * self.dt,
-                               lambda: self._on_event(chain))
-
     def _on_init(self) -> None:
-        if not self._attached:
-            return
-        self._gather_step(0)
-        self._schedule_after(0)
+        self._step = 0
+        if self._attached:
+            self._gather_step(0)
 
-    def _on_event(self, chain: int) -> None:
-        if not self._attached or chain != self._chain:   # an event of before a restore
-            return
-        k = int(round(self.h.t / self.dt))
-        self._gather_step(k)
-        self._schedule_after(k)
+    def _on_step(self) -> None:
+        # counted: during psolve NEURON's h.t stays at the time psolve started (the threads'
+        # own t is copied to it at the end)
+        self._step += 1
+        self._gather_step(self._step)
 
     def _gather_step(self, k: int) -> None:
         r = self._row_of_step(k)
@@ -133,15 +131,14 @@ class LfpGatherReport:
 
     def restart(self, step: int, saved) -> None:
         """A restore at ``step``: rows before it are in the checkpoint's files, the row of
-        ``step`` (if it is one) holds the saved currents, the later ones are gathered by
-        new events (those scheduled before the restore are ignored)."""
-        self._chain += 1
+        ``step`` (if it is one) holds the saved currents, the later ones are gathered as
+        the run reaches them."""
+        self._step = step
         self._next_row = self.spec.grid.rows_in(0, step)[1]
         self._have[:] = False
         if self._row_of_step(step) == self._next_row and self.local.n_refs:
             self._buf[0] = np.asarray(saved, float)
             self._have[0] = True
-        self._schedule_after(step)
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them

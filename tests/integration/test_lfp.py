@@ -130,6 +130,20 @@ def test_checkpoint_continues_the_report(runs, circuit, tmp_path, engine, ranks,
         np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
 
 
+def test_periodic_checkpoint_continues_the_report(runs, circuit, tmp_path):
+    """NEURON: a run with --checkpoint-every, continued from its first checkpoint; its step
+    callback is not an event, so the checkpoint holds nothing of it."""
+    first = tmp_path / "first"
+    run_ok([circuit, f"--output-path={first}", "--checkpoint-every=40"])
+    run_ok([circuit, f"--output-path={tmp_path / 'second'}",
+            f"--restore={first / 'checkpoints' / 't40'}"])
+    ref = per_node(runs["NEURON", 1])
+    for folder in (first, tmp_path / "second"):
+        other = per_node(folder)
+        for node in ref:
+            np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
+
+
 def test_short_flush_pieces_and_a_later_window(runs, circuit, tmp_path):
     """A small report buffer cuts the run into pieces that end between report steps; a
     second report starting at 12.4 ms every 0.5 ms samples the same steps."""
