@@ -13,11 +13,12 @@ When the report steps are reached: step 0 by an ``FInitializeHandler`` (type 2, 
 currents of ``finitialize``), the later ones by a callback NEURON makes at every step
 (``cvode.extra_scatter_gather``, one integer test per step when the step is not a report
 step; the steps are counted from the initialisation or the restored step). NEURON calls it at
-the end of each step, after ``i_membrane_`` is computed: the value ``Vector.record`` stores for
-that step (checked against
-CoreNEURON's per-step recordings by the engine-invariance test). It is not an event, so a
-``SaveState`` checkpoint holds nothing of it (a pending Python ``cvode.event`` is written as
-the hoc statement ``{PythonObject}``, which fails when a restored run reaches it).
+the end of each step, after ``i_membrane_`` is computed: the value ``Vector.record`` stores
+for that step (checked against CoreNEURON's per-step recordings by the engine-invariance
+test). It is not an event, so a ``SaveState`` checkpoint holds nothing of it (a pending Python
+``cvode.event`` is written as the hoc statement ``{PythonObject}``, which fails when a
+restored run reaches it). NEURON allows the callback with one thread per rank only, which is
+how this driver runs NEURON.
 
 CoreNEURON runs the solver without Python, so under CoreNEURON lfp reports use the generic
 per-step recording (same references, same weights).
