@@ -42,6 +42,9 @@ _SEC = r"(\w+)(?:\[(\d+)\])?"   # "dend[3]", or "dend" for dend[0]
 _CONNECT_RE = re.compile(rf"^{_SEC} connect {_SEC}\(0\), {_NUM}$")
 _PT3DADD_RE = re.compile(rf"^{_SEC} {{ pt3dadd\({_NUM}, {_NUM}, {_NUM}, {_NUM}\) }}$")
 _PT3DSTYLE_RE = re.compile(rf"^{_SEC} {{ pt3dstyle\(1, {_NUM}, {_NUM}, {_NUM}\) }}$")
+# "forsec "dend" basal.append", "forall all.append": the section lists
+_LIST_RE = re.compile(r'^(?:forsec "[^"]*"|forall) (\w+)\.append(?:\(\))?$')
+_KEY_RE = re.compile(r"^(\w+)\[(\d+)\]$")
 
 
 def enabled() -> bool:
@@ -78,9 +81,17 @@ def load_neuron_import3d(h) -> None:
 # ---- the replay -------------------------------------------------------------------------------
 @dataclass
 class Replay:
-    """The statements NEURON's ``instantiate`` executed for one file, ready to replay."""
+    """The statements NEURON's ``instantiate`` executed for one file, ready to replay.
+
+    The section-list statements (``forsec "soma" somatic.append``, ``forall all.append``) cost
+    a hoc parse and, for ``forsec``, a compiled regular expression per cell. What they append
+    is read on two replayed cells (the sections each list gained, by name); when both agree,
+    later cells get those sections appended directly, in the same order."""
 
     steps: list = field(default_factory=list)
+    lists: dict | None = None      # list name -> [(array, index)] appended, once agreed
+    _seen: dict | None = None      # what the previous replayed cell appended
+    _checks: int = 0
 
     @classmethod
     def from_commands(cls, commands: list[str]) -> Replay:
@@ -113,12 +124,42 @@ class Replay:
         self.steps = [(*step[:3], tuple(h.Vector(c) for c in zip(*step[2])))
                       if step[0] == "pt3d" else step for step in self.steps]
 
+    @property
+    def list_names(self) -> list:
+        names = []
+        for step in self.steps:
+            m = _LIST_RE.match(step[1]) if step[0] == "hoc" else None
+            if m and m.group(1) not in names:
+                names.append(m.group(1))
+        return names
+
     def apply(self, h, cell) -> None:
+        if self.lists is not None:
+            self._run(h, cell, skip_lists=True)
+            for name, keys in self.lists.items():
+                target = getattr(cell, name)
+                for array, index in keys:
+                    target.append(sec=getattr(cell, array)[index])
+            return
+        names = self.list_names if self._checks < 2 else []
+        before = _list_lengths(cell, names)
+        self._run(h, cell)
+        if before is None or not names:
+            return
+        appended = _appended(cell, names, before)
+        self._checks += 1
+        if appended is not None and appended == self._seen:
+            self.lists = appended
+        self._seen = appended
+
+    def _run(self, h, cell, skip_lists=False) -> None:
         def section(key):
             return getattr(cell, key[0])[int(key[1] or 0)]
 
         for step in self.steps:
             kind = step[0]
+            if skip_lists and kind == "hoc" and _LIST_RE.match(step[1]):
+                continue
             if kind == "pt3d":   # x, y, z, diam Vectors made once per file (_vectors)
                 h.pt3dadd(*step[3], sec=section(step[1]))
             elif kind == "connect":
@@ -128,6 +169,33 @@ class Replay:
                 h.pt3dstyle(1, *step[2], sec=section(step[1]))
             else:   # as NEURON ran it ("~create": not wrapped in a block); errors raise
                 h.execute(step[1], cell)
+
+
+def _list_lengths(cell, names) -> dict | None:
+    """Length of each named section list of ``cell``, None if one is not a public list."""
+    try:
+        return {name: sum(1 for _ in getattr(cell, name)) for name in names}
+    except (AttributeError, TypeError, LookupError):
+        return None
+
+
+def _appended(cell, names, before) -> dict | None:
+    """The sections each list gained past ``before``, as (array, index) of ``cell``'s own
+    sections; None if one is not of the cell or not an array element."""
+    prefix = cell.hname() + "."
+    out = {}
+    for name in names:
+        keys = []
+        for i, sec in enumerate(getattr(cell, name)):
+            if i < before[name]:
+                continue
+            full = sec.name()
+            m = _KEY_RE.match(full[len(prefix):]) if full.startswith(prefix) else None
+            if not m:
+                return None
+            keys.append((m.group(1), int(m.group(2))))
+        out[name] = keys
+    return out
 
 
 _cache: dict[tuple[str, str, int], Replay] = {}

@@ -46,7 +46,8 @@ from neurodamus.circuit import import3d_cache
 emodels, morph_dir, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 h.nrn_load_dll(sys.argv[4])
 h.load_file(os.path.join(emodels, "PyrHH.hoc"))
-cells = [h.PyrHH(i, morph_dir, names[i % len(names)]) for i in range(2 * len(names))]
+# 4 per file: NEURON's code, two replays that check the section lists, one that appends them
+cells = [h.PyrHH(i, morph_dir, names[i % len(names)]) for i in range(4 * len(names))]
 def geometry(c):
     return [[s.name().split(".")[-1], s.nseg, s.L,
              [[s.x3d(k), s.y3d(k), s.z3d(k), s.diam3d(k)] for k in range(s.n3d())],
@@ -56,13 +57,16 @@ def geometry(c):
 lists = [[[s.name().split(".")[-1] for s in getattr(c, n)]
           for n in ("all", "somatic", "axonal", "basal", "apical")] for c in cells]
 print(json.dumps({"cells": [geometry(c) for c in cells], "lists": lists,
-                  "cached_files": len(import3d_cache._cache)}))
+                  "cached_files": len(import3d_cache._cache),
+                  "direct_lists": sum(r.lists is not None
+                                      for r in import3d_cache._cache.values())}))
 """
 
 
 def test_cells_are_those_of_neuron_import3d(foreign_config, tmp_path):
-    """Every section, 3-D point, connection, nseg, area and SectionList of cells built twice
-    from each file (the second time from the cache) equals NEURON's Import3d's."""
+    """Every section, 3-D point, connection, nseg, area and SectionList of cells built four
+    times from each file (then from the cache: replayed, and the last with its section lists
+    appended directly) equals NEURON's Import3d's."""
     folder = foreign_config.parent
     names = sorted(p.name for p in (folder / "morphologies").glob("*.swc"))
     library = build_mechanisms([folder / "mechanisms"], log=lambda *_: None).library
@@ -77,5 +81,6 @@ def test_cells_are_those_of_neuron_import3d(foreign_config, tmp_path):
         results[cache] = json.loads(proc.stdout.strip().splitlines()[-1])
     assert results["0"]["cached_files"] == 0
     assert results["1"]["cached_files"] == len(names)   # one parse per file, reused
+    assert results["1"]["direct_lists"] == len(names)   # the 4th cell got its lists directly
     assert results["1"]["cells"] == results["0"]["cells"]
     assert results["1"]["lists"] == results["0"]["lists"]
