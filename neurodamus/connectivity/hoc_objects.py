@@ -68,4 +68,36 @@ class ObjectList:
         return self.hoc.o(i)
 
 
-__all__ = ["ObjectList", "load", "point_process_factory"]
+class SpikeTrainSources:
+    """VecStims replaying spike trains, one train per key (an input and its source node).
+
+    By default every call for a key returns the key's one VecStim (a NetCon per synapse from
+    it). ``per_synapse`` (runs that save or restore checkpoints) gives every call a VecStim of
+    its own playing the key's Vector: a gid-keyed checkpoint (``engine/gid_state.py``) saves a
+    gid-less source with the one synapse it drives. The events each synapse gets are the same.
+    In that mode no shared VecStim is made (one driving nothing changed CoreNEURON's spikes on
+    2 ranks)."""
+
+    def __init__(self, h, per_synapse: bool = False):
+        self.h, self.per_synapse = h, per_synapse
+        self._trains = {}   # key -> (Vector, shared VecStim or None)
+        self._own = []      # the per-synapse VecStims, kept alive
+
+    def get(self, key, times):
+        train = self._trains.get(key)
+        if train is None:
+            vec = self.h.Vector(times)
+            shared = None
+            if not self.per_synapse:
+                shared = self.h.VecStim()
+                shared.play(vec)
+            train = self._trains[key] = (vec, shared)
+        if not self.per_synapse:
+            return train[1]
+        stim = self.h.VecStim()
+        stim.play(train[0])
+        self._own.append(stim)
+        return stim
+
+
+__all__ = ["ObjectList", "SpikeTrainSources", "load", "point_process_factory"]

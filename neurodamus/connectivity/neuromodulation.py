@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CircuitError
+from .hoc_objects import SpikeTrainSources
 from .synapses import _nc_type_index
 
 NEUROMOD_TYPE = 10
@@ -39,13 +40,11 @@ class NeuromodulationBuilder:
         """``synapse_lists``: the point-process lists of the synapse builders (creation order);
         ``per_synapse``: a VecStim per NetCon (checkpoints, as ``ReplayBuilder``)."""
         self.h = h
-        self.per_synapse = per_synapse
-        self.stims = []
         self.cells = cells_by_gid
         self.synapse_lists = synapse_lists
         self._by_section = None
         self._nc_index: dict[str, int] = {}
-        self.sources = {}
+        self.sources = SpikeTrainSources(h, per_synapse)
         self.netcons = []
         self.skipped = 0
 
@@ -67,21 +66,6 @@ class NeuromodulationBuilder:
             if best_d is None or d < best_d:
                 best, best_d = pp, d
         return best
-
-    def _vecstim(self, key, times):
-        src = self.sources.get(key)
-        if src is None:
-            vec = self.h.Vector(times)
-            stim = None if self.per_synapse else self.h.VecStim()
-            if stim is not None:
-                stim.play(vec)
-            src = self.sources[key] = (vec, stim)
-        if self.per_synapse:
-            stim = self.h.VecStim()
-            stim.play(src[0])
-            self.stims.append(stim)
-            return stim
-        return src[1]
 
     def build(self, table, config, replays) -> int:
         """NetCons for one neuromodulatory edge population. ``replays``: objects with ``name``,
@@ -121,7 +105,7 @@ class NeuromodulationBuilder:
                         self.skipped += 1
                         continue
                     k = self._type_index(pp, ep)
-                    stim = self._vecstim((stim_in.name, ep.source, raw), times)
+                    stim = self.sources.get((stim_in.name, ep.source, raw), times)
                     nc = h.NetCon(stim, pp)
                     nc.delay = delays[r]
                     nc.weight[0] = 1.0 if active[r] else 0.0

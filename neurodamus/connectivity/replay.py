@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..stimuli.base import input_blocks
 from ..stimuli.spike_files import read_spike_file
-from .hoc_objects import ObjectList, load
+from .hoc_objects import ObjectList, SpikeTrainSources, load
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,8 @@ class ReplayBuilder:
 
     One VecStim per (input, source node) on this rank drives a NetCon to each synapse of that
     source: the events each synapse receives are the same as with one VecStim per synapse.
-    ``per_synapse`` (checkpoints) gives every synapse a VecStim of its own, all sharing the
-    source's Vector: gid-keyed checkpoints save a gid-less source with the one synapse it
-    drives (``engine/gid_state.py``).
+    ``per_synapse`` (checkpoints) gives every synapse a VecStim of its own
+    (``hoc_objects.SpikeTrainSources``).
     """
 
     REPLAY_TYPE = 2
@@ -101,27 +100,9 @@ class ReplayBuilder:
     def __init__(self, h, nc_type_index: dict, per_synapse: bool = False):
         self.h = h
         self.nc_type_index = nc_type_index
-        self.per_synapse = per_synapse
-        self.sources = {}   # (input name, population, raw id) -> (Vector, VecStim)
-        self.stims = []     # the VecStims of ``per_synapse``
+        self.sources = SpikeTrainSources(h, per_synapse)   # key: (input, population, raw id)
         self.netcons = ObjectList(h)   # hoc List: see hoc_objects.py
         self.n_events = 0
-
-    def _source(self, key, times):
-        src = self.sources.get(key)
-        if src is None:
-            vec = self.h.Vector(times)
-            # no idle shared VecStim: one driving nothing changed CoreNEURON's spikes on 2 ranks
-            stim = None if self.per_synapse else self.h.VecStim()
-            if stim is not None:
-                stim.play(vec)
-            src = self.sources[key] = (vec, stim)
-        if self.per_synapse:
-            stim = self.h.VecStim()
-            stim.play(src[0])
-            self.stims.append(stim)
-            return stim
-        return src[1]
 
     def attach(self, input_name, table, row_pp, spikes_by_node: dict, delay: float,
                weight_factor=None, delay_override=None, targets=None, sources=None):
@@ -152,8 +133,8 @@ class ReplayBuilder:
                 pp = row_pp[r]
                 if pp is None:
                     continue
-                if stim is None or self.per_synapse:
-                    stim = self._source((input_name, population, raw), times)
+                if stim is None or self.sources.per_synapse:
+                    stim = self.sources.get((input_name, population, raw), times)
                 k = self.nc_type_index.get(pp.hname().split("[")[0], 0)
                 make(stim, pp, nc_delay[r], nc_weight[r], 10, k, self.REPLAY_TYPE, netcons)
                 self.n_events += len(times)
