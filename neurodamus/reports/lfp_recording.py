@@ -143,12 +143,8 @@ class LfpGatherReport:
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them
-        in order; the last may be the current step, not yet gathered)."""
+        in order; each was gathered during its step, the current one included)."""
         grid = self.spec.grid
-        if n_rows and not self._have[n_rows - 1]:
-            k_now = int(round(h.t / self.dt))
-            if self._row_of_step(k_now) == self._next_row + n_rows - 1:
-                self._gather_step(k_now)
         missing = np.flatnonzero(~self._have[:n_rows])
         if len(missing):
             raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
