@@ -35,8 +35,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..reports.lfp import BlockWeights
-
 CELLS = "cells"
 GLOBAL = "global.bin"
 _OUT, _IN = "binbufout", "binbufin"
@@ -119,16 +117,7 @@ def ref_gids(local) -> np.ndarray:
     elems = [np.repeat(np.asarray(b.node_ids, np.int64) + int(b.offset),
                        np.asarray(b.counts, np.int64)) for b in local.blocks]
     elem_gids = np.concatenate(elems) if elems else np.zeros(0, np.int64)
-    if local.combine is None:
-        return elem_gids
-    if isinstance(local.combine, BlockWeights):   # an lfp report: a cell's electrodes
-        return elem_gids[local.combine.column_cells() * local.combine.n_electrodes]
-    coo = local.combine.tocoo()
-    row_of = np.full(len(local.refs), -1, np.int64)
-    row_of[coo.col] = coo.row
-    if (row_of < 0).any():
-        raise ValueError("a report reference belongs to no element")
-    return elem_gids[row_of]
+    return elem_gids[local.element_of_refs()]
 
 
 def values_for(here: np.ndarray, parts) -> np.ndarray | None:

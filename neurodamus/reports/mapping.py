@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import CircuitError, ConfigError
 from .config import ReportSpec
+from .lfp import BlockWeights
 from .points import report_points
 from .variables import (
     DENSITY_CURRENT,
@@ -42,7 +43,7 @@ class LocalReport:
     spec: ReportSpec
     blocks: list                               # PopulationBlock per report population
     refs: list = field(default_factory=list)   # NEURON references, in recording order
-    combine: object = None                     # scipy CSR (n_elements x n_refs) or None
+    combine: object = None   # scipy CSR (n_elements x n_refs), lfp.BlockWeights or None
     #: references whose t = 0 value is reported as 0 (bare density currents, contract §11 item 17)
     zero_at_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
@@ -53,6 +54,20 @@ class LocalReport:
     @property
     def n_refs(self) -> int:
         return len(self.refs)
+
+    def element_of_refs(self) -> np.ndarray:
+        """The element each reference feeds, in recording order (for an lfp report, the
+        first electrode of its cell)."""
+        if self.combine is None:
+            return np.arange(self.n_refs)
+        if isinstance(self.combine, BlockWeights):
+            return self.combine.column_cells() * self.combine.n_electrodes
+        coo = self.combine.tocoo()
+        row_of = np.full(self.n_refs, -1, np.int64)
+        row_of[coo.col] = coo.row
+        if (row_of < 0).any():
+            raise ValueError("a report reference belongs to no element")
+        return row_of
 
 
 class _Builder:

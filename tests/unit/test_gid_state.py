@@ -10,6 +10,7 @@ import pytest
 from scipy.sparse import csr_matrix
 
 from neurodamus.engine import gid_state
+from neurodamus.reports.mapping import LocalReport
 
 
 def _block(offset, node_ids, counts):
@@ -18,16 +19,15 @@ def _block(offset, node_ids, counts):
 
 
 def test_ref_gids_one_reference_per_element():
-    local = SimpleNamespace(blocks=[_block(10, [0, 3], [2, 1]), _block(100, [5], [1])],
-                            refs=[None] * 4, combine=None)
+    local = LocalReport(None, [_block(10, [0, 3], [2, 1]), _block(100, [5], [1])],
+                        refs=[None] * 4, combine=None)
     assert gid_state.ref_gids(local).tolist() == [10, 10, 13, 105]
 
 
 def test_ref_gids_summation():
     # elements: gid 10 (row 0), gid 13 (row 1); refs 0,1 -> row 0, refs 2,3,4 -> row 1
     combine = csr_matrix((np.ones(5), ([0, 0, 1, 1, 1], [0, 1, 2, 3, 4])), shape=(2, 5))
-    local = SimpleNamespace(blocks=[_block(10, [0, 3], [1, 1])], refs=[None] * 5,
-                            combine=combine)
+    local = LocalReport(None, [_block(10, [0, 3], [1, 1])], refs=[None] * 5, combine=combine)
     assert gid_state.ref_gids(local).tolist() == [10, 10, 13, 13, 13]
 
 
