@@ -130,6 +130,11 @@ def exit_without_teardown(code: int) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    import signal
+
+    # leaving: mpirun's SIGTERM (another rank ended with an error) must not become a traceback
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
     try:
         from mpi4py import MPI
 
