@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = {"core/hoc": "hoc", "core/mod": "mod", "models": "models"}
+SHIPPED = {"core/hoc": "hoc", "core/mod": "mod", "core/include": "include", "models": "models"}
 SKIP = shutil.ignore_patterns("x86_64", "aarch64", "arm64", "__pycache__", "*.so", "*.o", "*.c")
 
 

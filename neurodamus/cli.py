@@ -75,6 +75,8 @@ Environment:
     NRNMECH_LIB_PATH         Colon-separated libnrnmech.so files to load.
     HOC_LIBRARY_PATH         Searched before the driver's own HOC library.
     neurodamus_special=1     Do not re-exec into a 'special' binary found in ./<arch>/ or PATH.
+    NEURODAMUS_MECHANISMS_PORTABLE=1  Mechanisms the run builds itself run on every x86-64
+                             CPU (default: this CPU's AVX2 when it has it).
 """
 
 BUILD_USAGE = """Build the mechanism library (core/mod + the given folders) with nrnivmodl.
@@ -85,9 +87,12 @@ Usage:
 Options:
     --coreneuron    Also build the CoreNEURON library (nrnivmodl -coreneuron).
     --output=DIR    Build into DIR (fresh <arch>/ folder) instead of the shared cache.
-    --cflags=FLAGS  Compiler flags for both libraries, after nrnivmodl's own -O2, e.g.
-                    "-O3 -march=native" (cached apart from other flags; default: the
-                    measured portable choice, see docs/performance.md).
+    --cflags=FLAGS  Compiler flags for both libraries, after nrnivmodl's own -O2 and ours,
+                    e.g. "-O3 -march=native" (cached apart from other flags). By default the
+                    libraries use AVX2 when this CPU has it (docs/hpc.md).
+
+Environment:
+    NEURODAMUS_MECHANISMS_PORTABLE=1  Build for every x86-64 CPU (no AVX2).
 """
 
 EXAMPLE_USAGE = """Write the bundled example SONATA circuit and simulation config.

@@ -17,7 +17,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import paths
+from . import cpu_level, paths
 from .errors import LaunchError
 
 SPECIAL_ENV = "neurodamus_special"
@@ -54,7 +54,11 @@ def special_problem(special: str | os.PathLike) -> str | None:
     """Why ``special`` cannot start, or None.
 
     A wheel's nrnivmodl writes ``special`` as a script whose ``#!`` names the Python that built
-    it; once that virtualenv is gone, exec fails with a bare 'No such file or directory'."""
+    it; once that virtualenv is gone, exec fails with a bare 'No such file or directory'. A
+    special built for AVX2 would die of SIGILL on a CPU without it."""
+    cpu = cpu_level.library_problem(special)
+    if cpu:
+        return cpu
     try:
         with open(special, "rb") as handle:
             first = handle.readline(4096)

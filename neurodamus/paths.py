@@ -28,6 +28,11 @@ def mod_dir() -> Path:
     return _pick("core/mod", "mod")
 
 
+def include_dir() -> Path:
+    """Headers force-included into the mechanism builds (``core/include``)."""
+    return _pick("core/include", "include")
+
+
 def models_dir() -> Path:
     """Bundled example models (``models/<name>/{mod,hoc}``)."""
     return _pick("models", "models")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from . import launch
+from . import cpu_level, launch
 from .errors import MechanismError
 from .parallel import phase
 from .tools.mechanisms import build_mechanisms
@@ -92,6 +92,9 @@ def load_mechanisms(h, mechanisms_dir: str = "", comm=None, log=print, where: st
     for lib in libs:
         if not os.path.isfile(lib):
             raise MechanismError(f"Mechanism library not found: {lib} (NRNMECH_LIB_PATH)")
+        cpu = cpu_level.library_problem(lib)
+        if cpu:
+            raise MechanismError(cpu)
         if not h.nrn_load_dll(lib):
             raise MechanismError(f"NEURON could not load the mechanism library {lib} "
                                  f"(NRNMECH_LIB_PATH): not a shared library built by nrnivmodl "

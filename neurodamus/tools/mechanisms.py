@@ -5,11 +5,12 @@ that builds (the wheel's ``special`` is a script naming it), the CoreNEURON flag
 compiler flags, so a changed mod file gives a new build and an unchanged
 set is reused by every run (and every rank) without calling nrnivmodl again.
 
-Compiler flags (``build-mechanisms --cflags``) go to ``nrnivmodl -incflags``, which
-puts them after nrnivmodl's own ``-O2`` on the compile lines of both libraries (NEURON's and
-CoreNEURON's), so that e.g. ``-O3 -march=native`` wins. ``DEFAULT_CFLAGS`` is what measured
-best while keeping the library portable across the nodes of one cluster and the spikes bit for
-bit the same (docs/performance.md).
+Compiler flags go to ``nrnivmodl -incflags``, which puts them after nrnivmodl's own ``-O2`` on
+the compile lines of both libraries (NEURON's and CoreNEURON's). Every build gets
+``core/include/neurodamus_vector_math.h`` (vector exp/log/pow for CoreNEURON's ``omp simd``
+kernels) and, on a CPU with AVX2, ``-mavx2`` (``cpu_level``); the user's ``--cflags`` come
+last, so that e.g. ``-O3 -march=native`` wins. That default measured best while keeping the
+spikes bit for bit the same (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
+from .. import cpu_level, paths
 from ..errors import MechanismError
 from ..launch import special_problem
 
@@ -92,6 +93,20 @@ def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
 
 #: compiler flags of every build unless --cflags says otherwise ("" = nrnivmodl's own -O2)
 DEFAULT_CFLAGS = ""
+#: what vectorises CoreNEURON's kernels without changing the arithmetic (see the header)
+VECTOR_MATH_FLAGS = "-fno-math-errno -include"
+
+
+def vector_math_header() -> Path:
+    return paths.include_dir() / "neurodamus_vector_math.h"
+
+
+def effective_cflags(cflags: str) -> tuple[str, tuple[str, ...]]:
+    """(the flags nrnivmodl gets, the CPU flags the result needs) for the user's ``cflags``."""
+    level, needed = cpu_level.build_level(cflags)
+    header = vector_math_header()
+    ours = f"{VECTOR_MATH_FLAGS} {header} {level}" if header.is_file() else level
+    return " ".join(f"{ours} {cflags}".split()), needed
 
 
 def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> str:
@@ -102,12 +117,21 @@ def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> 
     except PackageNotFoundError:
         nrn_version = shutil.which("nrnivmodl") or "unknown"
     flags = f"|cflags={cflags}" if cflags else ""   # nrnivmodl's own flags: no entry
+    if VECTOR_MATH_FLAGS in cflags:   # the header's content, not only its path
+        flags += f"|header={hashlib.sha256(vector_math_header().read_bytes()).hexdigest()}"
     # sys.executable, not its resolved target: it is the name written into special's "#!"
     digest = hashlib.sha256(f"{nrn_version}|python={sys.executable}|coreneuron={coreneuron}"
                             f"{flags}".encode())
     for name in sorted(mods):
         digest.update(mods[name].name.encode() + b"\0" + mods[name].read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def cache_folder(mods: dict[str, Path], coreneuron: bool, cflags: str | None = None) -> Path:
+    """The cache entry of a build (``cflags``: effective flags; None: this machine's default)."""
+    if cflags is None:
+        cflags = effective_cflags(DEFAULT_CFLAGS)[0]
+    return cache_root() / "mechanisms" / _content_hash(mods, coreneuron, cflags)
 
 
 def cache_root() -> Path:
@@ -170,7 +194,7 @@ def _translate_all(folder: Path, mods: dict[str, Path]) -> None:
 
 
 def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log,
-                   cflags: str = "") -> None:
+                   cflags: str = "", needed: tuple[str, ...] = ()) -> None:
     """nrnivmodl in a fresh ``folder`` (the wheel's nrnivmodl is not idempotent)."""
     _translate_all(folder, mods)
     if (folder / platform.machine()).exists():
@@ -198,6 +222,7 @@ def _run_nrnivmodl(folder: Path, mods: dict[str, Path], coreneuron: bool, log,
         which = f" (failing: {', '.join(failing)})" if failing else ""
         raise MechanismError(f"{cannot}nrnivmodl failed{which} in {folder} (log: "
                              f"{folder}/nrnivmodl.log):\n{tail}")
+    cpu_level.write_marker(built.arch_dir, needed)
 
 
 _CORENRN_ERROR_RE = re.compile(r"corenrn/mod2c/(\w+)\.cpp:\d+:\d+: error: (.*)")
@@ -223,15 +248,15 @@ def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print,
                      cflags: str | None = None) -> MechanismBuild:
     """Build core/mod + ``mod_dirs`` into ``output`` or into the content-hash cache, compiled
     with ``cflags`` (None: ``DEFAULT_CFLAGS``)."""
-    cflags = " ".join((DEFAULT_CFLAGS if cflags is None else cflags).split())
+    cflags, needed = effective_cflags(DEFAULT_CFLAGS if cflags is None else cflags)
     mods = collect_mod_files([paths.mod_dir(), *mod_dirs], log=log)
     if output is not None:
         folder = Path(output).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        _run_nrnivmodl(folder, mods, coreneuron, log, cflags)
+        _run_nrnivmodl(folder, mods, coreneuron, log, cflags, needed)
         return MechanismBuild(folder, coreneuron)
 
-    folder = cache_root() / "mechanisms" / _content_hash(mods, coreneuron, cflags)
+    folder = cache_folder(mods, coreneuron, cflags)
     folder.mkdir(parents=True, exist_ok=True)
     # one builder at a time per cache entry (concurrent runs, or ranks of several jobs)
     with open(folder / ".lock", "w") as lock:
@@ -242,7 +267,7 @@ def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print,
             log(f"Rebuilding cached mechanisms: {stale}")
         if stale or not (folder / _DONE_MARKER).exists():
             (folder / _DONE_MARKER).unlink(missing_ok=True)
-            _run_nrnivmodl(folder, mods, coreneuron, log, cflags)
+            _run_nrnivmodl(folder, mods, coreneuron, log, cflags, needed)
             (folder / _DONE_MARKER).write_text("ok\n")
         else:
             log(f"Reusing cached mechanisms: {folder}")

@@ -74,7 +74,33 @@ def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch)
     with pytest.raises(MechanismError):
         mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
                                     cflags="-O3   -march=native", log=lambda *_: None)
-    assert commands[0][1:] == ["-coreneuron", "-incflags", "-O3 -march=native", "mod"]
+    header = mechanisms.vector_math_header()
+    # ours first (vector math; no instruction set: the user chose one), the user's last
+    assert commands[0][1:] == ["-coreneuron", "-incflags",
+                               f"-fno-math-errno -include {header} -O3 -march=native", "mod"]
+
+
+def test_every_build_gets_the_vector_math_header_and_its_content_keys_the_cache(
+        tmp_path, monkeypatch):
+    from neurodamus.tools import mechanisms
+
+    monkeypatch.setattr(mechanisms.cpu_level, "build_level", lambda cflags: ("-mavx2", ("avx2",)))
+    flags, needed = mechanisms.effective_cflags("")
+    header = mechanisms.vector_math_header()
+    assert header.is_file() and "#pragma omp declare simd" in header.read_text()
+    assert flags == f"-fno-math-errno -include {header} -mavx2" and needed == ("avx2",)
+    mods = {"other": write_mod(tmp_path / "Other.mod", "SUFFIX", "other")}
+    before = mechanisms._content_hash(mods, True, flags)
+    copy = tmp_path / "include" / header.name
+    copy.parent.mkdir()
+    copy.write_text(header.read_text())
+    monkeypatch.setattr(mechanisms.paths, "include_dir", lambda: copy.parent)
+    flags_copy = mechanisms.effective_cflags("")[0]
+    same_text = mechanisms._content_hash(mods, True, flags_copy.replace(str(copy), str(header)))
+    assert same_text == before
+    copy.write_text(header.read_text() + "/* changed */\n")
+    assert mechanisms._content_hash(mods, True, flags_copy.replace(str(copy), str(header))) \
+        != before
 
 
 def _special_script(path, interpreter):
@@ -106,7 +132,8 @@ def test_a_special_whose_python_is_gone_is_rebuilt_not_reused(tmp_path, monkeypa
 
     monkeypatch.setenv("NEURODAMUS_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(mechanisms, "collect_mod_files", lambda *a, **k: mods)
-    entry = tmp_path / "cache" / "mechanisms" / here
+    entry = mechanisms.cache_folder(mods, False)
+    assert entry.parent == tmp_path / "cache" / "mechanisms"
     stale = _special_script(entry / mechanisms.platform.machine() / "special", gone)
     (entry / mechanisms._DONE_MARKER).write_text("ok\n")
     rebuilt = []

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ... import launch, paths
-from ..mechanisms import _DONE_MARKER, _content_hash, cache_root, collect_mod_files
+from ..mechanisms import _DONE_MARKER, cache_folder, collect_mod_files
 from .probes import _MECH_PROBE, _probe_env, _run_probe, _tail, _write_probe
 from .report import FAIL, INFO, OK, WARN, Report
 
@@ -47,7 +47,7 @@ def _cache_entry(mechanisms_dir: str):
     """The build cache folder a run would use, and whether it is built."""
     dirs = [paths.mod_dir()] + ([mechanisms_dir] if mechanisms_dir else [])
     mods = collect_mod_files(dirs, log=lambda *_: None)
-    folder = cache_root() / "mechanisms" / _content_hash(mods, False)
+    folder = cache_folder(mods, False)
     return folder, (folder / _DONE_MARKER).exists(), len(mods)
 
 
