@@ -57,7 +57,7 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
         warn(f"{where}: {absent} of the report's {total} cells are not in the electrodes file "
              f"{electrodes.path}: they are left out of the report")
     n_elec = electrodes.n_electrodes
-    blocks, refs, weights = [], [], []
+    blocks, recorded, weights = [], [], []
     for pop, offset, _, local in targets:
         present = np.setdiff1d(np.asarray(local, np.int64),
                                missing_nodes(electrodes, pop, local))
@@ -69,14 +69,16 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
                                                     for raw in present.tolist()]) \
             if len(present) else {}
         for raw in present.tolist():
-            refs += [seg._ref_i_membrane_ for seg in compartments[raw][0]]
+            recorded += compartments[raw][0]
             weights.append(found[raw])
         blocks.append(PopulationBlock(
             pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
             np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
     combine = BlockWeights(weights, n_elec)
     # recorded in the weights' column order: cells grouped by compartment count
-    return LocalReport(spec, blocks, [refs[i] for i in combine.order.tolist()], combine)
+    recorded = [recorded[i] for i in combine.order.tolist()]
+    return LocalReport(spec, blocks, [seg._ref_i_membrane_ for seg in recorded], combine,
+                       segments=recorded)
 
 
 __all__ = ["build_lfp_report", "cell_compartments"]

@@ -5,7 +5,9 @@ The generic recording (one per-step ``Vector.record`` per reference, ``report_se
 record every compartment of every cell at every step and copy each vector at each flush,
 which costs more than the simulation for a circuit-wide LFP. Here, at each report step, one
 ``PtrVector.gather`` copies the fast ``i_membrane_`` of all of the rank's compartments into a
-row of a NumPy buffer (the references in the weights' column order); the flush multiplies the
+row of a NumPy buffer (the references in the weights' column order; with ``core/mod``'s
+``nd_gather_imem`` the values are read by node index instead, ~30x cheaper, once checked equal
+to the ``PtrVector``'s); the flush multiplies the
 buffered rows by the weights (``lfp.BlockWeights.product_of_rows``: batched, no copy of the
 rows, each weight read once per flush).
 
@@ -26,7 +28,11 @@ per-step recording (same references, same weights).
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class LfpGatherReport:
@@ -67,6 +73,7 @@ class LfpGatherReport:
         for i, ref in enumerate(self.local.refs):
             self._pv.pset(i, ref)
         self._column = h.Vector(max(n, 1))
+        self._index = None   # node indices for nd_gather_imem, False: use the PtrVector
         cols = capacity // self.spec.grid.period + 2
         self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
@@ -113,9 +120,39 @@ class LfpGatherReport:
             self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
             self._have = np.concatenate([self._have, np.zeros(extra, bool)])
         if self.local.n_refs:
-            self._pv.gather(self._column)
-            self._buf[col] = self._column.as_numpy()[:self.local.n_refs]
+            self._buf[col] = self._gather()
         self._have[col] = True
+
+    def _gather(self) -> np.ndarray:
+        """Every compartment current now, in reference order (a view of ``_column``)."""
+        if self._index is None:
+            self._index = self._node_index()   # gathers through the PtrVector
+            if self._index is not None:
+                log.debug("lfp report %s: compartment currents read %s", self.spec.name,
+                          "through the PtrVector" if self._index is False else "by node index")
+        elif self._index is False:
+            self._pv.gather(self._column)
+        else:
+            self.h.nd_gather_imem(self._index, self._column)
+        return self._column.as_numpy()[:self.local.n_refs]
+
+    def _node_index(self):
+        """Gather through the PtrVector, and say how later gathers go: the node index of each
+        reference when ``nd_gather_imem`` reads the same values (checked when NEURON's nodes
+        are set up, i.e. at a gather), False when it cannot, None when this gather cannot tell
+        (every current equal, e.g. all 0: the check waits for a later step)."""
+        h, segments, n = self.h, self.local.segments, self.local.n_refs
+        self._pv.gather(self._column)
+        if not hasattr(h, "nd_gather_imem") or len(segments) != n:
+            return False
+        values = self._column.as_numpy()[:n]
+        if np.ptp(values) == 0:
+            return None
+        index = h.Vector([seg.node_index() for seg in segments])
+        direct = h.Vector(n)
+        if h.nd_gather_imem(index, direct) != n:
+            return False
+        return index if np.array_equal(direct.as_numpy(), values) else False
 
     # ---- checkpoints --------------------------------------------------------------------
     @property
@@ -127,8 +164,7 @@ class LfpGatherReport:
         flush that ends a run or a checkpoint's segment), in reference order."""
         if not self._attached or not self.local.n_refs:
             return np.full(self.local.n_refs, np.nan)
-        self._pv.gather(self._column)
-        return self._column.as_numpy()[:self.local.n_refs].copy()
+        return self._gather().copy()
 
     def restart(self, step: int, saved) -> None:
         """A restore at ``step``: rows before it are in the checkpoint's files, the row of

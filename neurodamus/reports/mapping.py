@@ -46,6 +46,8 @@ class LocalReport:
     combine: object = None   # scipy CSR (n_elements x n_refs), lfp.BlockWeights or None
     #: references whose t = 0 value is reported as 0 (bare density currents, contract §11 item 17)
     zero_at_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: lfp reports: the segment of each reference (same order), read by node index on NEURON
+    segments: list = field(default_factory=list)
 
     @property
     def n_elements(self) -> int:
