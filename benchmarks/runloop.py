@@ -153,6 +153,7 @@ def measure(config: Path, ranks: int, repeat: int, out: Path, env_extra=None, ar
         sys.exit(f"runloop run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     data = json.loads(result.read_text())
     data["summary"] = json.loads((out / "run_summary.json").read_text())
+    data["stdout"] = proc.stdout
     return data
 
 

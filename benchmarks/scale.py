@@ -6,6 +6,13 @@ CoreNEURON, printed as one table with the 1 -> 2 rank ratios.
                                [--tstop 1000[,1000,250]]
                                [--lb-mode RoundRobin] [--json results.json]
 
+``bare s`` (NEURON rows; ``--no-bare`` skips it): a second driver run of the same circuit that
+builds the model and then times one bare ``pc.psolve(tstop)`` in the same process
+(``benchmarks/runloop.py``), the solver's own limit; ``solver/bare`` is the driver's run phase
+over it. CoreNEURON's run phase is one ``psolve`` already (the model transfer included).
+``cells/s`` is the cell build rate per rank (slowest rank), ``KiB/syn`` the peak RSS per rank
+over its synapses (cells, Python, NEURON and MPI included).
+
 ``CORENEURON:4`` is CoreNEURON with ``--modelbuilding-steps=4`` (the model built and written in
 4 slices, then simulated from the files). Every figure except the wall time comes from
 ``<output>/run_summary.json``, which the driver writes: cells, synapses, the slowest rank's
@@ -39,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.circuits import make_circuit, mechanisms
 from benchmarks.launch import run_neurodamus
+from benchmarks.runloop import measure
 from tests.helpers import base_env
 
 RSS_BASE_MB, RSS_PER_SYNAPSE_KB = 150.0, 4.0
@@ -86,7 +94,17 @@ def run_one(config: Path, ranks: int, engine: str, lb_mode: str, out: Path, env:
                allocator=summary.get("allocator", {}).get("name", "?"))
     row["overhead"] = (wall - row["solver_s"]) / wall
     row["rss_limit_mb"] = RSS_BASE_MB + RSS_PER_SYNAPSE_KB * row["synapses"] / ranks / 1024.0
+    if row["cell_build_s"]:
+        row["cells_per_s"] = row["cells"] / ranks / row["cell_build_s"]
+    row["kib_per_synapse"] = max(row["peak_rss_mb"]) * 1024.0 / max(row["synapses"] / ranks, 1)
     return row
+
+
+def bare_psolve(config: Path, ranks: int, out: Path, env: dict) -> float:
+    """Wall time of one bare ``pc.psolve(tstop)`` on the model the driver built (slowest rank)."""
+    data = measure(config, ranks, 1, out, {"NRNMECH_LIB_PATH": env["NRNMECH_LIB_PATH"]},
+                   variants=("bare",))
+    return data["times"]["bare"][0]
 
 
 def print_table(rows, out=print):
@@ -94,7 +112,8 @@ def print_table(rows, out=print):
     head = (f"{'cells':>6} {'synapses':>9} {'engine':<13}{'ranks':>5} {'load s':>7} "
             f"{'build s':>8} "
             f"{'solver s':>9} {'wall s':>8} {'overhead':>9} {'peak RSS/rank MB':>18} "
-            f"{'RSS limit':>9} {'spikes':>7} {'same':>5} {'load':>5} {'allocator':>9}")
+            f"{'RSS limit':>9} {'KiB/syn':>7} {'cells/s':>7} {'bare s':>8} {'solver/bare':>11} "
+            f"{'spikes':>7} {'same':>5} {'load':>5} {'allocator':>9}")
     out(head)
     out("-" * len(head))
     for r in rows:
@@ -103,10 +122,13 @@ def print_table(rows, out=print):
                 f"not run: {r['error']}")
             continue
         rss = "/".join(f"{m:.0f}" for m in r["peak_rss_mb"])
+        bare = f"{r['bare_s']:>8.2f} {r['solver_s'] / r['bare_s']:>11.3f}" if r.get("bare_s") \
+            else f"{'-':>8} {'-':>11}"
         out(f"{r['cells']:>6} {r['synapses']:>9} {r['engine']:<13}{r['ranks']:>5} "
             f"{r['phases'].get('load', 0.0):>7.2f} {r['build_s']:>8.2f} {r['solver_s']:>9.2f} "
             f"{r['wall_s']:>8.2f} "
             f"{100 * r['overhead']:>8.1f}% {rss:>18} {r['rss_limit_mb']:>9.0f} "
+            f"{r.get('kib_per_synapse', 0):>7.2f} {r.get('cells_per_s', 0):>7.0f} {bare} "
             f"{r['spikes']:>7} {'yes' if r.get('same', True) else 'NO':>5} {r['load']:>5.1f} "
             f"{r.get('allocator', '?'):>9}")
 
@@ -166,6 +188,8 @@ def main():
     parser.add_argument("--lb-mode", default="RoundRobin")
     parser.add_argument("--timeout", type=float, default=7200.0, help="s per run")
     parser.add_argument("--json", help="also write every row to this file")
+    parser.add_argument("--no-bare", action="store_true",
+                        help="skip the bare-psolve run of the NEURON rows")
     parser.add_argument("--show", nargs="+", metavar="JSON",
                         help="print the table of earlier --json files and stop")
     args = parser.parse_args()
@@ -198,6 +222,8 @@ def main():
                       flush=True)
                 try:
                     row = run_one(config, n, engine, args.lb_mode, out, env, args.timeout)
+                    if engine == "NEURON" and not args.no_bare and "error" not in row:
+                        row["bare_s"] = bare_psolve(config, n, out / "bare", env)
                 except subprocess.TimeoutExpired:
                     row = {"engine": engine, "ranks": n, "error": f"timeout {args.timeout} s",
                            "load": os.getloadavg()[0]}
