@@ -197,6 +197,9 @@ def _tool(name: str, usage: str, main, error, argv, error_code: int = 1) -> int:
     except error as exc:
         _fail(str(exc))
         return error_code
+    except BrokenPipeError:   # `neurodamus compare a b | head`: the reader left, say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141   # what a shell reports for a process ended by SIGPIPE
 
 
 def _plot(argv) -> int:
