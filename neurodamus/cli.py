@@ -75,24 +75,27 @@ Environment:
     NRNMECH_LIB_PATH         Colon-separated libnrnmech.so files to load.
     HOC_LIBRARY_PATH         Searched before the driver's own HOC library.
     neurodamus_special=1     Do not re-exec into a 'special' binary found in ./<arch>/ or PATH.
-    NEURODAMUS_MECHANISMS_PORTABLE=1  Mechanisms the run builds itself run on every x86-64
-                             CPU (default: this CPU's AVX2 when it has it).
+    NEURODAMUS_VECTOR_MATH=1 Mechanisms the run builds itself vectorise CoreNEURON's
+                             exp/log/pow (see build-mechanisms --vector-math).
 """
 
 BUILD_USAGE = """Build the mechanism library (core/mod + the given folders) with nrnivmodl.
 
 Usage:
     neurodamus build-mechanisms [<mod_dir>...] [--coreneuron] [--output=DIR] [--cflags=FLAGS]
+                                [--vector-math]
 
 Options:
     --coreneuron    Also build the CoreNEURON library (nrnivmodl -coreneuron).
     --output=DIR    Build into DIR (fresh <arch>/ folder) instead of the shared cache.
     --cflags=FLAGS  Compiler flags for both libraries, after nrnivmodl's own -O2 and ours,
-                    e.g. "-O3 -march=native" (cached apart from other flags). By default the
-                    libraries use AVX2 when this CPU has it (docs/hpc.md).
+                    e.g. "-O3 -march=native" (cached apart from other flags).
+    --vector-math   Vectorise CoreNEURON's exp/log/pow (libmvec) and use AVX2 when this CPU
+                    has it: CoreNEURON's solver ~2x faster, its spikes no longer guaranteed
+                    bit for bit NEURON's (docs/hpc.md). Also NEURODAMUS_VECTOR_MATH=1.
 
 Environment:
-    NEURODAMUS_MECHANISMS_PORTABLE=1  Build for every x86-64 CPU (no AVX2).
+    NEURODAMUS_MECHANISMS_PORTABLE=1  With --vector-math: no AVX2 (runs on every x86-64 CPU).
 """
 
 EXAMPLE_USAGE = """Write the bundled example SONATA circuit and simulation config.
@@ -270,8 +273,8 @@ def _build_mechanisms(argv) -> int:
 
     try:
         build = build_mechanisms(args["<mod_dir>"], coreneuron=args["--coreneuron"],
-                                 cflags=args["--cflags"],
-                                 output=args["--output"])
+                                 cflags=args["--cflags"], output=args["--output"],
+                                 vector_math=True if args["--vector-math"] else None)
     except NeurodamusError as exc:
         return _fail(str(exc))
     print(f"Mechanisms ready in {build.arch_dir}")

@@ -6,11 +6,12 @@ compiler flags, so a changed mod file gives a new build and an unchanged
 set is reused by every run (and every rank) without calling nrnivmodl again.
 
 Compiler flags go to ``nrnivmodl -incflags``, which puts them after nrnivmodl's own ``-O2`` on
-the compile lines of both libraries (NEURON's and CoreNEURON's). Every build gets
+the compile lines of both libraries (NEURON's and CoreNEURON's), so that e.g. ``-O3
+-march=native`` wins. By default nothing is added: CoreNEURON then computes bit for bit what
+NEURON computes. ``--vector-math`` (``NEURODAMUS_VECTOR_MATH=1``) adds
 ``core/include/neurodamus_vector_math.h`` (vector exp/log/pow for CoreNEURON's ``omp simd``
-kernels) and, on a CPU with AVX2, ``-mavx2`` (``cpu_level``); the user's ``--cflags`` come
-last, so that e.g. ``-O3 -march=native`` wins. That default measured best while keeping the
-spikes bit for bit the same (docs/performance.md).
+kernels) and, on a CPU with AVX2, ``-mavx2`` (``cpu_level``): CoreNEURON's solver ~2x faster,
+its spikes no longer guaranteed identical to NEURON's (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -93,19 +94,29 @@ def collect_mod_files(mod_dirs, log=print) -> dict[str, Path]:
 
 #: compiler flags of every build unless --cflags says otherwise ("" = nrnivmodl's own -O2)
 DEFAULT_CFLAGS = ""
-#: what vectorises CoreNEURON's kernels without changing the arithmetic (see the header)
+#: what vectorises CoreNEURON's kernels (see the header): asked for with --vector-math or
+#: NEURODAMUS_VECTOR_MATH=1, not by default, since libmvec's exp may differ from the scalar exp
+#: NEURON uses in the last bit, and then spikes may differ from NEURON's
 VECTOR_MATH_FLAGS = "-fno-math-errno -include"
+VECTOR_MATH_ENV = "NEURODAMUS_VECTOR_MATH"
 
 
 def vector_math_header() -> Path:
     return paths.include_dir() / "neurodamus_vector_math.h"
 
 
-def effective_cflags(cflags: str) -> tuple[str, tuple[str, ...]]:
-    """(the flags nrnivmodl gets, the CPU flags the result needs) for the user's ``cflags``."""
+def vector_math_requested() -> bool:
+    return os.environ.get(VECTOR_MATH_ENV, "0") == "1"
+
+
+def effective_cflags(cflags: str, vector_math: bool | None = None
+                     ) -> tuple[str, tuple[str, ...]]:
+    """(the flags nrnivmodl gets, the CPU flags the result needs) for the user's ``cflags``;
+    ``vector_math`` None: as NEURODAMUS_VECTOR_MATH says."""
+    if not (vector_math_requested() if vector_math is None else vector_math):
+        return " ".join(cflags.split()), ()
     level, needed = cpu_level.build_level(cflags)
-    header = vector_math_header()
-    ours = f"{VECTOR_MATH_FLAGS} {header} {level}" if header.is_file() else level
+    ours = f"{VECTOR_MATH_FLAGS} {vector_math_header()} {level}"
     return " ".join(f"{ours} {cflags}".split()), needed
 
 
@@ -128,7 +139,7 @@ def _content_hash(mods: dict[str, Path], coreneuron: bool, cflags: str = "") -> 
 
 
 def cache_folder(mods: dict[str, Path], coreneuron: bool, cflags: str | None = None) -> Path:
-    """The cache entry of a build (``cflags``: effective flags; None: this machine's default)."""
+    """The cache entry of a build (``cflags``: effective flags; None: a run's default)."""
     if cflags is None:
         cflags = effective_cflags(DEFAULT_CFLAGS)[0]
     return cache_root() / "mechanisms" / _content_hash(mods, coreneuron, cflags)
@@ -245,10 +256,11 @@ def _coreneuron_failures(output: str, mods: dict[str, Path]) -> str:
 
 
 def build_mechanisms(mod_dirs=(), coreneuron=False, output=None, log=print,
-                     cflags: str | None = None) -> MechanismBuild:
+                     cflags: str | None = None, vector_math: bool | None = None
+                     ) -> MechanismBuild:
     """Build core/mod + ``mod_dirs`` into ``output`` or into the content-hash cache, compiled
-    with ``cflags`` (None: ``DEFAULT_CFLAGS``)."""
-    cflags, needed = effective_cflags(DEFAULT_CFLAGS if cflags is None else cflags)
+    with ``cflags`` (None: ``DEFAULT_CFLAGS``); ``vector_math``: see ``effective_cflags``."""
+    cflags, needed = effective_cflags(DEFAULT_CFLAGS if cflags is None else cflags, vector_math)
     mods = collect_mod_files([paths.mod_dir(), *mod_dirs], log=log)
     if output is not None:
         folder = Path(output).resolve()

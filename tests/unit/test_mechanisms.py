@@ -74,33 +74,36 @@ def test_compiler_flags_reach_nrnivmodl_and_the_cache_key(tmp_path, monkeypatch)
     with pytest.raises(MechanismError):
         mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
                                     cflags="-O3   -march=native", log=lambda *_: None)
+    assert commands[0][1:] == ["-coreneuron", "-incflags", "-O3 -march=native", "mod"]
+    # --vector-math: ours first (no instruction set: the user chose one), the user's last
+    with pytest.raises(MechanismError):
+        mechanisms.build_mechanisms([tmp_path], coreneuron=True, output=tmp_path / "b",
+                                    cflags="-O3 -march=native", vector_math=True,
+                                    log=lambda *_: None)
     header = mechanisms.vector_math_header()
-    # ours first (vector math; no instruction set: the user chose one), the user's last
-    assert commands[0][1:] == ["-coreneuron", "-incflags",
+    assert commands[1][1:] == ["-coreneuron", "-incflags",
                                f"-fno-math-errno -include {header} -O3 -march=native", "mod"]
 
 
-def test_every_build_gets_the_vector_math_header_and_its_content_keys_the_cache(
-        tmp_path, monkeypatch):
+def test_vector_math_is_asked_for_and_its_header_keys_the_cache(tmp_path, monkeypatch):
     from neurodamus.tools import mechanisms
 
+    monkeypatch.delenv(mechanisms.VECTOR_MATH_ENV, raising=False)
+    assert mechanisms.effective_cflags("") == ("", ())   # default: NEURON's arithmetic
+    monkeypatch.setenv(mechanisms.VECTOR_MATH_ENV, "1")
     monkeypatch.setattr(mechanisms.cpu_level, "build_level", lambda cflags: ("-mavx2", ("avx2",)))
     flags, needed = mechanisms.effective_cflags("")
+    assert mechanisms.effective_cflags("", vector_math=False) == ("", ())
     header = mechanisms.vector_math_header()
     assert header.is_file() and "#pragma omp declare simd" in header.read_text()
     assert flags == f"-fno-math-errno -include {header} -mavx2" and needed == ("avx2",)
     mods = {"other": write_mod(tmp_path / "Other.mod", "SUFFIX", "other")}
     before = mechanisms._content_hash(mods, True, flags)
-    copy = tmp_path / "include" / header.name
-    copy.parent.mkdir()
-    copy.write_text(header.read_text())
-    monkeypatch.setattr(mechanisms.paths, "include_dir", lambda: copy.parent)
-    flags_copy = mechanisms.effective_cflags("")[0]
-    same_text = mechanisms._content_hash(mods, True, flags_copy.replace(str(copy), str(header)))
-    assert same_text == before
-    copy.write_text(header.read_text() + "/* changed */\n")
-    assert mechanisms._content_hash(mods, True, flags_copy.replace(str(copy), str(header))) \
-        != before
+    # same flags (same path), another content: another cache entry
+    edited = tmp_path / header.name
+    edited.write_text(header.read_text() + "/* edited */\n")
+    monkeypatch.setattr(mechanisms, "vector_math_header", lambda: edited)
+    assert mechanisms._content_hash(mods, True, flags) != before
 
 
 def _special_script(path, interpreter):
