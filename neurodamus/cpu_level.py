@@ -1,8 +1,8 @@
 """The vector instruction level compiled mechanisms are built for, and its check at load time.
 
-CoreNEURON's kernels are vectorised loops (``#pragma omp simd``): with AVX2 they run 4 doubles
-wide instead of SSE2's 2 (measured: CoreNEURON's solver on the 1000-cell benchmark 25.2 s
-with SSE2, 18.9 s with AVX2; docs/performance.md). A build therefore uses AVX2 when the CPU
+With ``--vector-math`` CoreNEURON's kernels (``#pragma omp simd`` loops) vectorise; with AVX2
+they run 4 doubles wide instead of SSE2's 2 (CoreNEURON's solver on the 1000-cell benchmark:
+25.2 s with SSE2, 18.9 s with AVX2; docs/performance.md). Such a build uses AVX2 when the CPU
 that builds has it, and records it in a marker next to the libraries. The cache key holds the
 level, so a node type without AVX2 that shares the cache builds its own entry; a library
 moved to such a node by hand (``NRNMECH_LIB_PATH``, ``special``) is refused with a message
