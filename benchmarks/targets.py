@@ -18,11 +18,13 @@ morphology with Import3d) in the process that built them (``benchmarks/runloop.p
   each set of compiler flags (both libraries built with ``build-mechanisms --cflags``): ""
   is the default (nrnivmodl's flags), ``vector-math`` is ``--vector-math`` (vector
   exp/log/pow, AVX2 when the CPU has it), ``vector-math:FLAGS`` the same with ``--cflags``
-  (``-march=x86-64``: the portable SSE2 level); and CoreNEURON's own solver time (its time loop, printed with
-  ``--verbose``) / the wall time of NEURON's bare psolve, the target's figure;
+  (``-march=x86-64``: the portable SSE2 level); and CoreNEURON's own solver time (its time
+  loop, printed with ``--verbose``) / the wall time of NEURON's bare psolve, the target's
+  figure;
 * memory: the peak RSS per rank of the NEURON run (jemalloc preloaded, as runs do by default).
 
-Spikes must be the same in every run of a circuit (checked; the benchmark stops otherwise).
+Spikes must be the same in every run of a circuit (checked; the benchmark stops otherwise),
+except CoreNEURON's with ``vector-math``, whose differences from NEURON's are reported.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ from neurodamus import allocator
 from neurodamus.tools.mechanisms import build_mechanisms
 from tests.helpers import read_spikes
 
-BASELINE_RSS_MIB = {1: 1638, 2: 870}
-_SOLVER_RE = re.compile(r"Solver Time\s*:\s*([0-9.eE+-]+)")   # 4000 cells, NEURON, jemalloc, before issue 21
+BASELINE_RSS_MIB = {1: 1638, 2: 870}   # 4000 cells, NEURON, jemalloc, before issue 21
+_SOLVER_RE = re.compile(r"Solver Time\s*:\s*([0-9.eE+-]+)")   # CoreNEURON's, with --verbose
 
 
 def _allocator_env() -> dict:
