@@ -94,7 +94,8 @@ def set_up_engine(plan: RunPlan, rt: Runtime, model: Model) -> None:
 def add_reports(plan: RunPlan, rt: Runtime, model: Model) -> None:
     """Reports agree on their file layouts: collectives, a phase of their own."""
     with rt.phase("build"):
-        model.reports = ReportSet(plan, rt.h, rt.comm, model.cells, neuron_engine.CHUNK_MS)
+        model.reports = ReportSet(plan, rt.h, rt.comm, model.cells, neuron_engine.CHUNK_MS,
+                                  model.core.library if model.core is not None else None)
 
 
 def initialise(plan: RunPlan, rt: Runtime, model: Model) -> bool:

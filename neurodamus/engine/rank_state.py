@@ -79,6 +79,8 @@ def collect_extras(h) -> dict:
         artificial = not first.has_loc() if hasattr(first, "has_loc") else False
         variables = [] if artificial else _range_variables(h, name)
         randoms = _random_variables(first)
+        if not variables and not randoms:   # nothing to keep (e.g. NdCoreImemGather)
+            continue
         width = sum(size for _, size in variables)
         values = np.empty((n, width))
         seqs = np.empty((n, len(randoms)))

@@ -22,8 +22,14 @@ test). It is not an event, so a ``SaveState`` checkpoint holds nothing of it (a 
 restored run reaches it). NEURON allows the callback with one thread per rank only, which is
 how this driver runs NEURON.
 
-CoreNEURON runs the solver without Python, so under CoreNEURON lfp reports use the generic
-per-step recording (same references, same weights).
+Under CoreNEURON the solver runs without Python: the rows are filled inside CoreNEURON's step
+by ``NdCoreImemGather`` (``core/mod/CoreImemGather.mod``, one instance per rank, created before
+initialisation), which copies the currents of report steps by node index into this report's
+row buffer, registered before every ``psolve`` (``lfp_core_gather.py``); the t = 0 row is
+taken by NEURON at initialisation as above. The gather also copies the currents of the
+``psolve``'s last step, which are compared with those CoreNEURON hands back to NEURON: a wrong
+node mapping stops the run instead of writing wrong values. A CoreNEURON library without that
+mechanism falls back to the generic per-step recording (``report_set``).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ class LfpGatherReport:
     """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report
     on the NEURON engine."""
 
-    def __init__(self, local, layouts: list, populations: list, dt: float):
+    def __init__(self, local, layouts: list, populations: list, dt: float, core=None):
         self.local = local
         self.spec = local.spec
         self.layouts = layouts
@@ -53,6 +59,12 @@ class LfpGatherReport:
         self._buf = None           # [rows held x compartments] (rows from _next_row on)
         self._have = None          # which held rows were gathered
         self._step = 0             # the simulation step NEURON is at
+        self._core = core          # lfp_core_gather.CoreImemGather: CoreNEURON fills the rows
+        self._slot = core.new_slot() if core is not None else None
+        self._trigger = None       # the NdCoreImemGather instance (CoreNEURON)
+        self._core_index = None    # NEURON node index of every reference (CoreNEURON)
+        self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
+        self._core_checked = False
 
     @property
     def done(self) -> bool:
@@ -79,11 +91,17 @@ class LfpGatherReport:
         self._have = np.zeros(cols, bool)
         self._attached = True
         self._fih = h.FInitializeHandler(2, self._on_init)
-        self._hook = self._on_step     # the very object NEURON holds, to remove it later
-        h.cvode.extra_scatter_gather(0, self._hook)
+        if self._core is None:
+            self._hook = self._on_step     # the very object NEURON holds, to remove it later
+            h.cvode.extra_scatter_gather(0, self._hook)
+        elif self._trigger is None and n:
+            # kept for the whole run (a new one after initialisation would change the model);
+            # stateless, and ignored by BBSaveState, so checkpoints hold nothing of it
+            self._trigger = h.NdCoreImemGather(self.local.segments[0])
+            h.BBSaveState().ignore(self._trigger)
 
     def detach(self) -> None:
-        if self._attached:
+        if self._attached and self._core is None:
             self.h.cvode.extra_scatter_gather_remove(self._hook)
         self._attached = False
         self._fih = None
@@ -91,6 +109,46 @@ class LfpGatherReport:
 
     def clear(self, h) -> None:
         """Rows before the report's window: nothing is held for them."""
+
+    # ---- CoreNEURON: rows filled inside the step ------------------------------------------
+    def before_psolve(self, h, tstop: float) -> None:
+        """Register the row buffer, grown to hold every row up to ``tstop``."""
+        if self._core is None or not self.local.n_refs:
+            return
+        if self._core_index is None:   # the model is final: NEURON's node order is too
+            self._core_index = np.array([seg.node_index() for seg in self.local.segments],
+                                        np.int32)
+            self._core_last = np.full(self.local.n_refs, np.nan)
+        last_step = round(tstop / self.dt)
+        self._grow(self.spec.grid.rows_in(0, last_step + 1)[1] - self._next_row)
+        self._core_last[:] = np.nan
+        self._core.register(self._slot, self._core_index, self._buf, self._have,
+                            self.spec.grid, self._next_row, self.dt, self._core_last, last_step)
+
+    def after_psolve(self, h) -> None:
+        if self._core is None or not self.local.n_refs:
+            return
+        overflow, bad = self._core.problems(self._slot)
+        self._core.clear(self._slot)   # the buffers may move before the next psolve
+        if overflow or bad:
+            raise RuntimeError(f"report {self.spec.name}: CoreNEURON's step gather found "
+                               f"{overflow} row(s) beyond the buffer and {bad} node "
+                               f"index(es) outside the thread")
+        if not np.array_equal(self._core_last, self._gather()):
+            raise RuntimeError(f"report {self.spec.name}: the currents CoreNEURON's step "
+                               f"gathered at t = {h.t:g} ms differ from those it handed back "
+                               f"to NEURON (node order?)")
+        if not self._core_checked:
+            self._core_checked = True
+            log.debug("lfp report %s: CoreNEURON's step gathered the compartment currents",
+                      self.spec.name)
+
+    def _grow(self, rows: int) -> None:
+        """Room for at least ``rows`` rows after ``_next_row`` (held rows kept)."""
+        if rows > len(self._buf):
+            extra = rows - len(self._buf)
+            self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
+            self._have = np.concatenate([self._have, np.zeros(extra, bool)])
 
     def _row_of_step(self, k: int) -> int | None:
         grid = self.spec.grid
@@ -115,10 +173,7 @@ class LfpGatherReport:
         if r is None or r < self._next_row:
             return
         col = r - self._next_row
-        if col >= len(self._buf):   # more rows than planned between flushes: grow
-            extra = col + 1 - len(self._buf)
-            self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
-            self._have = np.concatenate([self._have, np.zeros(extra, bool)])
+        self._grow(col + 1)   # more rows than planned between flushes
         if self.local.n_refs:
             self._buf[col] = self._gather()
         self._have[col] = True

@@ -80,8 +80,8 @@ class StepClock:
 
 class BoundedSolver:
     """Stands in for ParallelContext in the run loop: ``psolve(t)`` in pieces of at most
-    ``flush_steps`` steps with a report flush after each piece but the last (the run loop
-    flushes after that one)."""
+    ``flush_steps`` steps (None: one piece) with a report flush after each piece but the last
+    (the run loop flushes after that one); the reports prepare and check every piece."""
 
     def __init__(self, pc, reports):
         self._pc = pc
@@ -90,10 +90,15 @@ class BoundedSolver:
     def psolve(self, tstop):
         reports, h = self._reports, self._reports.h
         dt, n = reports.dt, reports.flush_steps
-        while round((tstop - h.t) / dt) > n:
-            self._pc.psolve(h.t + n * dt)
+        while n is not None and round((tstop - h.t) / dt) > n:
+            self._piece(h.t + n * dt)
             reports.flush(h.t)
-        self._pc.psolve(tstop)
+        self._piece(tstop)
+
+    def _piece(self, t):
+        self._reports.before_psolve(t)
+        self._pc.psolve(t)
+        self._reports.after_psolve()
 
     def __getattr__(self, name):
         return getattr(self._pc, name)

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..parallel import Phase, TokenRing, allmax, on_root
 from . import writer
+from .lfp_core_gather import CoreImemGather
 from .lfp_mapping import build_lfp_report
 from .lfp_recording import LfpGatherReport
 from .mapping import LocalReport, build_local_report
@@ -79,6 +80,12 @@ class ActiveReport:
             vec.record(ref)
             self.vectors.append(vec)
             self.vlist.append(vec)
+
+    def before_psolve(self, h, tstop: float) -> None:
+        """Nothing: the recording vectors fill themselves."""
+
+    def after_psolve(self, h) -> None:
+        """Nothing to check."""
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 from the recorded indices first, first+period, ...
@@ -130,7 +137,7 @@ class ReportSet:
     Collective: every rank constructs it and calls every method.
     """
 
-    def __init__(self, plan, h, comm, cells: dict, chunk_ms: float):
+    def __init__(self, plan, h, comm, cells: dict, chunk_ms: float, core_library=None):
         self.reports: list[ActiveReport] = []
         self.flush_steps = None
         self.flush_seconds, self.flush_cpu, self.n_flushes = 0.0, 0.0, 0
@@ -154,11 +161,15 @@ class ReportSet:
             locals_ = [self._build_local(plan, spec, catalog, cells) for spec in specs]
         counts = [[(len(b.node_ids), len(b.element_ids)) for b in lr.blocks] for lr, _ in locals_]
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
+        core_gather = _core_gather(h, core_library, [lr for lr, _ in locals_]) \
+            if plan.uses_coreneuron else None
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
-            if local.spec.type == "lfp" and not plan.uses_coreneuron:
-                # NEURON engine, currents taken at report steps (lfp_recording.py)
-                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt))
+            if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather):
+                # currents taken at report steps, by NEURON or inside CoreNEURON's step
+                # (lfp_recording.py)
+                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt,
+                                                    core_gather or None))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -241,10 +252,19 @@ class ReportSet:
         self._clock.attach()
 
     def solver(self, pc):
-        """``pc``, or a stand-in whose ``psolve`` flushes often enough for the buffer size."""
-        if not self.reports or self.flush_steps is None:
+        """``pc``, or a stand-in whose ``psolve`` flushes often enough for the buffer size
+        and lets the reports prepare and check each ``psolve``."""
+        if not self.reports:
             return pc
         return BoundedSolver(pc, self)
+
+    def before_psolve(self, tstop: float) -> None:
+        for rep in self.reports:
+            rep.before_psolve(self.h, tstop)
+
+    def after_psolve(self) -> None:
+        for rep in self.reports:
+            rep.after_psolve(self.h)
 
     def recorded_steps(self) -> int:
         """One past the last simulation step recorded so far, the same on every rank
@@ -363,6 +383,22 @@ class ReportSet:
                 saved = [ref[0] for ref in rep.local.refs]
             rep.restart(step, saved)
         self._clock.restart(step, t)
+
+
+def _core_gather(h, library, locals_):
+    """CoreNEURON's in-step gather for lfp reports (``lfp_core_gather.py``), or False when
+    there is no lfp report or the mechanisms lack ``NdCoreImemGather`` (then they record
+    every compartment at every step, which is much slower)."""
+    if not any(local.spec.type == "lfp" for local in locals_):
+        return False
+    gather = CoreImemGather.open(library) if hasattr(h, "NdCoreImemGather") else None
+    if gather is None:
+        log.warning("lfp reports under CoreNEURON: the mechanisms have no NdCoreImemGather "
+                    "(built without this driver's core/mod?): every compartment is recorded "
+                    "at every step, which is slow; rebuild them with `neurodamus "
+                    "build-mechanisms`")
+        return False
+    return gather
 
 
 def create_report_file(spec, layouts, where: str) -> str:

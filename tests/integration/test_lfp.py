@@ -72,7 +72,8 @@ def circuit(tmp_path_factory, mechanism_builds):
 def runs(circuit, tmp_path_factory):
     out = {}
     for engine, ranks, extra in (("NEURON", 1, ("--debug",)), ("NEURON", 2, ()),
-                                 ("CORENEURON", 1, ()), ("CORENEURON", 2, ("--keep-build",))):
+                                 ("CORENEURON", 1, ("--debug",)),
+                                 ("CORENEURON", 2, ("--keep-build", "--debug"))):
         folder = tmp_path_factory.mktemp(f"lfp_{engine.lower()}{ranks}")
         res = run_ok([circuit, f"--output-path={folder}", f"--simulator={engine}", *extra], ranks)
         out[engine, ranks] = folder
@@ -82,8 +83,16 @@ def runs(circuit, tmp_path_factory):
 
 def test_neuron_reads_the_currents_by_node_index(runs):
     # core/mod's nd_gather_imem, once checked equal to the PtrVector's values; the reports
-    # of both ways are compared with CoreNEURON's per-step recordings below
+    # of both ways are compared with CoreNEURON's below
     assert "lfp report lfp: compartment currents read by node index" in runs["log", "NEURON", 1]
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_coreneuron_gathers_the_currents_in_its_step(runs, ranks):
+    # core/mod's NdCoreImemGather; its last row of each psolve is checked against the
+    # currents CoreNEURON hands back to NEURON, and the report against NEURON's below
+    assert "lfp report lfp: CoreNEURON's step gathered the compartment currents" in \
+        runs["log", "CORENEURON", ranks]
 
 
 def per_node(folder: Path) -> dict:
@@ -115,8 +124,22 @@ def test_identical_across_ranks_and_engines(runs, engine, ranks):
                                    err_msg=f"node {node}")
 
 
+def test_coreneuron_with_permuted_nodes(runs, circuit, tmp_path):
+    """--cell-permute=1 reorders CoreNEURON's nodes: the gather maps NEURON's node indices
+    (the solver's own order of operations then differs in the last bits)."""
+    run_ok([circuit, f"--output-path={tmp_path}", "--simulator=CORENEURON",
+            "--cell-permute=1"])
+    ref, other = per_node(runs["NEURON", 1]), per_node(tmp_path)
+    assert ref.keys() == other.keys()
+    scale = max(np.abs(v).max() for v in ref.values())
+    for node in ref:
+        np.testing.assert_allclose(other[node], ref[node], rtol=1e-9, atol=1e-9 * scale,
+                                   err_msg=f"node {node}")
+
+
 @pytest.mark.parametrize("engine,ranks,restore_ranks", [("NEURON", 1, 1), ("NEURON", 2, 1),
-                                                        ("CORENEURON", 2, 2)])
+                                                        ("CORENEURON", 2, 2),
+                                                        ("CORENEURON", 2, 1)])
 def test_checkpoint_continues_the_report(runs, circuit, tmp_path, engine, ranks, restore_ranks):
     """--save half-way, then --restore (also onto another rank count): the report equals the
     straight run's, the row at the checkpoint included (it comes from the saved currents)."""

@@ -1,0 +1,137 @@
+COMMENT
+NdCoreImemGather: under CoreNEURON, copies the fast i_membrane_ (nA) of chosen nodes into
+buffers of the driver at report steps, inside CoreNEURON's step.
+
+Why (neurodamus): an lfp report needs every compartment's membrane current at its report
+steps. CoreNEURON runs its step loop without Python, and recording the currents with per-step
+Vector.record copies every compartment back into NEURON at every step (and NEURON's set-up of
+n recordings is O(n^2)). Instead the driver creates one instance of this point process per
+rank before initialisation; CoreNEURON then calls nd_core_imem_gather_step() once per step
+(BEFORE STEP: after the step's currents are computed, where CoreNEURON also records), which
+copies the currents of report steps only, by node index, into row buffers the driver
+registered through ctypes (nd_core_imem_gather_set) before the psolve, and those of the
+psolve's last step into a vector the driver compares with the currents CoreNEURON hands back
+to NEURON. Node indices are
+NEURON's (seg.node_index()); CoreNEURON's node permutation (--cell-permute) is applied here.
+Rows already filled (the t = 0 row NEURON takes at initialisation, a restored row) are left
+alone. The instance has no state: checkpoints hold nothing of it.
+The NEURON build does nothing (the NEURON engine reads the currents with nd_gather_imem).
+ENDCOMMENT
+
+NEURON {
+    THREADSAFE
+    POINT_PROCESS NdCoreImemGather
+}
+
+VERBATIM
+#ifdef CORENEURON_BUILD
+#define ND_MAX_GATHERS 64
+
+typedef struct {
+    int n;                  /* nodes per row */
+    const int* index;       /* NEURON node index of each column */
+    double* rows;           /* [capacity x n], row-major, owned by the driver */
+    unsigned char* have;    /* [capacity]: row filled */
+    long capacity;
+    long first_step, period, n_steps, first_row;
+    double step_ms;
+    double* last;           /* [n]: the currents of step last_step */
+    long last_step;
+    long overflow;          /* report rows beyond the capacity (not copied) */
+    long bad;               /* node indices outside the thread (copied as NaN) */
+} NdImemGather;
+
+static NdImemGather nd_gathers[ND_MAX_GATHERS];
+
+extern "C" __attribute__((visibility("default")))
+int nd_core_imem_gather_set(int slot, int n, const int* index, double* rows,
+                            unsigned char* have, long capacity, long first_step, long period,
+                            long n_steps, long first_row, double step_ms, double* last,
+                            long last_step) {
+    if (slot < 0 || slot >= ND_MAX_GATHERS || n < 0 || capacity < 0 || period < 1 || step_ms <= 0) {
+        return -1;
+    }
+    NdImemGather g = {n, index, rows, have, capacity, first_step, period, n_steps, first_row,
+                      step_ms, last, last_step, 0, 0};
+    nd_gathers[slot] = g;
+    return 0;
+}
+
+/* slot < 0: every slot */
+extern "C" __attribute__((visibility("default")))
+void nd_core_imem_gather_clear(int slot) {
+    for (int s = 0; s < ND_MAX_GATHERS; ++s) {
+        if (slot < 0 || s == slot) {
+            nd_gathers[s].rows = 0;
+            nd_gathers[s].n = 0;
+        }
+    }
+}
+
+/* what = 0: rows beyond the capacity, 1: node indices outside the thread */
+extern "C" __attribute__((visibility("default")))
+long nd_core_imem_gather_problems(int slot, int what) {
+    if (slot < 0 || slot >= ND_MAX_GATHERS) {
+        return -1;
+    }
+    return what == 0 ? nd_gathers[slot].overflow : nd_gathers[slot].bad;
+}
+
+static void nd_copy_imem(NdImemGather* g, double* to, const double* imem, const int* permute,
+                         int end) {
+    for (int i = 0; i < g->n; ++i) {
+        int j = g->index[i];
+        if (j >= 0 && j < end) {
+            to[i] = imem[permute ? permute[j] : j];
+        } else {
+            to[i] = 0.0 / 0.0;
+            ++g->bad;
+        }
+    }
+}
+
+static void nd_core_imem_gather_step(NrnThread* nt) {
+    if (nt->id != 0 || !nt->nrn_fast_imem) {
+        return;
+    }
+    const double* imem = nt->nrn_fast_imem->nrn_sav_rhs;
+    const int* permute = nt->_permute;
+    const int end = nt->end;
+    for (int s = 0; s < ND_MAX_GATHERS; ++s) {
+        NdImemGather* g = nd_gathers + s;
+        if (!g->rows) {
+            continue;
+        }
+        long k = (long) (nt->_t / g->step_ms + 0.5);
+        if (k == g->last_step && g->last) {
+            nd_copy_imem(g, g->last, imem, permute, end);
+        }
+        if (k < g->first_step || (k - g->first_step) % g->period) {
+            continue;
+        }
+        long r = (k - g->first_step) / g->period;
+        if (r >= g->n_steps || r < g->first_row) {
+            continue;
+        }
+        long col = r - g->first_row;
+        if (col >= g->capacity) {
+            ++g->overflow;
+            continue;
+        }
+        if (g->have[col]) {
+            continue;
+        }
+        nd_copy_imem(g, g->rows + col * (long) g->n, imem, permute, end);
+        g->have[col] = 1;
+    }
+}
+#endif
+ENDVERBATIM
+
+BEFORE STEP {
+VERBATIM
+#ifdef CORENEURON_BUILD
+    nd_core_imem_gather_step(nt);
+#endif
+ENDVERBATIM
+}

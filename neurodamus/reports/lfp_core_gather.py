@@ -1,0 +1,82 @@
+"""The driver's handle on ``NdCoreImemGather`` (``core/mod/CoreImemGather.mod``) inside
+CoreNEURON's mechanism library: lfp reports under CoreNEURON get their compartment currents
+copied into their row buffers by CoreNEURON's own step, at report steps only.
+
+The library is the one CoreNEURON runs (``CORENEURONLIB``); opening it here gives the same
+loaded copy NEURON hands the model to, so the buffers registered here are those the step
+fills. A buffer is registered again before every ``psolve`` (its first row moves with the
+flushes) and must stay alive until the next registration or ``clear``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_SLOTS = 64   # ND_MAX_GATHERS of the mod file
+
+
+class CoreImemGather:
+    """ctypes functions of one CoreNEURON mechanism library."""
+
+    def __init__(self, lib: ctypes.CDLL):
+        self._set = lib.nd_core_imem_gather_set
+        self._set.restype = ctypes.c_int
+        self._set.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                              ctypes.c_void_p] + [ctypes.c_long] * 5 + \
+            [ctypes.c_double, ctypes.c_void_p, ctypes.c_long]
+        self._clear = lib.nd_core_imem_gather_clear
+        self._clear.restype = None
+        self._clear.argtypes = [ctypes.c_int]
+        self._problems = lib.nd_core_imem_gather_problems
+        self._problems.restype = ctypes.c_long
+        self._problems.argtypes = [ctypes.c_int, ctypes.c_int]
+        self._next_slot = 0
+
+    @classmethod
+    def open(cls, path) -> CoreImemGather | None:
+        """The library's gather functions, or None (a library built without core/mod's
+        CoreImemGather.mod, or none at all)."""
+        if not path:
+            return None
+        try:
+            return cls(ctypes.CDLL(str(path)))
+        except (OSError, AttributeError) as exc:
+            log.debug("CoreNEURON library %s: no in-step gather (%s)", path, exc)
+            return None
+
+    def new_slot(self) -> int:
+        if self._next_slot >= MAX_SLOTS:
+            raise RuntimeError(f"more than {MAX_SLOTS} lfp reports under CoreNEURON")
+        self._next_slot += 1
+        return self._next_slot - 1
+
+    def register(self, slot: int, index: np.ndarray, rows: np.ndarray, have: np.ndarray,
+                 grid, first_row: int, dt: float, last: np.ndarray, last_step: int) -> None:
+        """Rows ``first_row``, ``first_row + 1``, ... of ``grid`` go into ``rows`` [capacity x
+        len(index)] (float64, C order) and set ``have`` (bool); rows already set are kept.
+        The currents of step ``last_step`` also go into ``last``."""
+        assert index.dtype == np.int32 and rows.dtype == np.float64 and have.dtype == np.bool_
+        assert rows.flags.c_contiguous and have.flags.c_contiguous
+        assert rows.shape == (len(have), len(index)) and last.shape == (len(index),)
+        assert last.dtype == np.float64 and last.flags.c_contiguous
+        code = self._set(slot, len(index), index.ctypes.data, rows.ctypes.data,
+                         have.ctypes.data, len(have), int(grid.first_step), int(grid.period),
+                         int(grid.n_steps), int(first_row), float(dt), last.ctypes.data,
+                         int(last_step))
+        if code != 0:
+            raise RuntimeError(f"nd_core_imem_gather_set refused slot {slot}")
+
+    def problems(self, slot: int) -> tuple[int, int]:
+        """(report rows beyond the buffer, node indices outside the thread) so far."""
+        return int(self._problems(slot, 0)), int(self._problems(slot, 1))
+
+    def clear(self, slot: int = -1) -> None:
+        self._clear(slot)
+
+
+__all__ = ["CoreImemGather"]
