@@ -190,6 +190,9 @@ class BlockWeights:
     ``product_of_rows`` does the same for [steps x columns] and gives float32 [steps x cells x
     electrodes]. The list given is consumed (its arrays are released as they are copied in)."""
 
+    #: bytes of float64 products held at once by ``product_of_rows`` (cells taken in batches)
+    SCRATCH_BYTES = 16 * 2**20
+
     def __init__(self, weights_per_cell: list, n_electrodes: int):
         self.n_electrodes = n_electrodes
         self.n_cells = len(weights_per_cell)
@@ -208,6 +211,7 @@ class BlockWeights:
             self.groups.append((cells, column, stack))
             column += len(cells) * n
         self.order = np.concatenate(order) if order else np.zeros(0, np.int64)
+        self._scratch = np.zeros(0)
 
     @property
     def shape(self) -> tuple:
@@ -234,17 +238,37 @@ class BlockWeights:
             out[cells] = np.matmul(weights, raw[start:start + g * n].reshape(g, n, n_steps))
         return out.reshape(self.n_cells * self.n_electrodes, n_steps)
 
-    def product_of_rows(self, rows: np.ndarray) -> np.ndarray:
+    def product_of_rows(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """float32 [steps x cells * electrodes] = ``(self @ rows.T).T`` for C-ordered ``rows``
-        [steps x columns] (the NEURON engine's gathered currents); each group's block is
-        taken as a view whose matrices BLAS reads transposed."""
-        n_steps = rows.shape[0]
-        out = np.empty((n_steps, self.n_cells, self.n_electrodes), np.float32)
+        [steps x columns] (the gathered currents), into ``out`` if given (float32, at least
+        that many values; its first ones are used and returned as a view).
+
+        Per group, batches of cells: their rows are a view [cells x steps x compartments]
+        (no copy), one batched BLAS call multiplies it by the transposed weights into a
+        scratch [cells x steps x electrodes] kept between calls, and the copy into the output
+        keeps the electrodes contiguous. Reusing the output and the scratch matters: freshly
+        allocated arrays are page-faulted in again at every flush."""
+        n_steps, n_e = rows.shape[0], self.n_electrodes
+        size = n_steps * self.n_cells * n_e
+        if out is None or out.size < size:
+            out = np.empty(size, np.float32)
+        out = out.reshape(-1)[:size].reshape(n_steps, self.n_cells, n_e)
+        batch = max(1, self.SCRATCH_BYTES // max(1, 8 * n_steps * n_e))
         for cells, start, weights in self.groups:
             g, _, n = weights.shape
-            block = rows[:, start:start + g * n].reshape(n_steps, g, n).transpose(1, 2, 0)
-            out[:, cells, :] = np.matmul(weights, block).transpose(2, 0, 1)
-        return out.reshape(n_steps, self.n_cells * self.n_electrodes)
+            block = rows[:, start:start + g * n].reshape(n_steps, g, n).transpose(1, 0, 2)
+            for a in range(0, g, batch):
+                b = min(g, a + batch)
+                product = np.matmul(block[a:b], weights[a:b].transpose(0, 2, 1),
+                                    out=self._scratch_for(b - a, n_steps, n_e))
+                out[:, cells[a:b], :] = product.transpose(1, 0, 2)
+        return out.reshape(n_steps, self.n_cells * n_e)
+
+    def _scratch_for(self, *shape) -> np.ndarray:
+        need = int(np.prod(shape))
+        if self._scratch.size < need:
+            self._scratch = np.empty(need)
+        return self._scratch[:need].reshape(shape)
 
 
 __all__ = [

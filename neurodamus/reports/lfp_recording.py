@@ -1,5 +1,4 @@
-"""Recording of an lfp report on the NEURON engine: compartment currents taken at report
-steps only.
+"""Recording of an lfp report: compartment currents taken at report steps only.
 
 The generic recording (one per-step ``Vector.record`` per reference, ``report_set``) would
 record every compartment of every cell at every step and copy each vector at each flush,
@@ -9,14 +8,14 @@ row of a NumPy buffer (the references in the weights' column order; with ``core/
 ``nd_gather_imem`` the values are read by node index instead, ~30x cheaper, once checked equal
 to the ``PtrVector``'s); the flush multiplies the
 buffered rows by the weights (``lfp.BlockWeights.product_of_rows``: batched, no copy of the
-rows, each weight read once per flush).
+rows, each weight read once per flush, output and scratch arrays reused across flushes).
 
 When the report steps are reached: step 0 by an ``FInitializeHandler`` (type 2, after the
 currents of ``finitialize``), the later ones by a callback NEURON makes at every step
 (``cvode.extra_scatter_gather``, one integer test per step when the step is not a report
 step; the steps are counted from the initialisation or the restored step). NEURON calls it at
 the end of each step, after ``i_membrane_`` is computed: the value ``Vector.record`` stores
-for that step (checked against CoreNEURON's per-step recordings by the engine-invariance
+for that step (checked against CoreNEURON's in-step gather below by the engine-invariance
 test). It is not an event, so a ``SaveState`` checkpoint holds nothing of it (a pending Python
 ``cvode.event`` is written as the hoc statement ``{PythonObject}``, which fails when a
 restored run reaches it). NEURON allows the callback with one thread per rank only, which is
@@ -65,6 +64,7 @@ class LfpGatherReport:
         self._core_index = None    # NEURON node index of every reference (CoreNEURON)
         self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
         self._core_checked = False
+        self._out = None           # the flush's output rows, reused (float32)
 
     @property
     def done(self) -> bool:
@@ -72,8 +72,10 @@ class LfpGatherReport:
 
     @property
     def bytes_per_step(self) -> float:
+        """The held row of currents (float64) and the flush's output row (float32), per
+        simulation step (the product's scratch is bounded: ``BlockWeights``)."""
         p = self.spec.grid.period
-        return (8.0 * self.local.n_refs + 12.0 * self.local.n_elements) / p
+        return (8.0 * self.local.n_refs + 4.0 * self.local.n_elements) / p
 
     # ---- NEURON side ------------------------------------------------------------------------
     def attach(self, h, capacity: int) -> None:
@@ -144,11 +146,17 @@ class LfpGatherReport:
                       self.spec.name)
 
     def _grow(self, rows: int) -> None:
-        """Room for at least ``rows`` rows after ``_next_row`` (held rows kept)."""
+        """Room for at least ``rows`` rows after ``_next_row``: the held rows are copied, the
+        new ones left unwritten (``_have`` tells which rows hold values; writing hundreds of
+        MB of zeros here cost a second per chunk)."""
         if rows > len(self._buf):
-            extra = rows - len(self._buf)
-            self._buf = np.concatenate([self._buf, np.zeros((extra, self._buf.shape[1]))])
-            self._have = np.concatenate([self._have, np.zeros(extra, bool)])
+            held = np.flatnonzero(self._have)
+            keep = int(held[-1]) + 1 if len(held) else 0
+            buf = np.empty((rows, self._buf.shape[1]))
+            buf[:keep] = self._buf[:keep]
+            have = np.zeros(rows, bool)
+            have[:keep] = self._have[:keep]
+            self._buf, self._have = buf, have
 
     def _row_of_step(self, k: int) -> int | None:
         grid = self.spec.grid
@@ -241,8 +249,11 @@ class LfpGatherReport:
             raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
                                f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
                                f" was not recorded")
-        out = self.local.combine.product_of_rows(self._buf[:n_rows]) if self.local.n_refs \
-            else np.zeros((n_rows, self.local.n_elements), np.float32)
+        need = n_rows * self.local.n_elements
+        if self._out is None or self._out.size < need:   # kept: see product_of_rows
+            self._out = np.empty(need, np.float32)
+        out = self.local.combine.product_of_rows(self._buf[:n_rows], self._out) \
+            if self.local.n_refs else np.zeros((n_rows, self.local.n_elements), np.float32)
         # keep the rows after those handed out (gathered ahead of the flush), in place
         held = np.flatnonzero(self._have[n_rows:])
         left = int(held[-1]) + 1 if len(held) else 0

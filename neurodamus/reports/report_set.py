@@ -18,7 +18,9 @@ Memory: the recorded steps are the buffer. Per rank it holds ``8 B x references 
 the last flush`` plus the rows being written. When 25 ms of that exceed ``--report-buffer-size``
 (MB, default 8), ``solver(pc)`` returns a ``ParallelContext`` stand-in whose ``psolve`` runs the
 chunk in shorter pieces and flushes between them, so memory is bounded by the buffer size and
-never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush).
+never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush). Under
+CoreNEURON, where every ``psolve`` transfers the model, the floor is the engine's chunk
+(25 ms or more): memory is then bounded by 25 ms of recording, still not by the run length.
 """
 
 from __future__ import annotations
@@ -178,7 +180,8 @@ class ReportSet:
             with Phase(comm, "reports", None, debug), self._ring.turn():
                 for rep in self.reports:
                     writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
-            self._plan_flushes(plan.options.report_buffer_size, chunk_ms)
+            self._plan_flushes(plan.options.report_buffer_size, chunk_ms,
+                               plan.uses_coreneuron)
         except Exception:   # every rank gets here (Phase): no half-made files left behind
             if self.rank == 0:
                 _remove_quietly(rep.tmp_path for rep in self.reports)
@@ -220,13 +223,21 @@ class ReportSet:
         for rep, name in zip(self.reports, names):
             rep.tmp_path = name
 
-    def _plan_flushes(self, buffer_mb, chunk_ms):
-        """Steps between flushes so that the recorded steps fit the buffer (all ranks agree)."""
+    def _plan_flushes(self, buffer_mb, chunk_ms, coreneuron=False):
+        """Steps between flushes so that the recorded steps fit the buffer (all ranks agree).
+
+        Not under CoreNEURON: every ``psolve`` there transfers the model, so its chunks
+        (``coreneuron_engine.chunk_ms``, at least ``chunk_ms``) are not cut further."""
         buffer_mb = buffer_mb or DEFAULT_BUFFER_MB
         per_step = allmax(self.comm, sum(rep.bytes_per_step for rep in self.reports))
         chunk_steps = round(chunk_ms / self.dt)
         fit = int(buffer_mb * 1024 * 1024 // per_step) if per_step else chunk_steps + 1
-        if fit > chunk_steps:
+        if coreneuron and fit <= chunk_steps and self.rank == 0:
+            log.info("--report-buffer-size=%g MB holds %d steps of report recording; "
+                     "CoreNEURON runs chunks of at least %g ms (each transfers the model), "
+                     "which hold %.3g MB", buffer_mb, fit, chunk_ms,
+                     chunk_steps * per_step / 2**20)
+        if fit > chunk_steps or coreneuron:
             self.flush_steps = None
             capacity = chunk_steps + 2
         else:
