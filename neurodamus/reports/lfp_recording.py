@@ -44,7 +44,8 @@ class LfpGatherReport:
     """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report
     on the NEURON engine."""
 
-    def __init__(self, local, layouts: list, populations: list, dt: float, core=None):
+    def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
+                 piece_bytes: float = 8 * 2**20):
         self.local = local
         self.spec = local.spec
         self.layouts = layouts
@@ -55,8 +56,9 @@ class LfpGatherReport:
         self.rows_written = 0
         self._attached = False
         self._next_row = 0         # first row not yet handed to a flush
-        self._buf = None           # [rows held x compartments] (rows from _next_row on)
-        self._have = None          # which held rows were gathered
+        self._buf = None           # [rows x compartments]: row _next_row + i at _base + i
+        self._have = None          # which rows of _buf were gathered
+        self._base = 0
         self._step = 0             # the simulation step NEURON is at
         self._core = core          # lfp_core_gather.CoreImemGather: CoreNEURON fills the rows
         self._slot = core.new_slot() if core is not None else None
@@ -65,6 +67,7 @@ class LfpGatherReport:
         self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
         self._core_checked = False
         self._out = None           # the flush's output rows, reused (float32)
+        self.piece_bytes = piece_bytes   # output of one piece of a flush, all ranks
 
     @property
     def done(self) -> bool:
@@ -72,10 +75,9 @@ class LfpGatherReport:
 
     @property
     def bytes_per_step(self) -> float:
-        """The held row of currents (float64) and the flush's output row (float32), per
-        simulation step (the product's scratch is bounded: ``BlockWeights``)."""
-        p = self.spec.grid.period
-        return (8.0 * self.local.n_refs + 4.0 * self.local.n_elements) / p
+        """The held rows of currents (float64) per simulation step; the flush's output is
+        bounded by ``row_block`` and the product's scratch by ``BlockWeights``."""
+        return 8.0 * self.local.n_refs / self.spec.grid.period
 
     # ---- NEURON side ------------------------------------------------------------------------
     def attach(self, h, capacity: int) -> None:
@@ -91,6 +93,7 @@ class LfpGatherReport:
         cols = capacity // self.spec.grid.period + 2
         self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
+        self._base = 0
         self._attached = True
         self._fih = h.FInitializeHandler(2, self._on_init)
         if self._core is None:
@@ -124,8 +127,9 @@ class LfpGatherReport:
         last_step = round(tstop / self.dt)
         self._grow(self.spec.grid.rows_in(0, last_step + 1)[1] - self._next_row)
         self._core_last[:] = np.nan
-        self._core.register(self._slot, self._core_index, self._buf, self._have,
-                            self.spec.grid, self._next_row, self.dt, self._core_last, last_step)
+        self._core.register(self._slot, self._core_index, self._buf[self._base:],
+                            self._have[self._base:], self.spec.grid, self._next_row, self.dt,
+                            self._core_last, last_step)
 
     def after_psolve(self, h) -> None:
         if self._core is None or not self.local.n_refs:
@@ -146,17 +150,25 @@ class LfpGatherReport:
                       self.spec.name)
 
     def _grow(self, rows: int) -> None:
-        """Room for at least ``rows`` rows after ``_next_row``: the held rows are copied, the
-        new ones left unwritten (``_have`` tells which rows hold values; writing hundreds of
-        MB of zeros here cost a second per chunk)."""
-        if rows > len(self._buf):
-            held = np.flatnonzero(self._have)
-            keep = int(held[-1]) + 1 if len(held) else 0
+        """Room for at least ``rows`` rows from ``_next_row`` on: the held rows move to the
+        front, into a larger buffer if needed, whose new rows are left unwritten (``_have``
+        tells which rows hold values; writing hundreds of MB of zeros cost a second)."""
+        base = self._base
+        if rows <= len(self._buf) - base:
+            return
+        held = np.flatnonzero(self._have[base:])
+        keep = int(held[-1]) + 1 if len(held) else 0
+        if rows <= len(self._buf):   # room enough at the front
+            self._buf[:keep] = self._buf[base:base + keep]
+            self._have[:keep] = self._have[base:base + keep].copy()
+            self._have[keep:] = False
+        else:
             buf = np.empty((rows, self._buf.shape[1]))
-            buf[:keep] = self._buf[:keep]
+            buf[:keep] = self._buf[base:base + keep]
             have = np.zeros(rows, bool)
-            have[:keep] = self._have[:keep]
+            have[:keep] = self._have[base:base + keep]
             self._buf, self._have = buf, have
+        self._base = 0
 
     def _row_of_step(self, k: int) -> int | None:
         grid = self.spec.grid
@@ -183,8 +195,8 @@ class LfpGatherReport:
         col = r - self._next_row
         self._grow(col + 1)   # more rows than planned between flushes
         if self.local.n_refs:
-            self._buf[col] = self._gather()
-        self._have[col] = True
+            self._buf[self._base + col] = self._gather()
+        self._have[self._base + col] = True
 
     def _gather(self) -> np.ndarray:
         """Every compartment current now, in reference order (a view of ``_column``)."""
@@ -236,15 +248,28 @@ class LfpGatherReport:
         self._step = step
         self._next_row = self.spec.grid.rows_in(0, step)[1]
         self._have[:] = False
+        self._base = 0
         if self._row_of_step(step) == self._next_row and self.local.n_refs:
             self._buf[0] = np.asarray(saved, float)
             self._have[0] = True
 
+    @property
+    def row_block(self) -> int:
+        """Rows per piece of a flush (``report_set``): the output of a piece, over all ranks,
+        stays within the report buffer (at least one row; the layouts' sizes are the same on
+        every rank, and so is the number of pieces)."""
+        total = sum(lay.total_elements for lay in self.layouts)
+        return max(1, int(self.piece_bytes // max(1, 4 * total)))
+
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them
-        in order; each was gathered during its step, the current one included)."""
-        grid = self.spec.grid
-        missing = np.flatnonzero(~self._have[:n_rows])
+        in order, possibly in pieces; each was gathered during its step). The array is reused
+        by the next call."""
+        grid, base = self.spec.grid, self._base
+        have = np.zeros(n_rows, bool)
+        held = self._have[base:base + n_rows]
+        have[:len(held)] = held
+        missing = np.flatnonzero(~have)
         if len(missing):
             raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
                                f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
@@ -252,15 +277,11 @@ class LfpGatherReport:
         need = n_rows * self.local.n_elements
         if self._out is None or self._out.size < need:   # kept: see product_of_rows
             self._out = np.empty(need, np.float32)
-        out = self.local.combine.product_of_rows(self._buf[:n_rows], self._out) \
+        out = self.local.combine.product_of_rows(self._buf[base:base + n_rows], self._out) \
             if self.local.n_refs else np.zeros((n_rows, self.local.n_elements), np.float32)
-        # keep the rows after those handed out (gathered ahead of the flush), in place
-        held = np.flatnonzero(self._have[n_rows:])
-        left = int(held[-1]) + 1 if len(held) else 0
-        if left:
-            self._buf[:left] = self._buf[n_rows:n_rows + left]
-            self._have[:left] = self._have[n_rows:n_rows + left].copy()
-        self._have[left:] = False
+        # the rows after those handed out (gathered ahead of the flush) stay where they are
+        self._have[base:base + n_rows] = False
+        self._base = base + n_rows if self._have[base + n_rows:].any() else 0
         self._next_row += n_rows
         return out
 

@@ -89,6 +89,9 @@ class ActiveReport:
     def after_psolve(self, h) -> None:
         """Nothing to check."""
 
+    #: rows per piece of a flush: all at once (``values`` empties the vectors)
+    row_block = None
+
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 from the recorded indices first, first+period, ...
 
@@ -170,8 +173,9 @@ class ReportSet:
             if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather):
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
-                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt,
-                                                    core_gather or None))
+                self.reports.append(LfpGatherReport(
+                    local, layouts, pops, self.dt, core_gather or None,
+                    (plan.options.report_buffer_size or DEFAULT_BUFFER_MB) * 2**20))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -298,7 +302,7 @@ class ReportSet:
         lo, hi = self._clock.lo, self.recorded_steps()
         if hi <= lo:
             return
-        pending = []
+        pieces = []   # (piece number, report, first row, rows, first recorded step)
         for rep in self.reports:
             grid = rep.spec.grid
             if rep.done:   # complete: recordings (re-attached by a restore?) are not needed
@@ -311,15 +315,21 @@ class ReportSet:
                     raise RuntimeError(f"report {rep.spec.name}: {len(rep.vectors[0])} steps "
                                        f"recorded, expected {hi - lo}")
                 first = grid.first_step + a * grid.period - lo
-                pending.append((rep, a, rep.values(self.h, first, grid.period, b - a)))
+                block = rep.row_block or (b - a)
+                pieces += [(k, rep, r, min(block, b - r), first + (r - a) * grid.period)
+                           for k, r in enumerate(range(a, b, block))]
             else:
                 rep.clear(self.h)
-        if pending:   # the same on every rank: rows depend only on the time grid
+        # the same pieces on every rank (rows depend only on the time grid, row blocks on
+        # global sizes): one write turn each, so that large outputs are never held whole
+        for k in range(max((p[0] for p in pieces), default=-1) + 1):
+            pending = [(rep, r, rep.values(self.h, first, rep.spec.grid.period, n))
+                       for piece, rep, r, n, first in pieces if piece == k]
             with self._ring.turn():
-                for rep, a, values in pending:
-                    writer.write_rows(rep.tmp_path, rep.layouts, a, values)
-            for rep, a, values in pending:
-                rep.rows_written = a + values.shape[0]
+                for rep, r, values in pending:
+                    writer.write_rows(rep.tmp_path, rep.layouts, r, values)
+            for rep, r, values in pending:
+                rep.rows_written = r + values.shape[0]
                 # complete: stop recording if the run goes on (a checkpoint taken now must not
                 # hold it: checkpoint.detach_complete_reports). Not at the run's end: NEURON's
                 # play_remove scans every recording of the process per vector, O(n^2) for n
