@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BUFFER_MB = 8.0
 #: never flush more often than every this many steps (a flush costs ~2 us per reference)
 MIN_FLUSH_STEPS = 10
+#: an lfp flush writes its rows in pieces of at most this much output (all ranks): its
+#: output array is touched once and reused, and fresh memory costs page faults
+MAX_PIECE_MB = 64.0
 
 
 class ActiveReport:
@@ -173,9 +176,10 @@ class ReportSet:
             if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather):
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
+                buffer_mb = plan.options.report_buffer_size or DEFAULT_BUFFER_MB
                 self.reports.append(LfpGatherReport(
                     local, layouts, pops, self.dt, core_gather or None,
-                    (plan.options.report_buffer_size or DEFAULT_BUFFER_MB) * 2**20))
+                    min(buffer_mb, MAX_PIECE_MB) * 2**20))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
