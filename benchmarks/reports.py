@@ -10,9 +10,9 @@
 3. LFP (``--lfp-electrodes N``): the same run without reports and with an lfp report of N
    electrodes (random positions in the circuit's box, weights from ``neurodamus lfp-weights``,
    dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
-   Runs alternate as in 1. ``--lfp-buffer MB``: the lfp runs' ``--report-buffer-size``
-   (CoreNEURON records every compartment at every step: 25 ms chunks need ~1.6 kB per
-   compartment of the rank).
+   Runs alternate as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
+   runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (NEURON: the
+   flush interval; CoreNEURON: chunks of at least 25 ms, one if the whole run fits).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.
@@ -99,6 +99,16 @@ def overhead(tmp: Path, args) -> list:
     ]
 
 
+def lfp_buffer(spec: str, engine: str) -> float:
+    """``--lfp-buffer`` for ``engine``: ``MB`` for every engine, or ``ENGINE=MB,...``."""
+    if not spec:
+        return 0.0
+    if "=" not in spec:
+        return float(spec)
+    pairs = dict(item.split("=", 1) for item in spec.split(","))
+    return float(pairs.get(engine, 0.0))
+
+
 def lfp_overhead(tmp: Path, args) -> list:
     import numpy as np
 
@@ -127,8 +137,8 @@ def lfp_overhead(tmp: Path, args) -> list:
         samples = {"none": [], "lfp": []}
         for i in range(args.repeat):
             for name, cfg in (("none", none), ("lfp", lfp)):
-                extra = [f"--report-buffer-size={args.lfp_buffer:g}"] \
-                    if name == "lfp" and args.lfp_buffer else []
+                buffer = lfp_buffer(args.lfp_buffer, engine)
+                extra = [f"--report-buffer-size={buffer:g}"] if name == "lfp" and buffer else []
                 summary, wall = run(cfg, args.ranks, tmp / f"lfp_{engine}_{name}_{i}",
                                     f"--simulator={engine}", *extra)
                 samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
@@ -188,8 +198,9 @@ def main():
     parser.add_argument("--lfp-electrodes", type=int, default=0,
                         help="also measure an lfp report of this many electrodes")
     parser.add_argument("--engines", default="NEURON,CORENEURON")
-    parser.add_argument("--lfp-buffer", type=float, default=0.0,
-                        help="--report-buffer-size (MB) of the lfp runs (default: the driver's)")
+    parser.add_argument("--lfp-buffer", default="",
+                        help="--report-buffer-size (MB) of the lfp runs, or ENGINE=MB,... "
+                             "(default: the driver's)")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

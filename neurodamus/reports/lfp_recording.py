@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 
 
 class LfpGatherReport:
-    """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report
-    on the NEURON engine."""
+    """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report,
+    on either engine (``core``: CoreNEURON's in-step gather)."""
 
     def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
                  piece_bytes: float = 8 * 2**20):
@@ -118,7 +118,7 @@ class LfpGatherReport:
     # ---- CoreNEURON: rows filled inside the step ------------------------------------------
     def before_psolve(self, h, tstop: float) -> None:
         """Register the row buffer, grown to hold every row up to ``tstop``."""
-        if self._core is None or not self.local.n_refs:
+        if self._core is None or not self.local.n_refs or not self._attached:
             return
         if self._core_index is None:   # the model is final: NEURON's node order is too
             self._core_index = np.array([seg.node_index() for seg in self.local.segments],
@@ -132,7 +132,7 @@ class LfpGatherReport:
                             self._core_last, last_step)
 
     def after_psolve(self, h) -> None:
-        if self._core is None or not self.local.n_refs:
+        if self._core is None or not self.local.n_refs or not self._attached:
             return
         overflow, bad = self._core.problems(self._slot)
         self._core.clear(self._slot)   # the buffers may move before the next psolve
@@ -256,7 +256,7 @@ class LfpGatherReport:
     @property
     def row_block(self) -> int:
         """Rows per piece of a flush (``report_set``): the output of a piece, over all ranks,
-        stays within the report buffer (at least one row; the layouts' sizes are the same on
+        stays within ``piece_bytes`` (at least one row; the layouts' sizes are the same on
         every rank, and so is the number of pieces)."""
         total = sum(lay.total_elements for lay in self.layouts)
         return max(1, int(self.piece_bytes // max(1, 4 * total)))
