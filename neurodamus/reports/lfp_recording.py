@@ -34,24 +34,10 @@ mechanism falls back to the generic per-step recording (``report_set``).
 from __future__ import annotations
 
 import logging
-import mmap
 
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-
-def row_buffer(rows: int, columns: int) -> np.ndarray:
-    """A zeroed float64 [rows x columns] array in an anonymous mapping of its own, with huge
-    pages declined. NumPy asks for transparent huge pages on large arrays; on the VM this was
-    measured on, whose memory is backed lazily, their first touch cost 3-5x that of small pages
-    (704 MB: 1.3-2.0 s against 0.4 s, fresh processes). The rows are written once and read
-    once per flush, so small pages lose nothing elsewhere."""
-    count = max(1, rows * columns)
-    mm = mmap.mmap(-1, 8 * count)
-    if hasattr(mm, "madvise") and hasattr(mmap, "MADV_NOHUGEPAGE"):
-        mm.madvise(mmap.MADV_NOHUGEPAGE)
-    return np.frombuffer(mm, np.float64, count=count)[:rows * columns].reshape(rows, columns)
 
 
 class LfpGatherReport:
@@ -105,7 +91,7 @@ class LfpGatherReport:
         self._column = h.Vector(max(n, 1))
         self._index = None   # node indices for nd_gather_imem, False: use the PtrVector
         cols = capacity // self.spec.grid.period + 2
-        self._buf = row_buffer(cols, n)
+        self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
         self._base = 0
         self._attached = True
@@ -165,7 +151,7 @@ class LfpGatherReport:
 
     def _grow(self, rows: int) -> None:
         """Room for at least ``rows`` rows from ``_next_row`` on: the held rows move to the
-        front, into a larger buffer if needed, whose new rows are not written here (``_have``
+        front, into a larger buffer if needed, whose new rows are left unwritten (``_have``
         tells which rows hold values; writing hundreds of MB of zeros cost a second)."""
         base = self._base
         if rows <= len(self._buf) - base:
@@ -177,7 +163,7 @@ class LfpGatherReport:
             self._have[:keep] = self._have[base:base + keep].copy()
             self._have[keep:] = False
         else:
-            buf = row_buffer(rows, self._buf.shape[1])
+            buf = np.empty((rows, self._buf.shape[1]))
             buf[:keep] = self._buf[base:base + keep]
             have = np.zeros(rows, bool)
             have[:keep] = self._have[base:base + keep]
