@@ -266,14 +266,12 @@ class LfpGatherReport:
         in order, possibly in pieces; each was gathered during its step). The array is reused
         by the next call."""
         grid, base = self.spec.grid, self._base
-        have = np.zeros(n_rows, bool)
         held = self._have[base:base + n_rows]
-        have[:len(held)] = held
-        missing = np.flatnonzero(~have)
-        if len(missing):
-            raise RuntimeError(f"report {self.spec.name}: row {self._next_row + missing[0]} "
-                               f"(step {grid.first_step + (self._next_row + missing[0]) * period})"
-                               f" was not recorded")
+        missing = np.flatnonzero(~held).tolist() + list(range(len(held), n_rows))
+        if missing:
+            row = self._next_row + missing[0]
+            raise RuntimeError(f"report {self.spec.name}: row {row} (step "
+                               f"{grid.first_step + row * period}) was not recorded")
         need = n_rows * self.local.n_elements
         if self._out is None or self._out.size < need:   # kept: see product_of_rows
             self._out = np.empty(need, np.float32)

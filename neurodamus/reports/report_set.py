@@ -171,15 +171,14 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         core_gather = _core_gather(h, core_library, [lr for lr, _ in locals_]) \
             if plan.uses_coreneuron else None
+        buffer_mb = plan.options.report_buffer_size or DEFAULT_BUFFER_MB
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
-            if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather):
+            if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather is not None):
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
-                buffer_mb = plan.options.report_buffer_size or DEFAULT_BUFFER_MB
-                self.reports.append(LfpGatherReport(
-                    local, layouts, pops, self.dt, core_gather or None,
-                    min(buffer_mb, MAX_PIECE_MB) * 2**20))
+                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt, core_gather,
+                                                    min(buffer_mb, MAX_PIECE_MB) * 2**20))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -188,8 +187,7 @@ class ReportSet:
             with Phase(comm, "reports", None, debug), self._ring.turn():
                 for rep in self.reports:
                     writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
-            self._plan_flushes(plan.options.report_buffer_size, chunk_ms,
-                               plan.uses_coreneuron)
+            self._plan_flushes(buffer_mb, chunk_ms, plan.uses_coreneuron)
         except Exception:   # every rank gets here (Phase): no half-made files left behind
             if self.rank == 0:
                 _remove_quietly(rep.tmp_path for rep in self.reports)
@@ -236,7 +234,6 @@ class ReportSet:
 
         Not under CoreNEURON: every ``psolve`` there transfers the model, so its chunks
         (``coreneuron_engine.chunk_ms``, at least ``chunk_ms``) are not cut further."""
-        buffer_mb = buffer_mb or DEFAULT_BUFFER_MB
         per_step = allmax(self.comm, sum(rep.bytes_per_step for rep in self.reports))
         chunk_steps = round(chunk_ms / self.dt)
         fit = int(buffer_mb * 1024 * 1024 // per_step) if per_step else chunk_steps + 1
@@ -410,19 +407,18 @@ class ReportSet:
         self._clock.restart(step, t)
 
 
-def _core_gather(h, library, locals_):
-    """CoreNEURON's in-step gather for lfp reports (``lfp_core_gather.py``), or False when
+def _core_gather(h, library, locals_) -> CoreImemGather | None:
+    """CoreNEURON's in-step gather for lfp reports (``lfp_core_gather.py``), or None when
     there is no lfp report or the mechanisms lack ``NdCoreImemGather`` (then they record
     every compartment at every step, which is much slower)."""
     if not any(local.spec.type == "lfp" for local in locals_):
-        return False
+        return None
     gather = CoreImemGather.open(library) if hasattr(h, "NdCoreImemGather") else None
     if gather is None:
-        log.warning("lfp reports under CoreNEURON: the mechanisms have no NdCoreImemGather "
-                    "(built without this driver's core/mod?): every compartment is recorded "
-                    "at every step, which is slow; rebuild them with `neurodamus "
-                    "build-mechanisms`")
-        return False
+        log.warning("lfp reports under CoreNEURON: the mechanisms (CoreNEURON library %s) "
+                    "have no NdCoreImemGather (built without this driver's core/mod?): every "
+                    "compartment is recorded at every step, which is slow; rebuild them with "
+                    "`neurodamus build-mechanisms`", library)
     return gather
 
 
