@@ -6,9 +6,12 @@
 Every rank owns ``elements / ranks`` columns of a float32 [rows, elements] dataset and produces
 ``flush-rows`` rows at a time, as a report does at each flush. Schemes:
 
+* ``direct``: what ``neurodamus.reports.writer`` does: rank 0 creates the file with the data
+  allocated at creation; at every flush all ranks write their column block of each row into
+  the data's bytes at once;
 * ``token``: rank 0 creates the file at its final size; at every flush a token goes round the
-  ranks and each writes its column block into the shared file (what ``neurodamus.reports``
-  does);
+  ranks and each writes its column block into the shared file through HDF5 (what the writer
+  did before the ``direct`` scheme);
 * ``spool``: every rank appends its rows to its own raw temporary file, and at the end the
   ranks copy their spool into the shared file in turn, in blocks of ``flush-rows`` rows.
 
@@ -22,9 +25,16 @@ import os
 import tempfile
 import time
 
+import sys
+from pathlib import Path
+
 import h5py
 import numpy as np
 from mpi4py import MPI
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from neurodamus.reports import writer  # noqa: E402
 
 
 def token_turn(comm, fn):
@@ -54,6 +64,21 @@ def scheme_token(comm, path, rows, elements, flush_rows, block):
 
     for a in range(0, rows, flush_rows):
         token_turn(comm, lambda a=a: write(a, min(rows, a + flush_rows)))
+    return 0
+
+
+def scheme_direct(comm, path, rows, elements, flush_rows, block):
+    rank, size = comm.Get_rank(), comm.Get_size()
+    counts = [[(1, (r + 1) * elements // size - r * elements // size)] for r in range(size)]
+    layouts = writer.layouts_from_counts(["p"], counts, rank)
+    grid = argparse.Namespace(n_steps=rows, start=0.0, end=rows * 0.1, dt=0.1)
+    offsets = writer.create_file(path, layouts, grid, "mV") if rank == 0 else None
+    layouts = writer.with_offsets(layouts, comm.bcast(offsets))
+    width = layouts[0].n_elements
+    for a in range(0, rows, flush_rows):
+        b = min(rows, a + flush_rows)
+        writer.write_rows(path, layouts, a, block[: b - a, :width])
+    comm.Barrier()
     return 0
 
 
@@ -94,8 +119,8 @@ def main():
     width = args.elements // size + 1
     block = np.random.default_rng(rank).random((args.flush_rows, width), dtype=np.float32)
     results = []
-    for name, fn in (("token", scheme_token), ("spool", scheme_spool),
-                     ("token", scheme_token), ("spool", scheme_spool)):
+    schemes = (("direct", scheme_direct), ("token", scheme_token), ("spool", scheme_spool))
+    for name, fn in schemes + schemes:
         path = os.path.join(tmp, f"{name}.h5")
         comm.Barrier()
         t0 = time.perf_counter()

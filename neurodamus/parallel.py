@@ -6,9 +6,9 @@
   a ``FailureWatchdog``: when the other ranks are blocked somewhere it cannot join (a collective
   inside NEURON), the job is aborted after a grace period instead of hanging.
 * ``on_root``: rank 0 does a one-time side effect (a file, a build), every rank gets the outcome.
-* ``agree_on_errors``, ``allsum``, ``allmax``, ``allmin``, ``gather``: small collectives that
-  also work without MPI (one rank).
-* ``TokenRing``: serialises file access, rank after rank (report writers).
+* ``agree_on_errors``, ``fail_together``, ``allsum``, ``allmax``, ``allmin``, ``gather``:
+  small collectives that also work without MPI (one rank).
+* ``TokenRing``: serialises file access, rank after rank (the report files' HDF5 mapping).
 
 Errors inside the solver are not in a phase; the CLI ends the job with ``abort_job``.
 """
@@ -171,6 +171,17 @@ def agree_on_errors(comm, error) -> None:
         raise first
 
 
+def fail_together(comm, error: Exception | None) -> None:
+    """After a step every rank takes that may fail with a ``NeurodamusError`` on some of them
+    (e.g. a full disk while all ranks write): ``RunFailed`` on every rank with the first
+    failing rank's message, which rank 0 alone prints; nothing when no rank failed."""
+    message = None if error is None else str(error)
+    messages = comm.allgather(message) if comm.Get_size() > 1 else [message]
+    first = next((m for m in messages if m), None)
+    if first is not None:
+        raise RunFailed([first]) from error
+
+
 def _reduce(comm, value, op_name: str):
     if comm.Get_size() == 1:
         return value
@@ -274,4 +285,4 @@ class SingleRank:
 
 __all__ = ["AGREEMENT_GRACE_S", "FailureWatchdog", "Phase", "RunFailed", "SingleRank",
            "TokenRing", "abort_job", "agree_on_errors", "allmax", "allmin", "allsum",
-           "broadcast", "gather", "on_root", "phase", "write_error"]
+           "broadcast", "fail_together", "gather", "on_root", "phase", "write_error"]

@@ -14,15 +14,16 @@ Design in short:
 * memory: between two flushes each rank holds ``8 B x references x steps`` plus the rows being
   written; when a 25 ms chunk would exceed ``--report-buffer-size`` the chunk is run in shorter
   ``psolve`` pieces with a flush after each (bounded by the buffer, not by the run length);
-* files: rank 0 creates each file under a temporary name at its final size, then at every flush
-  a token goes round the ranks and each writes its own column block (no rank gathers the report,
-  no MPI-IO needed); the file is renamed when complete (see ``writer`` for the measurement that
-  chose this over per-rank spool files).
+* files: rank 0 creates each file under a temporary name at its final size (the data allocated
+  at creation, its place in the file sent to every rank); the mapping is written through HDF5
+  rank after rank, then at every flush all ranks write their own column block of each row into
+  the data's bytes at once (no rank gathers the report, no MPI-IO needed); the file is renamed
+  when complete (see ``writer`` for the measurements that chose this).
 
 Modules: ``config`` (report keys, validation, time grid; no NEURON), ``points`` (report
 points; their section ids contract §2.1(2) come from ``circuit/section_ids.py``, shared with inputs
 and modifications), ``variables`` (variable lookup), ``mapping`` (this rank's
-elements and references), ``writer`` (file layout, token-passing writes), ``targets`` (which
+elements and references), ``writer`` (file layout, writes), ``targets`` (which
 cells a report covers), ``recording`` (step clock, bounded solver), ``report_set`` (lifecycle,
 flushes); ``lfp``, ``lfp_mapping``, ``lfp_recording`` and ``lfp_sources`` for ``lfp`` reports
 (docs/lfp.md).

@@ -22,7 +22,7 @@ class StepClock:
     ``Vector.record(&t)`` needs a section ("Section access unspecified" otherwise), so only a
     rank holding one records the clock; ``steps()`` takes the count from the ranks that do
     (one allreduce, which also checks that they agree: a disagreement would leave ranks
-    waiting for write turns that never come)."""
+    waiting in collectives the others never make)."""
 
     def __init__(self, h, comm, capacity: int):
         self.h, self.comm, self.capacity = h, comm, capacity

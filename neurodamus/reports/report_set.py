@@ -5,14 +5,14 @@ reports of the plan (parsed and checked at load), resolves their cells, builds t
 elements, agrees on the file layout and creates the files; ``start``
 attaches one per-step ``Vector.record(ref)`` per reference (the form that also works under
 CoreNEURON); ``flush(t)`` takes the report rows out of the recorded steps, writes this rank's
-columns when the token reaches it, and empties the vectors (``resize(0)``); ``close`` renames
-the complete files. No Python runs per time step.
+columns (all ranks at once, ``writer.py``) and empties the vectors (``resize(0)``); ``close``
+renames the complete files. No Python runs per time step.
 
 Step count: ranks agree on how many steps are recorded through a clock (``Vector.record(&t)``)
 on every rank that holds a section, and one allreduce per flush (``StepClock``). A rank
 without cells (more ranks than cells, or a small node set; under CoreNEURON it only has an
 artificial placeholder) has no section to record on, records nothing and still takes part in
-every flush and write turn, so that no rank waits for another.
+every flush, so that no rank waits for another.
 
 Memory: the recorded steps are the buffer. Per rank it holds ``8 B x references x steps since
 the last flush`` plus the rows being written. When 25 ms of that exceed ``--report-buffer-size``
@@ -33,8 +33,8 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..parallel import Phase, TokenRing, allmax, on_root
+from ..errors import ConfigError, NeurodamusError
+from ..parallel import Phase, TokenRing, allmax, fail_together, on_root
 from . import writer
 from .lfp_core_gather import CoreImemGather
 from .lfp_mapping import build_lfp_report
@@ -214,20 +214,21 @@ class ReportSet:
     def _create_files(self, config_path, debug):
         """Rank 0 creates every file under a temporary name; all ranks learn the names."""
         def create_all():
-            names = []
+            made = []   # (name, data offsets)
             try:
                 for rep in self.reports:
-                    names.append(create_report_file(
+                    made.append(create_report_file(
                         rep.spec, rep.layouts, f"{config_path}: {rep.spec.where}.file_name"))
             except Exception:   # the files created before the one that failed go too
-                _remove_quietly(names)
+                _remove_quietly(name for name, _ in made)
                 raise
-            return names
+            return made
 
         with Phase(self.comm, "reports", None, debug):
-            names = on_root(self.comm, create_all)
-        for rep, name in zip(self.reports, names):
+            made = on_root(self.comm, create_all)
+        for rep, (name, offsets) in zip(self.reports, made):
             rep.tmp_path = name
+            rep.layouts = writer.with_offsets(rep.layouts, offsets)
 
     def _plan_flushes(self, buffer_mb, chunk_ms, coreneuron=False):
         """Steps between flushes so that the recorded steps fit the buffer (all ranks agree).
@@ -262,7 +263,7 @@ class ReportSet:
         define_hoc_helpers(self.h)
         for rep in self.reports:
             rep.attach(self.h, self._capacity)
-        # flush decisions (rows, write turns) must agree across ranks, with or without
+        # flush decisions (rows, pieces) must agree across ranks, with or without
         # elements of their own
         self._clock = StepClock(self.h, self.comm, self._capacity)
         self._clock.attach()
@@ -321,14 +322,18 @@ class ReportSet:
                            for k, r in enumerate(range(a, b, block))]
             else:
                 rep.clear(self.h)
-        # the same pieces on every rank (rows depend only on the time grid, row blocks on
-        # global sizes): one write turn each, so that large outputs are never held whole
+        # in pieces, so that large outputs are never held whole; every rank writes its own
+        # bytes of the files, all at once (writer.py)
         for k in range(max((p[0] for p in pieces), default=-1) + 1):
             pending = [(rep, r, rep.values(self.h, first, rep.spec.grid.period, n))
                        for piece, rep, r, n, first in pieces if piece == k]
-            with self._ring.turn():
+            error = None
+            try:
                 for rep, r, values in pending:
                     writer.write_rows(rep.tmp_path, rep.layouts, r, values)
+            except NeurodamusError as exc:   # a full disk hits every rank at once: one message
+                error = exc
+            fail_together(self.comm, error)
             for rep, r, values in pending:
                 rep.rows_written = r + values.shape[0]
                 # complete: stop recording if the run goes on (a checkpoint taken now must not
@@ -344,6 +349,7 @@ class ReportSet:
             return
         self.flush(self.tstop)
         self._ring.wait_back()
+        # collective: on rank 0 it also means every rank's writes have returned
         seconds = tuple(allmax(self.comm, x) for x in (self.flush_seconds, self.flush_cpu))
         if self.rank == 0:
             log.info("Reports: %d file(s), %d flushes, %.2f s flushing and writing (%.2f s "
@@ -422,18 +428,19 @@ def _core_gather(h, library, locals_) -> CoreImemGather | None:
     return gather
 
 
-def create_report_file(spec, layouts, where: str) -> str:
-    """Create the file skeleton under a temporary name (rank 0); ConfigError if impossible."""
+def create_report_file(spec, layouts, where: str) -> tuple:
+    """Create the file skeleton under a temporary name (rank 0): (that name, the data offset
+    of each layout); ConfigError if impossible."""
     path = spec.path
     tmp = writer.temporary_name(path)
     try:
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        writer.create_file(tmp, layouts, spec.grid, spec.unit)
+        offsets = writer.create_file(tmp, layouts, spec.grid, spec.unit)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc))
         raise ConfigError(f"{where}: cannot write {path}: {reason}") from exc
-    return tmp
+    return tmp, offsets
 
 
 def _remove_quietly(paths) -> None:

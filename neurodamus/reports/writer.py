@@ -1,29 +1,32 @@
-"""SONATA element-report files written by every rank in turn (h5py without MPI-IO).
-
-Scheme (chosen over per-rank spool files merged by column ranges at the end; measured with
-``benchmarks/reports_io.py`` on 2 ranks, 2 cores, local disk: 763 MiB report written at
-640-990 MiB/s with the token against 250-360 MiB/s for spool + merge, which also needs the
-report's size again in temporary disk space; on a 153 MiB report both took ~0.3 s):
+"""SONATA element-report files written by all ranks at once (h5py without MPI-IO).
 
 * the global layout is computed once from per-rank (nodes, elements) counts exchanged with
   mpi4py (``Layout``): rank ``r`` owns the node range and the element (column) range that
   follow those of ranks ``< r``;
 * rank 0 creates the file under a temporary name with every dataset at its final size, the
-  time triple and the ``units`` attributes;
-* a token travels rank 0 -> 1 -> ... -> N-1 -> 0 (``parallel.TokenRing``): holding it, a rank
-  opens the file, writes its mapping slices (once) or its column block of the rows of this
-  flush, and closes the file. HDF5 never sees two writers at once, and no rank holds another
-  rank's data;
-* at the end rank 0 takes the token back from rank N-1 and renames the file to its final name,
-  so a run that fails never leaves a file that looks complete: a failure while the files are
-  set up removes them, a later one leaves ``<name>.h5.tmp-<id>`` files (the next run in the
-  same output folder removes them).
+  time triple and the ``units`` attributes. Each ``data`` dataset is contiguous and allocated
+  at creation, without fill values (nothing written: unwritten rows read as zeros), so its
+  place in the file is known (``data_offset``, sent to every rank);
+* the mapping goes through HDF5, one rank after the other (``parallel.TokenRing``), once;
+* the rows of each flush go straight into the data's bytes: every rank writes its column
+  block of each row (``pwrite`` at ``data_offset + (row x columns + first column) x 4``),
+  all ranks at the same time. Only raw bytes of disjoint ranges are written, HDF5's metadata
+  is never touched after the mapping, and no rank holds another rank's data;
+* at the end, after a collective (every rank's writes returned), rank 0 renames the file to
+  its final name, so a run that fails never leaves a file that looks complete: a failure
+  while the files are set up removes them, a later one leaves ``<name>.h5.tmp-<id>`` files
+  (the next run in the same output folder removes them).
+
+Measured (``benchmarks/reports_io.py``, 2 ranks, 2 cores, local disk): writes in turns went
+at 640-990 MiB/s, per-rank spool files merged at the end at 250-360 MiB/s; in the 4000-cell
+lfp benchmark (400 MB of rows per rank) a rank spent ~1 s writing in turns plus ~0.5 s
+waiting for the other's turn, against ~0.2 s for the same bytes written at once.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import h5py
 import numpy as np
@@ -42,6 +45,7 @@ class PopulationLayout:
     elem_start: int       # this rank's first column
     n_nodes: int
     n_elements: int
+    data_offset: int | None = None   # byte offset of ``data`` in the file (create_file)
 
 
 def layouts_from_counts(populations: list, counts_per_rank: list, rank: int) -> list:
@@ -65,14 +69,21 @@ def final_name(tmp_path) -> str:
     return str(tmp_path).rsplit(".tmp-", 1)[0]
 
 
-def create_file(tmp_path: str, layouts: list, grid, unit: str) -> None:
-    """Rank 0: the whole file skeleton at its final size (contract §8.2 layout)."""
+def create_file(tmp_path: str, layouts: list, grid, unit: str) -> list:
+    """Rank 0: the whole file skeleton at its final size (contract §8.2 layout). Returns the
+    byte offset of each population's ``data`` (None when it holds nothing)."""
+    offsets = []
     with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "w") as fd:
         root = fd.create_group("report")
         for lay in layouts:
             grp = root.create_group(lay.population)
+            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            dcpl.set_layout(h5py.h5d.CONTIGUOUS)
+            dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)   # its place is known now
+            dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)     # no pass of zeros over it
             data = grp.create_dataset("data", shape=(grid.n_steps, lay.total_elements),
-                                      dtype=np.float32)
+                                      dtype="<f4", dcpl=dcpl)
+            offsets.append(data.id.get_offset())
             data.attrs["units"] = unit
             mapping = grp.create_group("mapping")
             mapping.create_dataset("node_ids", shape=(lay.total_nodes,), dtype=np.uint64)
@@ -83,6 +94,12 @@ def create_file(tmp_path: str, layouts: list, grid, unit: str) -> None:
             time = mapping.create_dataset("time", data=np.array(
                 [grid.start, grid.end, grid.dt], dtype=np.float64))
             time.attrs["units"] = "ms"
+    return offsets
+
+
+def with_offsets(layouts: list, offsets: list) -> list:
+    """The layouts with the data offsets ``create_file`` returned (sent to every rank)."""
+    return [replace(lay, data_offset=off) for lay, off in zip(layouts, offsets)]
 
 
 def write_mapping(tmp_path: str, layouts: list, blocks: list) -> None:
@@ -105,19 +122,39 @@ def write_mapping(tmp_path: str, layouts: list, blocks: list) -> None:
 
 def write_rows(tmp_path: str, layouts: list, row_a: int, values: np.ndarray) -> None:
     """Rows ``[row_a, row_a + len(values))`` of this rank's columns; ``values`` is
-    [rows, local elements] float32 with the populations' columns side by side."""
+    [rows, local elements] float32 with the populations' columns side by side. Any number of
+    ranks may call it at once (each writes its own bytes of ``data``)."""
     if values.shape[0] == 0 or values.shape[1] == 0:
         return
-    row_b = row_a + values.shape[0]
-    with writing(final_name(tmp_path), keep=tmp_path), h5py.File(tmp_path, "r+") as fd:
-        col = 0
-        for lay in layouts:
-            if lay.n_elements == 0:
-                continue
-            ds = fd[f"report/{lay.population}/data"]
-            ds[row_a:row_b, lay.elem_start:lay.elem_start + lay.n_elements] = \
-                values[:, col:col + lay.n_elements]
-            col += lay.n_elements
+    values = np.ascontiguousarray(values, "<f4")
+    with writing(final_name(tmp_path), keep=tmp_path):
+        fd = os.open(tmp_path, os.O_WRONLY)
+        try:
+            col = 0
+            for lay in layouts:
+                if lay.n_elements == 0:
+                    continue
+                if lay.data_offset is None:
+                    raise RuntimeError(f"{final_name(tmp_path)}: no place known for the data "
+                                       f"of {lay.population}")
+                block = values[:, col:col + lay.n_elements]
+                at = lay.data_offset + 4 * (row_a * lay.total_elements + lay.elem_start)
+                if lay.n_elements == lay.total_elements:   # whole rows: one range
+                    _pwrite_all(fd, block, at)
+                else:
+                    for row in block:
+                        _pwrite_all(fd, row, at)
+                        at += 4 * lay.total_elements
+                col += lay.n_elements
+        finally:
+            os.close(fd)
+
+
+def _pwrite_all(fd: int, array: np.ndarray, at: int) -> None:
+    view = memoryview(np.ascontiguousarray(array)).cast("B")
+    while view:
+        done = os.pwrite(fd, view, at)
+        view, at = view[done:], at + done
 
 
 __all__ = [
@@ -125,6 +162,7 @@ __all__ = [
     "create_file",
     "layouts_from_counts",
     "temporary_name",
+    "with_offsets",
     "write_mapping",
     "write_rows",
 ]

@@ -21,6 +21,7 @@ from neurodamus.parallel import (
     agree_on_errors,
     allmax,
     allsum,
+    fail_together,
     on_root,
 )
 
@@ -52,6 +53,12 @@ def main(folder: str) -> int:
                 raise ConfigError("edges.h5: broken on rank 1")
     except RunFailed as exc:
         say(f"phase {exc}")
+    try:   # both fail at once (a full disk): the first rank's message on every rank
+        fail_together(comm, ConfigError(f"disk full seen by rank {rank}"))
+    except RunFailed as exc:
+        say(f"together {exc}")
+    fail_together(comm, None)   # nobody failed: nothing raised
+    say("together none")
     # the token ring: each rank appends to one file in turn, rank order, twice
     path = Path(folder) / "ring.txt"
     ring = TokenRing(comm)

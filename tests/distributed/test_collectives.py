@@ -26,4 +26,6 @@ def test_collectives_on_two_ranks(tmp_path):
         assert f"rank {rank}: on_root error root failed" in lines
         assert f"rank {rank}: agree only rank 1" in lines
         assert f"rank {rank}: phase edges.h5: broken on rank 1" in lines
+        assert f"rank {rank}: together disk full seen by rank 0" in lines
+        assert f"rank {rank}: together none" in lines
     assert "rank 0: ring 0:0,0:1,1:0,1:1" in lines

@@ -14,7 +14,13 @@ from neurodamus.reports.config import parse_reports, report_path, time_grid
 from neurodamus.reports.mapping import PopulationBlock
 from neurodamus.reports.report_set import create_report_file
 from neurodamus.reports.variables import MechanismCatalog, parse_variable
-from neurodamus.reports.writer import create_file, layouts_from_counts, write_mapping, write_rows
+from neurodamus.reports.writer import (
+    create_file,
+    layouts_from_counts,
+    with_offsets,
+    write_mapping,
+    write_rows,
+)
 from neurodamus.tools.example import write_example
 
 REPORT = {"type": "compartment", "variable_name": "v", "dt": 0.1, "start_time": 0.0,
@@ -175,7 +181,7 @@ def test_unknown_variables(text, problem):
     assert CATALOG.problem(parse_variable(text)).startswith(problem)
 
 
-# ---- writer: two ranks assembled in turn ----------------------------------------------------
+# ---- writer: each rank writes its own bytes of the file ---------------------------------------
 def test_file_assembled_from_two_ranks_reads_back(tmp_path):
     import libsonata
 
@@ -194,7 +200,8 @@ def test_file_assembled_from_two_ranks_reads_back(tmp_path):
     path = str(tmp_path / "r.h5")
     layouts = {r: layouts_from_counts(["A", "B"], counts, r) for r in (0, 1)}
     assert layouts[1][0].node_start == 2 and layouts[1][0].elem_start == 3
-    create_file(path, layouts[0], grid, "mV")
+    offsets = create_file(path, layouts[0], grid, "mV")
+    layouts = {r: with_offsets(lay, offsets) for r, lay in layouts.items()}
     for r in (0, 1):
         write_mapping(path, layouts[r], blocks[r])
     for a, b in ((0, 4), (4, 10)):                        # two flushes
@@ -220,6 +227,28 @@ def test_file_assembled_from_two_ranks_reads_back(tmp_path):
     assert list(np.asarray(b.get(node_ids=[4]).data)[:, 0]) == [i * 1000 + 3 for i in range(10)]
 
 
+def test_rows_written_in_any_order_and_rows_never_written_read_zero(tmp_path):
+    """One rank owning every column (whole rows in one range); HDF5 reads what was written
+    around it, and the rows never written are zeros (no fill pass at creation)."""
+    import h5py
+
+    grid = time_grid(0.0, 0.6, 0.1, 0.025, 0.6)
+    path = str(tmp_path / "r.h5")
+    layouts = layouts_from_counts(["A"], [[(2, 3)]], 0)
+    layouts = with_offsets(layouts, create_file(path, layouts, grid, "mV"))
+    write_mapping(path, layouts, [PopulationBlock("A", 0, np.array([0, 1], np.uint64),
+                                                  np.array([1, 2]),
+                                                  np.array([0, 0, 1], np.uint32))])
+    rows = np.arange(18, dtype=np.float32).reshape(6, 3) + 1
+    write_rows(path, layouts, 4, rows[4:5])
+    write_rows(path, layouts, 0, rows[:2])
+    with h5py.File(path, "r") as fd:
+        data = fd["report/A/data"][()]
+        assert list(fd["report/A/mapping/node_ids"][()]) == [0, 1]
+    assert np.array_equal(data[[0, 1, 4]], rows[[0, 1, 4]])
+    assert not data[[2, 3, 5]].any()
+
+
 def test_create_report_file_errors_name_the_key(example, tmp_path):
     s = settings_with(example, tmp_path, {"r": dict(REPORT)})
     spec = parse_reports(s)[0]
@@ -229,7 +258,8 @@ def test_create_report_file_errors_name_the_key(example, tmp_path):
                                           r"directory"):
         create_report_file(spec, layouts, f"{s.config_path}: reports.r.file_name")
     spec.path.rmdir()
-    tmp = create_report_file(spec, layouts, "x")
+    tmp, offsets = create_report_file(spec, layouts, "x")
+    assert len(offsets) == 1 and offsets[0] > 0
     assert tmp.startswith(str(spec.path) + ".tmp-") and not spec.path.exists()
 
 
