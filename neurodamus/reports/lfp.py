@@ -199,14 +199,14 @@ class BlockWeights:
         counts = np.array([w.shape[0] for w in weights_per_cell], np.int64)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.n_columns = int(counts.sum())
-        self.groups = []     # (cell indices, first column, weights [g x e x n])
+        self.groups = []     # (cell indices, first column, weights [g x n x e])
         order, column = [], 0
         for n in np.unique(counts).tolist():
             cells = np.flatnonzero(counts == n)
             order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
-            stack = np.empty((len(cells), n_electrodes, n))
+            stack = np.empty((len(cells), n, n_electrodes))   # as product_of_rows reads it
             for i, c in enumerate(cells.tolist()):
-                stack[i] = weights_per_cell[c].T
+                stack[i] = weights_per_cell[c]
                 weights_per_cell[c] = None   # consumed: the weights are held once
             self.groups.append((cells, column, stack))
             column += len(cells) * n
@@ -225,7 +225,7 @@ class BlockWeights:
         """The cell (index as given) of every column."""
         cells = np.empty(self.n_columns, np.int64)
         for group_cells, start, weights in self.groups:
-            g, _, n = weights.shape
+            g, n, _ = weights.shape
             cells[start:start + g * n] = np.repeat(group_cells, n)
         return cells
 
@@ -234,8 +234,9 @@ class BlockWeights:
         n_steps = raw.shape[1]
         out = np.empty((self.n_cells, self.n_electrodes, n_steps))
         for cells, start, weights in self.groups:
-            g, _, n = weights.shape
-            out[cells] = np.matmul(weights, raw[start:start + g * n].reshape(g, n, n_steps))
+            g, n, _ = weights.shape
+            out[cells] = np.matmul(weights.transpose(0, 2, 1),
+                                   raw[start:start + g * n].reshape(g, n, n_steps))
         return out.reshape(self.n_cells * self.n_electrodes, n_steps)
 
     def product_of_rows(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -255,11 +256,11 @@ class BlockWeights:
         out = out.reshape(-1)[:size].reshape(n_steps, self.n_cells, n_e)
         batch = max(1, self.SCRATCH_BYTES // max(1, 8 * n_steps * n_e))
         for cells, start, weights in self.groups:
-            g, _, n = weights.shape
+            g, n, _ = weights.shape
             block = rows[:, start:start + g * n].reshape(n_steps, g, n).transpose(1, 0, 2)
             for a in range(0, g, batch):
                 b = min(g, a + batch)
-                product = np.matmul(block[a:b], weights[a:b].transpose(0, 2, 1),
+                product = np.matmul(block[a:b], weights[a:b],
                                     out=self._scratch_for(b - a, n_steps, n_e))
                 out[:, cells[a:b], :] = product.transpose(1, 0, 2)
         return out.reshape(n_steps, self.n_cells * n_e)

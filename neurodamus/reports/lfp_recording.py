@@ -223,7 +223,8 @@ class LfpGatherReport:
         values = self._column.as_numpy()[:n]
         if np.ptp(values) == 0:
             return None
-        index = h.Vector([seg.node_index() for seg in segments])
+        index = h.Vector(self._core_index if self._core_index is not None else
+                         [seg.node_index() for seg in segments])   # the same under CoreNEURON
         direct = h.Vector(n)
         if h.nd_gather_imem(index, direct) != n:
             return False
