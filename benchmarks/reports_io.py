@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
-
-import sys
 from pathlib import Path
 
 import h5py
@@ -34,7 +33,7 @@ from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from neurodamus.reports import writer  # noqa: E402
+from neurodamus.reports import writer
 
 
 def token_turn(comm, fn):

@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 
-from .errors import NeurodamusError
+from .errors import NeurodamusError, OutputGone
 from .output_guard import fail_active_run
 
 #: how long a rank that failed waits for the other ranks to reach the phase's agreement
@@ -174,12 +174,13 @@ def agree_on_errors(comm, error) -> None:
 def fail_together(comm, error: Exception | None) -> None:
     """After a step every rank takes that may fail with a ``NeurodamusError`` on some of them
     (e.g. a full disk while all ranks write): ``RunFailed`` on every rank with the first
-    failing rank's message, which rank 0 alone prints; nothing when no rank failed."""
-    message = None if error is None else str(error)
-    messages = comm.allgather(message) if comm.Get_size() > 1 else [message]
-    first = next((m for m in messages if m), None)
-    if first is not None:
-        raise RunFailed([first]) from error
+    failing rank's message, which rank 0 alone prints; nothing when no rank failed. A rank
+    whose output file is gone (``OutputGone``) only follows another rank's failure, so the
+    other rank's message is preferred."""
+    mine = None if error is None else (isinstance(error, OutputGone), str(error))
+    failed = [m for m in (comm.allgather(mine) if comm.Get_size() > 1 else [mine]) if m]
+    if failed:
+        raise RunFailed([min(failed, key=lambda m: m[0])[1]]) from error
 
 
 def _reduce(comm, value, op_name: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mpi4py import MPI
 
-from neurodamus.errors import ConfigError
+from neurodamus.errors import ConfigError, OutputGone
 from neurodamus.parallel import (
     Phase,
     RunFailed,
@@ -57,6 +57,11 @@ def main(folder: str) -> int:
         fail_together(comm, ConfigError(f"disk full seen by rank {rank}"))
     except RunFailed as exc:
         say(f"together {exc}")
+    try:   # the rank whose file is gone follows the one that failed writing it
+        fail_together(comm, OutputGone("r.h5: removed") if rank == 0 else
+                      ConfigError("r.h5: disk full"))
+    except RunFailed as exc:
+        say(f"gone {exc}")
     fail_together(comm, None)   # nobody failed: nothing raised
     say("together none")
     # the token ring: each rank appends to one file in turn, rank order, twice

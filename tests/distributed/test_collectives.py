@@ -28,4 +28,5 @@ def test_collectives_on_two_ranks(tmp_path):
         assert f"rank {rank}: phase edges.h5: broken on rank 1" in lines
         assert f"rank {rank}: together disk full seen by rank 0" in lines
         assert f"rank {rank}: together none" in lines
+        assert f"rank {rank}: gone r.h5: disk full" in lines
     assert "rank 0: ring 0:0,0:1,1:0,1:1" in lines
