@@ -25,7 +25,6 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from .buffers import mapped_empty
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ class BlockWeights:
         for n in np.unique(counts).tolist():
             cells = np.flatnonzero(counts == n)
             order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
-            stack = mapped_empty((len(cells), n, n_electrodes))   # as product_of_rows reads it
+            stack = np.empty((len(cells), n, n_electrodes))   # as product_of_rows reads it
             for i, c in enumerate(cells.tolist()):
                 stack[i] = weights_per_cell[c]
                 weights_per_cell[c] = None   # consumed: the weights are held once

@@ -37,8 +37,6 @@ import logging
 
 import numpy as np
 
-from .buffers import mapped_empty
-
 log = logging.getLogger(__name__)
 
 
@@ -93,7 +91,7 @@ class LfpGatherReport:
         self._column = h.Vector(max(n, 1))
         self._index = None   # node indices for nd_gather_imem, False: use the PtrVector
         cols = capacity // self.spec.grid.period + 2
-        self._buf = mapped_empty((cols, n))   # rows are read only once gathered (_have)
+        self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
         self._base = 0
         self._attached = True
@@ -165,7 +163,7 @@ class LfpGatherReport:
             self._have[:keep] = self._have[base:base + keep].copy()
             self._have[keep:] = False
         else:
-            buf = mapped_empty((rows, self._buf.shape[1]))
+            buf = np.empty((rows, self._buf.shape[1]))
             buf[:keep] = self._buf[base:base + keep]
             have = np.zeros(rows, bool)
             have[:keep] = self._have[base:base + keep]
@@ -277,7 +275,7 @@ class LfpGatherReport:
                                f"{grid.first_step + row * period}) was not recorded")
         need = n_rows * self.local.n_elements
         if self._out is None or self._out.size < need:   # kept: see product_of_rows
-            self._out = mapped_empty(need, np.float32)
+            self._out = np.empty(need, np.float32)
         out = self.local.combine.product_of_rows(self._buf[base:base + n_rows], self._out) \
             if self.local.n_refs else np.zeros((n_rows, self.local.n_elements), np.float32)
         # the rows after those handed out (gathered ahead of the flush) stay where they are
