@@ -12,7 +12,8 @@
    dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
    Runs alternate as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
    runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (NEURON: the
-   flush interval; CoreNEURON: chunks of at least 25 ms, one if the whole run fits).
+   flush interval; CoreNEURON: chunks of at least 25 ms, one if the whole run fits); without
+   it, the driver's default (64 rows of the lfp report).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.

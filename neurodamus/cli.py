@@ -44,7 +44,7 @@ Options:
                              comma-separated gids after initialisation.
     --disable-reports        Do not write reports (spikes are still written).
     --report-buffer-size=MB  Memory per rank for report recording between flushes to the
-                             files [default: 8].
+                             files (default: 8, or 64 rows of the lfp reports if more).
     --simulator=SIM          NEURON or CORENEURON (default: the config's target_simulator).
     --keep-axon              Keep the full axon (templates get 400 as extra argument).
     --keep-build             CoreNEURON: keep the model files (<output>/coreneuron_input).
@@ -317,8 +317,9 @@ def _options(args):
         raise SystemExit(_usage_error(f"--simulator must be NEURON or CORENEURON, got "
                                       f"{simulator}"))
     try:
-        buffer_mb = float(args["--report-buffer-size"])
-        if not buffer_mb > 0:
+        buffer_mb = args["--report-buffer-size"]
+        buffer_mb = None if buffer_mb is None else float(buffer_mb)
+        if buffer_mb is not None and not buffer_mb > 0:
             raise ValueError
     except ValueError:
         raise SystemExit(_usage_error("--report-buffer-size takes a positive number of MB"))

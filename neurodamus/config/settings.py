@@ -35,7 +35,8 @@ class RunOptions:
     lb_mode: str = "RoundRobin"
     dump_cell_state: tuple[int, ...] = ()
     disable_reports: bool = False
-    report_buffer_size: float = 8.0   # MB per rank for report recording (reports/)
+    report_buffer_size: float | None = None   # MB per rank for report recording; None:
+    # 8, or more for lfp reports (reports/report_set.py)
     simulator: str | None = None
     verbose: bool = False
     debug: bool = False

@@ -184,7 +184,7 @@ class CoreNeuronEngine:
         if not active:
             return max(remaining, CHUNK_MS)
         per_step = allmax(self.comm, sum(r.bytes_per_step for r in active))
-        buffer_mb = getattr(self.settings.options, "report_buffer_size", None) or 8.0
+        buffer_mb = getattr(reports, "buffer_mb", None) or 8.0
         if not per_step:
             return max(remaining, CHUNK_MS)
         return max(CHUNK_MS, int(buffer_mb * 2**20 // per_step) * self.settings.run.dt)

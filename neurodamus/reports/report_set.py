@@ -47,6 +47,8 @@ from .variables import MechanismCatalog, parse_variable
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_MB = 8.0
+#: without --report-buffer-size, lfp reports hold at least this many rows between flushes
+LFP_DEFAULT_ROWS = 64
 #: never flush more often than every this many steps (a flush costs ~2 us per reference)
 MIN_FLUSH_STEPS = 10
 #: an lfp flush writes its rows in pieces of at most this much output (all ranks): its
@@ -148,6 +150,7 @@ class ReportSet:
     def __init__(self, plan, h, comm, cells: dict, chunk_ms: float, core_library=None):
         self.reports: list[ActiveReport] = []
         self.flush_steps = None
+        self.buffer_mb = plan.options.report_buffer_size or DEFAULT_BUFFER_MB
         self.flush_seconds, self.flush_cpu, self.n_flushes = 0.0, 0.0, 0
         self._clock = None
         self._ring = None
@@ -171,7 +174,8 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         core_gather = _core_gather(h, core_library, [lr for lr, _ in locals_]) \
             if plan.uses_coreneuron else None
-        buffer_mb = plan.options.report_buffer_size or DEFAULT_BUFFER_MB
+        buffer_mb = self.buffer_mb = plan.options.report_buffer_size or \
+            self._default_buffer_mb([lr for lr, _ in locals_])
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
             if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather is not None):
@@ -194,6 +198,18 @@ class ReportSet:
             raise
 
     # ---- set-up -----------------------------------------------------------------------------
+    def _default_buffer_mb(self, locals_) -> float:
+        """Without ``--report-buffer-size``: ``DEFAULT_BUFFER_MB``, or room for
+        ``LFP_DEFAULT_ROWS`` rows of the lfp reports if more (the same on every rank). An lfp
+        flush reads every weight once and multiplies them by the rows held, so a flush every
+        few rows (what 8 MB holds for a circuit-wide LFP) would cost more than the run."""
+        lfp_row = sum(8.0 * local.n_refs for local in locals_ if local.spec.type == "lfp")
+        lfp_mb = allmax(self.comm, LFP_DEFAULT_ROWS * lfp_row / 2**20)
+        if lfp_mb > DEFAULT_BUFFER_MB and self.rank == 0:
+            log.info("lfp reports: %d report rows held between flushes (%.0f MB per rank; "
+                     "--report-buffer-size sets it)", LFP_DEFAULT_ROWS, lfp_mb)
+        return max(DEFAULT_BUFFER_MB, lfp_mb)
+
     @staticmethod
     def _build_local(plan, spec, catalog, cells):
         """(LocalReport, population names) of one report on this rank."""
@@ -449,4 +465,4 @@ def _remove_quietly(paths) -> None:
             os.unlink(path)
 
 
-__all__ = ["DEFAULT_BUFFER_MB", "ReportSet", "StepClock", "create_report_file"]
+__all__ = ["DEFAULT_BUFFER_MB", "LFP_DEFAULT_ROWS", "ReportSet", "StepClock", "create_report_file"]

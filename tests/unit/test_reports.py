@@ -274,3 +274,21 @@ def test_create_report_file_in_a_folder_that_is_a_file(example, tmp_path):
                                           r"a directory$"):
         create_report_file(spec, layouts, f"{s.config_path}: reports.r.file_name")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "simulation_config.json"]
+
+
+def test_lfp_reports_hold_64_rows_without_a_buffer_size():
+    """Without --report-buffer-size an lfp report gets room for LFP_DEFAULT_ROWS rows (a flush
+    every few rows would read every weight each time); other reports keep 8 MB."""
+    from types import SimpleNamespace
+
+    from neurodamus.parallel import SingleRank
+    from neurodamus.reports.report_set import DEFAULT_BUFFER_MB, LFP_DEFAULT_ROWS, ReportSet
+
+    rank0 = SimpleNamespace(comm=SingleRank(), rank=0)
+    soma = SimpleNamespace(spec=SimpleNamespace(type="compartment"), n_refs=10**6)
+    small_lfp = SimpleNamespace(spec=SimpleNamespace(type="lfp"), n_refs=1000)
+    big_lfp = SimpleNamespace(spec=SimpleNamespace(type="lfp"), n_refs=100_000)
+    assert ReportSet._default_buffer_mb(rank0, [soma]) == DEFAULT_BUFFER_MB
+    assert ReportSet._default_buffer_mb(rank0, [soma, small_lfp]) == DEFAULT_BUFFER_MB
+    assert ReportSet._default_buffer_mb(rank0, [soma, big_lfp]) == \
+        pytest.approx(LFP_DEFAULT_ROWS * 8 * 100_000 / 2**20)
