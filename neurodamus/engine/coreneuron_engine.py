@@ -184,10 +184,9 @@ class CoreNeuronEngine:
         if not active:
             return max(remaining, CHUNK_MS)
         per_step = allmax(self.comm, sum(r.bytes_per_step for r in active))
-        buffer_mb = getattr(reports, "buffer_mb", None) or 8.0
         if not per_step:
             return max(remaining, CHUNK_MS)
-        return max(CHUNK_MS, int(buffer_mb * 2**20 // per_step) * self.settings.run.dt)
+        return max(CHUNK_MS, int(reports.buffer_mb * 2**20 // per_step) * self.settings.run.dt)
 
     def _settings(self) -> dict:
         values = {"enable": True, "verbose": 2 if self.verbose else 0,

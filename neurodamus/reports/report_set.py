@@ -16,8 +16,9 @@ every flush, so that no rank waits for another.
 
 Memory: the recorded steps are the buffer. Per rank it holds ``8 B x references x steps since
 the last flush`` plus the rows being written. When 25 ms of that exceed ``--report-buffer-size``
-(MB, default 8), ``solver(pc)`` returns a ``ParallelContext`` stand-in whose ``psolve`` runs the
-chunk in shorter pieces and flushes between them, so memory is bounded by the buffer size and
+(MB; default 8, or 64 rows of the lfp reports if more), ``solver(pc)`` returns a
+``ParallelContext`` stand-in whose ``psolve`` runs the chunk in shorter pieces and flushes
+between them, so memory is bounded by the buffer size and
 never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush). Under
 CoreNEURON, where every ``psolve`` transfers the model, the floor is the engine's chunk
 (25 ms or more): memory is then bounded by 25 ms of recording, still not by the run length.
@@ -174,7 +175,7 @@ class ReportSet:
         all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         core_gather = _core_gather(h, core_library, [lr for lr, _ in locals_]) \
             if plan.uses_coreneuron else None
-        buffer_mb = self.buffer_mb = plan.options.report_buffer_size or \
+        self.buffer_mb = plan.options.report_buffer_size or \
             self._default_buffer_mb([lr for lr, _ in locals_])
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
@@ -182,7 +183,7 @@ class ReportSet:
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
                 self.reports.append(LfpGatherReport(local, layouts, pops, self.dt, core_gather,
-                                                    min(buffer_mb, MAX_PIECE_MB) * 2**20))
+                                                    min(self.buffer_mb, MAX_PIECE_MB) * 2**20))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -191,7 +192,7 @@ class ReportSet:
             with Phase(comm, "reports", None, debug), self._ring.turn():
                 for rep in self.reports:
                     writer.write_mapping(rep.tmp_path, rep.layouts, rep.local.blocks)
-            self._plan_flushes(buffer_mb, chunk_ms, plan.uses_coreneuron)
+            self._plan_flushes(self.buffer_mb, chunk_ms, plan.uses_coreneuron)
         except Exception:   # every rank gets here (Phase): no half-made files left behind
             if self.rank == 0:
                 _remove_quietly(rep.tmp_path for rep in self.reports)
