@@ -45,7 +45,7 @@ class LfpGatherReport:
     on either engine (``core``: CoreNEURON's in-step gather)."""
 
     def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
-                 piece_bytes: float = 8 * 2**20):
+                 piece_bytes: float = 8 * 2**20, widest_rank: int | None = None):
         self.local = local
         self.spec = local.spec
         self.layouts = layouts
@@ -67,7 +67,9 @@ class LfpGatherReport:
         self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
         self._core_checked = False
         self._out = None           # the flush's output rows, reused (float32)
-        self.piece_bytes = piece_bytes   # output of one piece of a flush, all ranks
+        self.piece_bytes = piece_bytes   # output of one piece of a flush, per rank
+        # elements of the rank with the most (the same on every rank, as the pieces must be)
+        self.widest_rank = local.n_elements if widest_rank is None else widest_rank
 
     @property
     def done(self) -> bool:
@@ -256,11 +258,12 @@ class LfpGatherReport:
 
     @property
     def row_block(self) -> int:
-        """Rows per piece of a flush (``report_set``): the output of a piece, over all ranks,
-        stays within ``piece_bytes`` (at least one row; the layouts' sizes are the same on
-        every rank, and so is the number of pieces)."""
-        total = sum(lay.total_elements for lay in self.layouts)
-        return max(1, int(self.piece_bytes // max(1, 4 * total)))
+        """Rows per piece of a flush (``report_set``): the output of a piece on the widest
+        rank stays within ``piece_bytes`` (at least one row; the same on every rank, and so is
+        the number of pieces). Bounded per rank, not over all ranks: each piece's product
+        reads all of the rank's weights, so pieces of a row or two (what a bound over
+        thousands of ranks would give) make it memory-bound, several times slower per row."""
+        return max(1, int(self.piece_bytes // max(1, 4 * self.widest_rank)))
 
     def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
         """[rows, local elements] float32 of the next ``n_rows`` rows (report_set asks for them

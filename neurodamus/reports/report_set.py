@@ -52,9 +52,17 @@ DEFAULT_BUFFER_MB = 8.0
 LFP_DEFAULT_ROWS = 64
 #: never flush more often than every this many steps (a flush costs ~2 us per reference)
 MIN_FLUSH_STEPS = 10
-#: an lfp flush writes its rows in pieces of at most this much output (all ranks): its
-#: output array is touched once and reused, and fresh memory costs page faults
+#: an lfp flush writes its rows in pieces of at most this much output per rank: its output
+#: array is touched once and reused, and fresh memory costs page faults
 MAX_PIECE_MB = 64.0
+
+
+def _even_block(rows: int, most: int) -> int:
+    """Rows per piece when ``rows`` are cut into pieces of at most ``most``: as few pieces as
+    that allows, of equal size but the last (an lfp piece's product reads every weight once,
+    whatever its rows: 64 rows as 40 + 24 cost less than as 63 + 1)."""
+    pieces = -(-rows // max(1, most))
+    return -(-rows // max(1, pieces))
 
 
 class ActiveReport:
@@ -182,8 +190,10 @@ class ReportSet:
             if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather is not None):
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
+                widest = max(sum(n for _, n in c[i]) for c in all_counts)   # elements
                 self.reports.append(LfpGatherReport(local, layouts, pops, self.dt, core_gather,
-                                                    min(self.buffer_mb, MAX_PIECE_MB) * 2**20))
+                                                    min(self.buffer_mb, MAX_PIECE_MB) * 2**20,
+                                                    widest))
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -334,7 +344,7 @@ class ReportSet:
                     raise RuntimeError(f"report {rep.spec.name}: {len(rep.vectors[0])} steps "
                                        f"recorded, expected {hi - lo}")
                 first = grid.first_step + a * grid.period - lo
-                block = rep.row_block or (b - a)
+                block = _even_block(b - a, rep.row_block or (b - a))
                 pieces += [(k, rep, r, min(block, b - r), first + (r - a) * grid.period)
                            for k, r in enumerate(range(a, b, block))]
             else:

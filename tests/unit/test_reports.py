@@ -292,3 +292,39 @@ def test_lfp_reports_hold_64_rows_without_a_buffer_size():
     assert ReportSet._default_buffer_mb(rank0, [soma, small_lfp]) == DEFAULT_BUFFER_MB
     assert ReportSet._default_buffer_mb(rank0, [soma, big_lfp]) == \
         pytest.approx(LFP_DEFAULT_ROWS * 8 * 100_000 / 2**20)
+
+
+def test_a_flush_is_cut_into_even_pieces():
+    """As few pieces as the bound allows, equal but the last: an lfp piece's product reads every
+    weight once whatever its rows, so a one-row remainder would cost a whole pass."""
+    from neurodamus.reports.report_set import _even_block
+
+    assert _even_block(64, 64) == 64 and _even_block(64, 100) == 64
+    assert _even_block(64, 40) == 32          # 32 + 32, not 40 + 24
+    assert _even_block(64, 63) == 32          # not 63 + 1
+    assert _even_block(250, 50) == 50
+    assert _even_block(251, 50) == 42         # 6 pieces: 5 x 42 + 41
+    for rows in range(1, 200):
+        for most in range(1, 70):
+            block = _even_block(rows, most)
+            n = -(-rows // block)
+            assert block <= most and n == -(-rows // most) and rows - (n - 1) * block > 0
+
+
+def test_lfp_pieces_are_bounded_per_rank_not_over_all_ranks():
+    """The output of a piece is bounded on the rank with the most elements: over thousands of
+    ranks, a bound on all ranks' output would leave pieces of one row (each a pass over all of
+    a rank's weights)."""
+    from types import SimpleNamespace
+
+    from neurodamus.reports.lfp_recording import LfpGatherReport
+
+    local = SimpleNamespace(spec=None, n_elements=2000 * 100)
+    rep = LfpGatherReport(local, [], [], 0.025, piece_bytes=64 * 2**20, widest_rank=2100 * 100)
+    assert rep.row_block == 64 * 2**20 // (4 * 2100 * 100) == 79
+    # the same on a rank with fewer elements: every rank cuts its flush into as many pieces
+    other = LfpGatherReport(SimpleNamespace(spec=None, n_elements=10), [], [], 0.025,
+                            piece_bytes=64 * 2**20, widest_rank=2100 * 100)
+    assert other.row_block == rep.row_block
+    huge = LfpGatherReport(local, [], [], 0.025, piece_bytes=2**20, widest_rank=10**7)
+    assert huge.row_block == 1
