@@ -144,9 +144,11 @@ def compartment_section_ids(sections) -> np.ndarray:
                      np.array([n for _, n in ordered], np.int64))
 
 
-def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dict:
+def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=None) -> dict:
     """node id -> weights [compartments x electrodes] (float64) of this rank's ``cells``:
-    [(node id, expected section id per compartment)] of nodes present in the file.
+    [(node id, expected section id per compartment)] of nodes present in the file. With
+    ``into`` (one writable C-ordered float64 array of that shape per cell, e.g.
+    ``BlockWeights.cell_weights``) the weights are read straight into them: no second copy.
 
     ConfigError naming the file and the first node whose compartments do not match (a file
     made for another circuit or another morphology instantiation)."""
@@ -158,7 +160,7 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dic
     with h5py.File(path, "r") as fd:
         factors = fd[f"electrodes/{population}/scaling_factors"]
         sec_ds = fd[f"{population}/section_ids"]
-        for node, expected in cells:
+        for k, (node, expected) in enumerate(cells):
             i = index.row_of[int(node)]
             a, b = int(index.offsets[i]), int(index.offsets[i + 1])
             if b - a != len(expected):
@@ -171,7 +173,10 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells) -> dic
                 k = int(bad[0])
                 _fail(path, f"/{population}/section_ids", f"node {node} compartment {k} is in "
                       f"section {found[k]} in the file, in section {expected[k]} in the cell")
-            out[int(node)] = np.asarray(factors[a:b, :], np.float64)
+            dest = np.empty((b - a, factors.shape[1])) if into is None else into[k]
+            if b > a:
+                factors.read_direct(dest, np.s_[a:b, :])
+            out[int(node)] = dest
     return out
 
 
@@ -188,30 +193,47 @@ class BlockWeights:
     ``self @ raw`` with ``raw`` [columns x steps] gives [cells x electrodes, steps]: row
     ``c*n_electrodes + e`` is electrode ``e`` of cell ``c`` (cells as given).
     ``product_of_rows`` does the same for [steps x columns] and gives float32 [steps x cells x
-    electrodes]. The list given is consumed (its arrays are released as they are copied in)."""
+    electrodes]."""
 
     #: bytes of float64 products held at once by ``product_of_rows`` (cells taken in batches)
     SCRATCH_BYTES = 16 * 2**20
 
-    def __init__(self, weights_per_cell: list, n_electrodes: int):
+    def __init__(self, counts, n_electrodes: int):
+        """Room for the weights of cells of ``counts`` compartments (``cell_weights`` gives
+        each cell's, to fill)."""
         self.n_electrodes = n_electrodes
-        self.n_cells = len(weights_per_cell)
-        counts = np.array([w.shape[0] for w in weights_per_cell], np.int64)
+        counts = np.asarray(counts, np.int64)
+        self.n_cells = len(counts)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.n_columns = int(counts.sum())
         self.groups = []     # (cell indices, first column, weights [g x n x e])
+        self._place = {}     # cell -> (group, position in it)
         order, column = [], 0
         for n in np.unique(counts).tolist():
             cells = np.flatnonzero(counts == n)
             order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
-            stack = np.empty((len(cells), n, n_electrodes))   # as product_of_rows reads it
-            for i, c in enumerate(cells.tolist()):
-                stack[i] = weights_per_cell[c]
-                weights_per_cell[c] = None   # consumed: the weights are held once
+            # as product_of_rows reads it; filled in place (a second copy of the weights
+            # costs its page faults, ~1 s per GB on some VMs)
+            stack = np.empty((len(cells), n, n_electrodes))
+            self._place.update((c, (len(self.groups), i)) for i, c in enumerate(cells.tolist()))
             self.groups.append((cells, column, stack))
             column += len(cells) * n
         self.order = np.concatenate(order) if order else np.zeros(0, np.int64)
         self._scratch = np.zeros(0)
+
+    @classmethod
+    def of(cls, weights_per_cell: list, n_electrodes: int) -> "BlockWeights":
+        """From each cell's weights [compartments x electrodes], copied."""
+        blocks = cls([len(w) for w in weights_per_cell], n_electrodes)
+        for c, w in enumerate(weights_per_cell):
+            blocks.cell_weights(c)[:] = w
+        return blocks
+
+    def cell_weights(self, c: int) -> np.ndarray:
+        """The weights [compartments x electrodes] of cell ``c`` (index as given): a writable
+        C-ordered view into the group's stack."""
+        group, i = self._place[c]
+        return self.groups[group][2][i]
 
     @property
     def shape(self) -> tuple:
@@ -267,8 +289,8 @@ class BlockWeights:
 
     def _scratch_for(self, *shape) -> np.ndarray:
         need = int(np.prod(shape))
-        if self._scratch.size < need:
-            self._scratch = np.empty(need)
+        if self._scratch.size < need:   # once: its size hardly changes from piece to piece
+            self._scratch = np.empty(max(need, self.SCRATCH_BYTES // 8))
         return self._scratch[:need].reshape(shape)
 
 

@@ -57,24 +57,27 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
         warn(f"{where}: {absent} of the report's {total} cells are not in the electrodes file "
              f"{electrodes.path}: they are left out of the report")
     n_elec = electrodes.n_electrodes
-    blocks, recorded, weights = [], [], []
+    blocks, recorded, cells = [], [], []   # cells: [(raw id, section ids)] per population
     for pop, offset, _, local in targets:
         present = np.setdiff1d(np.asarray(local, np.int64),
                                missing_nodes(electrodes, pop, local))
-        compartments = {}
+        mine = []
         for raw in present.tolist():
             segments, sections = cell_compartments(cells_of(pop, raw))
-            compartments[raw] = (segments, sections)
-        found = read_cell_weights(electrodes, pop, [(raw, compartments[raw][1])
-                                                    for raw in present.tolist()]) \
-            if len(present) else {}
-        for raw in present.tolist():
-            recorded += compartments[raw][0]
-            weights.append(found[raw])
+            recorded += segments
+            mine.append((raw, sections))
+        cells.append((pop, mine))
         blocks.append(PopulationBlock(
             pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
             np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
-    combine = BlockWeights(weights, n_elec)
+    # the weights are read straight into the stacks the product uses
+    combine = BlockWeights([len(sections) for _, mine in cells for _, sections in mine],
+                           n_elec)
+    first = 0
+    for pop, mine in cells:
+        read_cell_weights(electrodes, pop, mine, into=[
+            combine.cell_weights(k) for k in range(first, first + len(mine))])
+        first += len(mine)
     # recorded in the weights' column order: cells grouped by compartment count
     recorded = [recorded[i] for i in combine.order.tolist()]
     return LocalReport(spec, blocks, [seg._ref_i_membrane_ for seg in recorded], combine,

@@ -37,6 +37,14 @@ def test_round_trip_and_own_cells_only(tmp_path):
     got = read_cell_weights(ef, "pop", [(7, np.array([0, 1, 2]))])
     assert list(got) == [7]
     np.testing.assert_array_equal(got[7], factors[2:5])
+    # straight into the product's stacks: the cells' own views, filled in place
+    blocks = BlockWeights([3, 2], 2)
+    into = [blocks.cell_weights(0), blocks.cell_weights(1)]
+    got = read_cell_weights(ef, "pop", [(7, np.array([0, 1, 2])), (3, np.array([0, 1]))],
+                            into=into)
+    assert got[7] is into[0] and got[3] is into[1]
+    np.testing.assert_array_equal(blocks.cell_weights(0), factors[2:5])
+    np.testing.assert_array_equal(blocks.cell_weights(1), factors[0:2])
 
 
 def test_compartment_count_mismatch_names_file_and_node(tmp_path):
@@ -88,7 +96,7 @@ def test_block_weights_equal_the_block_diagonal_product():
         dense[3 * c:3 * c + 3, col:col + len(w)] = w.T
         col += len(w)
     raw = rng.normal(size=(13, 7))          # compartments cell after cell x steps
-    blocks = BlockWeights(cells, 3)
+    blocks = BlockWeights.of(cells, 3)
     assert blocks.shape == (12, 13)
     # the columns are the compartments in ``order``: each cell's together, grouped by count
     assert sorted(blocks.order.tolist()) == list(range(13))
