@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -247,6 +248,36 @@ def test_rows_written_in_any_order_and_rows_never_written_read_zero(tmp_path):
         assert list(fd["report/A/mapping/node_ids"][()]) == [0, 1]
     assert np.array_equal(data[[0, 1, 4]], rows[[0, 1, 4]])
     assert not data[[2, 3, 5]].any()
+
+
+def test_written_rows_leave_the_page_cache_only_once_complete(tmp_path, monkeypatch):
+    """Each write hands back the pages of the rows before its own (written by every rank in
+    earlier flushes) and starts the write-back of its own; it never drops a byte of a later
+    row. The data read back is whole."""
+    from neurodamus.reports import writer
+
+    calls = []
+    monkeypatch.setattr(writer, "_FADVISE", lambda fd, at, size, advice: calls.append(
+        (at, size, advice)))
+    grid = time_grid(0.0, 1.0, 0.1, 0.025, 1.0)
+    path = str(tmp_path / "r.h5")
+    layouts = {r: layouts_from_counts(["A"], [[(1, 2)], [(1, 3)]], r) for r in (0, 1)}
+    offsets = create_file(path, layouts[0], grid, "mV")
+    layouts = {r: with_offsets(lay, offsets) for r, lay in layouts.items()}
+    row_bytes, start = 4 * 5, offsets[0]
+    for a, b in ((0, 4), (4, 10)):
+        for r in (0, 1):
+            n = layouts[r][0].n_elements
+            calls.clear()
+            write_rows(path, layouts[r], a, np.full((b - a, n), a + r, np.float32))
+            assert all(advice == os.POSIX_FADV_DONTNEED for *_, advice in calls)
+            assert [(at, size) for at, size, _ in calls] == \
+                [(start, a * row_bytes)] * (a > 0) + [(start + a * row_bytes, (b - a) * row_bytes)]
+    import h5py
+    with h5py.File(path, "r") as fd:
+        data = fd["report/A/data"][()]
+    assert data[:4, :2].tolist() == [[0, 0]] * 4 and data[:4, 2:].tolist() == [[1, 1, 1]] * 4
+    assert data[4:, :2].tolist() == [[4, 4]] * 6 and data[4:, 2:].tolist() == [[5, 5, 5]] * 6
 
 
 def test_create_report_file_errors_name_the_key(example, tmp_path):
