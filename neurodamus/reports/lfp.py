@@ -160,7 +160,7 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=N
     with h5py.File(path, "r") as fd:
         factors = fd[f"electrodes/{population}/scaling_factors"]
         sec_ds = fd[f"{population}/section_ids"]
-        for k, (node, expected) in enumerate(cells):
+        for j, (node, expected) in enumerate(cells):
             i = index.row_of[int(node)]
             a, b = int(index.offsets[i]), int(index.offsets[i + 1])
             if b - a != len(expected):
@@ -173,7 +173,7 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=N
                 k = int(bad[0])
                 _fail(path, f"/{population}/section_ids", f"node {node} compartment {k} is in "
                       f"section {found[k]} in the file, in section {expected[k]} in the cell")
-            dest = np.empty((b - a, factors.shape[1])) if into is None else into[k]
+            dest = np.empty((b - a, factors.shape[1])) if into is None else into[j]
             if b > a:
                 factors.read_direct(dest, np.s_[a:b, :])
             out[int(node)] = dest
@@ -213,7 +213,7 @@ class BlockWeights:
             cells = np.flatnonzero(counts == n)
             order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
             # as product_of_rows reads it; filled in place (a second copy of the weights
-            # costs its page faults, ~1 s per GB on some VMs)
+            # costs memory and, on some VMs, seconds of page faults per GB)
             stack = np.empty((len(cells), n, n_electrodes))
             self._place.update((c, (len(self.groups), i)) for i, c in enumerate(cells.tolist()))
             self.groups.append((cells, column, stack))

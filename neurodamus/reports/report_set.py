@@ -59,8 +59,8 @@ MAX_PIECE_MB = 64.0
 
 def _even_block(rows: int, most: int) -> int:
     """Rows per piece when ``rows`` are cut into pieces of at most ``most``: as few pieces as
-    that allows, of equal size but the last (an lfp piece's product reads every weight once,
-    whatever its rows: 64 rows as 40 + 24 cost less than as 63 + 1)."""
+    that allows, of equal size but the last (an lfp piece's product reads every weight once
+    whatever its rows, so 64 rows as 32 + 32 cost less than as 40 + 24 or 63 + 1)."""
     pieces = -(-rows // max(1, most))
     return -(-rows // max(1, pieces))
 

@@ -11,7 +11,8 @@
 * the rows of each flush go straight into the data's bytes: every rank writes its column
   block of each row (``pwrite`` at ``data_offset + (row x columns + first column) x 4``),
   all ranks at the same time. Only raw bytes of disjoint ranges are written, HDF5's metadata
-  is never touched after the mapping, and no rank holds another rank's data;
+  is never touched after the mapping, and no rank holds another rank's data; the rows of
+  earlier flushes leave the page cache (``_drop_cached``);
 * at the end, after a collective (every rank's writes returned), rank 0 renames the file to
   its final name, so a run that fails never leaves a file that looks complete: a failure
   while the files are set up removes them, a later one leaves ``<name>.h5.tmp-<id>`` files
@@ -162,10 +163,11 @@ def _drop_cached(fd: int, at: int, size: int) -> None:
     back and drops its clean ones (whole pages only; the data is on disk, so correctness never
     depends on it). The run never reads its rows again, so the report's output does not pile
     up in the page cache: a flush's writes take the pages the previous flush's rows gave back
-    (those rows were written by every rank: each piece of a flush ends in a collective). Measured on this project's 2-core VM
-    (2 ranks, 8 flushes of 51 MB each): 1.7-2.1 s of writing per rank without, 0.54-0.62 s
-    with (fresh pages there cost a fault the host serves). A hint: ignored where the system
-    has no such call or the file system refuses it."""
+    (those rows were written by every rank: each piece of a flush ends in a collective).
+    Measured on this project's 2-core VM (2 processes, 8 flushes of 51 MB each): 1.7-2.5 s of
+    writing per process without, 0.42-0.62 s with (fresh pages there cost a fault the host
+    serves). A hint: ignored where the system has no such call or the file system refuses it.
+    """
     if size > 0 and _FADVISE is not None:
         try:
             _FADVISE(fd, at, size, os.POSIX_FADV_DONTNEED)
