@@ -14,7 +14,14 @@ psolve's last step into a vector the driver compares with the currents CoreNEURO
 to NEURON. Node indices are
 NEURON's (seg.node_index()); CoreNEURON's node permutation (--cell-permute) is applied here.
 Rows already filled (the t = 0 row NEURON takes at initialisation, a restored row) are left
-alone. The instance has no state: checkpoints hold nothing of it.
+alone. When a report row finds the buffer full and the driver registered a flush for the slot
+(nd_core_imem_gather_on_full), CoreNEURON's step calls it: the driver writes the held rows and
+returns the row the buffer starts at from then on, so one psolve covers the whole run (each
+psolve transfers the model) with a buffer of a few rows. The call happens at the same report
+step on every rank (all ranks take part in its collectives); a negative return (the flush
+failed, on every rank) stops the gather and CoreNEURON's run (stoprun) after the current
+minimum-delay interval, on every rank alike.
+The instance has no state: checkpoints hold nothing of it.
 The NEURON build does nothing (the NEURON engine reads the currents with nd_gather_imem).
 ENDCOMMENT
 
@@ -39,6 +46,7 @@ typedef struct {
     long last_step;
     long overflow;          /* report rows beyond the capacity (not copied) */
     long bad;               /* node indices outside the thread (copied as NaN) */
+    long (*on_full)(int slot, long row);   /* the driver's flush: the new first_row, or < 0 */
 } NdImemGather;
 
 static NdImemGather nd_gathers[ND_MAX_GATHERS];
@@ -52,8 +60,19 @@ int nd_core_imem_gather_set(int slot, int n, const int* index, double* rows,
         return -1;
     }
     NdImemGather g = {n, index, rows, have, capacity, first_step, period, n_steps, first_row,
-                      step_ms, last, last_step, 0, 0};
+                      step_ms, last, last_step, 0, 0, 0};
     nd_gathers[slot] = g;
+    return 0;
+}
+
+/* after nd_core_imem_gather_set: call fn(slot, row) when report row `row` finds the buffer
+   full (every earlier row held); fn returns the buffer's new first row, < 0 to stop */
+extern "C" __attribute__((visibility("default")))
+int nd_core_imem_gather_on_full(int slot, long (*fn)(int, long)) {
+    if (slot < 0 || slot >= ND_MAX_GATHERS) {
+        return -1;
+    }
+    nd_gathers[slot].on_full = fn;
     return 0;
 }
 
@@ -64,6 +83,7 @@ void nd_core_imem_gather_clear(int slot) {
         if (slot < 0 || s == slot) {
             nd_gathers[s].rows = 0;
             nd_gathers[s].n = 0;
+            nd_gathers[s].on_full = 0;
         }
     }
 }
@@ -114,7 +134,18 @@ static void nd_core_imem_gather_step(NrnThread* nt) {
             continue;
         }
         long col = r - g->first_row;
-        if (col >= g->capacity) {
+        if (col >= g->capacity && g->on_full) {
+            long first = g->on_full(s, r);   /* writes the held rows, clears their flags */
+            if (first < 0) {                  /* failed on every rank: stop alike */
+                g->rows = 0;
+                g->n = 0;
+                stoprun = true;
+                continue;
+            }
+            g->first_row = first;
+            col = r - first;
+        }
+        if (col < 0 || col >= g->capacity) {
             ++g->overflow;
             continue;
         }

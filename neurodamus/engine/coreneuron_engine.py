@@ -10,7 +10,8 @@ How a run goes with the NEURON 9.0.2 wheel (measured; see docs in ``neuron-facts
   with the per-step recordings and the spikes, so report flushes, spike output and checkpoints
   are the NEURON engine's own code. Spikes are bit-identical to the NEURON engine.
 * Every ``psolve`` transfers the model, so the run is cut in as few chunks as the report
-  buffer (``--report-buffer-size``) allows: one chunk when there are no reports. In file mode
+  buffer (``--report-buffer-size``) allows: one chunk when there are no reports, or only lfp
+  reports (CoreNEURON's step flushes those, ``reports/lfp_recording.py``). In file mode
   the model at t=0 is written once into ``<output>/coreneuron_input`` (what ``--keep-build``
   keeps and ``--build-model=OFF`` simulates later); each chunk then goes through files NEURON
   writes with the current state.
@@ -201,6 +202,10 @@ class CoreNeuronEngine:
         self._make_scratch()
         t = round(float(h.t), 2)
         chunk = self.chunk_ms(reports, tstop, t)
+        if self.rank == 0:
+            log.debug("CoreNEURON: %d psolve(s) of up to %g ms (each transfers the model)",
+                      -(-round((tstop - t) / self.settings.run.dt) //
+                        max(1, round(chunk / self.settings.run.dt))), chunk)
         solver = reports.solver(pc) if reports is not None else pc
         with coreneuron_settings(**self._settings()) as core:
             while t < tstop - 1e-9:

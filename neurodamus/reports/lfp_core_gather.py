@@ -6,6 +6,11 @@ The library is the one CoreNEURON runs (``CORENEURONLIB``); opening it here give
 loaded copy NEURON hands the model to, so the buffers registered here are those the step
 fills. A buffer is registered again before every ``psolve`` (its first row moves with the
 flushes) and must stay alive until the next registration or ``clear``.
+
+A flush registered with ``on_full`` is called from inside CoreNEURON's step when a report row
+finds the buffer full, on the thread that called ``psolve`` (ctypes takes the GIL). It must not
+raise (ctypes would print and drop the exception): it returns the buffer's new first row, or
+-1 to stop the gather and the run on every rank.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MAX_SLOTS = 64   # ND_MAX_GATHERS of the mod file
+
+#: ``long on_full(int slot, long row)`` of the mod file
+ON_FULL = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_int, ctypes.c_long)
 
 
 class CoreImemGather:
@@ -35,7 +43,17 @@ class CoreImemGather:
         self._problems = lib.nd_core_imem_gather_problems
         self._problems.restype = ctypes.c_long
         self._problems.argtypes = [ctypes.c_int, ctypes.c_int]
+        self._on_full = getattr(lib, "nd_core_imem_gather_on_full", None)   # older builds lack it
+        if self._on_full is not None:
+            self._on_full.restype = ctypes.c_int
+            self._on_full.argtypes = [ctypes.c_int, ON_FULL]
+        self._callbacks = {}   # slot -> the ctypes callback, alive while registered
         self._next_slot = 0
+
+    @property
+    def flushes_in_step(self) -> bool:
+        """Whether the library can call a flush from CoreNEURON's step (``on_full``)."""
+        return self._on_full is not None
 
     @classmethod
     def open(cls, path) -> CoreImemGather | None:
@@ -71,12 +89,24 @@ class CoreImemGather:
         if code != 0:
             raise RuntimeError(f"nd_core_imem_gather_set refused slot {slot}")
 
+    def on_full(self, slot: int, flush) -> None:
+        """After ``register``: ``flush(row)`` is called when report row ``row`` finds the
+        buffer full; it returns the buffer's new first row (-1: stop)."""
+        callback = ON_FULL(lambda _slot, row: flush(row))
+        if self._on_full(slot, callback) != 0:
+            raise RuntimeError(f"nd_core_imem_gather_on_full refused slot {slot}")
+        self._callbacks[slot] = callback
+
     def problems(self, slot: int) -> tuple[int, int]:
         """(report rows beyond the buffer, node indices outside the thread) so far."""
         return int(self._problems(slot, 0)), int(self._problems(slot, 1))
 
     def clear(self, slot: int = -1) -> None:
         self._clear(slot)
+        if slot < 0:
+            self._callbacks.clear()
+        else:
+            self._callbacks.pop(slot, None)
 
 
 __all__ = ["CoreImemGather"]

@@ -29,6 +29,13 @@ taken by NEURON at initialisation as above. The gather also copies the currents 
 ``psolve``'s last step, which are compared with those CoreNEURON hands back to NEURON: a wrong
 node mapping stops the run instead of writing wrong values. A CoreNEURON library without that
 mechanism falls back to the generic per-step recording (``report_set``).
+
+Every ``psolve`` transfers the model to CoreNEURON and back (~1 s for 2000 cells), so the rows
+are not held until ``psolve`` returns: when a report row finds the buffer full (a few rows,
+``flush_in_step``), CoreNEURON's step calls back into the driver, which writes the held rows
+there and then (``ReportSet``, on every rank at the same step: every rank has an instance) and
+the step goes on. One ``psolve`` covers the run, whatever its length, with a buffer of a few
+rows. A library built before that callback existed holds the rows of a whole chunk instead.
 """
 
 from __future__ import annotations
@@ -37,11 +44,13 @@ import logging
 
 import numpy as np
 
+from .recording import first_section
+
 log = logging.getLogger(__name__)
 
 
 class LfpGatherReport:
-    """Stands for ``report_set.ActiveReport`` (same attributes and methods) for one lfp report,
+    """Stands for ``recording.ActiveReport`` (same attributes and methods) for one lfp report,
     on either engine (``core``: CoreNEURON's in-step gather)."""
 
     def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
@@ -66,6 +75,9 @@ class LfpGatherReport:
         self._core_index = None    # NEURON node index of every reference (CoreNEURON)
         self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
         self._core_checked = False
+        self._in_step = None       # CoreNEURON: writes the held rows, called from the step
+        self._in_step_rows = 0     # rows held between those calls
+        self._in_step_error = None   # what the call raised (carried out of CoreNEURON)
         self._out = None           # the flush's output rows, reused (float32)
         self.piece_bytes = piece_bytes   # output of one piece of a flush, per rank
         # elements of the rank with the most (the same on every rank, as the pieces must be)
@@ -78,8 +90,22 @@ class LfpGatherReport:
     @property
     def bytes_per_step(self) -> float:
         """The held rows of currents (float64) per simulation step; the flush's output is
-        bounded by ``row_block`` and the product's scratch by ``BlockWeights``."""
-        return 8.0 * self.local.n_refs / self.spec.grid.period
+        bounded by ``row_block`` and the product's scratch by ``BlockWeights``. Nothing when
+        CoreNEURON's step flushes the rows: they do not grow with the chunk."""
+        return 0.0 if self._in_step else 8.0 * self.local.n_refs / self.spec.grid.period
+
+    def flush_in_step(self, rows: int, write) -> None:
+        """CoreNEURON: hold ``rows`` rows, and when a report row finds them full, have the
+        step call ``write(self)``, which writes every held row (on every rank at once; it
+        raises the same error on every rank if any fails). Every rank must then have an
+        instance of the mechanism, with or without currents of its own."""
+        self._in_step, self._in_step_rows = write, max(1, int(rows))
+
+    @property
+    def held_rows(self) -> int:
+        """Rows gathered from the next one to flush on, without a gap."""
+        gaps = np.flatnonzero(~self._have[self._base:])
+        return int(gaps[0]) if len(gaps) else len(self._have) - self._base
 
     # ---- NEURON side ------------------------------------------------------------------------
     def attach(self, h, capacity: int) -> None:
@@ -92,7 +118,7 @@ class LfpGatherReport:
             self._pv.pset(i, ref)
         self._column = h.Vector(max(n, 1))
         self._index = None   # node indices for nd_gather_imem, False: use the PtrVector
-        cols = capacity // self.spec.grid.period + 2
+        cols = self._in_step_rows or capacity // self.spec.grid.period + 2
         self._buf = np.zeros((cols, n))
         self._have = np.zeros(cols, bool)
         self._base = 0
@@ -101,10 +127,12 @@ class LfpGatherReport:
         if self._core is None:
             self._hook = self._on_step     # the very object NEURON holds, to remove it later
             h.cvode.extra_scatter_gather(0, self._hook)
-        elif self._trigger is None and n:
+        elif self._trigger is None and (n or self._in_step):
             # kept for the whole run (a new one after initialisation would change the model);
-            # stateless, and ignored by BBSaveState, so checkpoints hold nothing of it
-            self._trigger = h.NdCoreImemGather(self.local.segments[0])
+            # stateless, and ignored by BBSaveState, so checkpoints hold nothing of it. On a
+            # rank without currents of its own it only calls the flush (on any section)
+            seg = self.local.segments[0] if n else first_section(h)(0.5)
+            self._trigger = h.NdCoreImemGather(seg)
             h.BBSaveState().ignore(self._trigger)
 
     def detach(self) -> None:
@@ -118,31 +146,57 @@ class LfpGatherReport:
         """Rows before the report's window: nothing is held for them."""
 
     # ---- CoreNEURON: rows filled inside the step ------------------------------------------
+    def _core_active(self) -> bool:
+        return self._core is not None and self._attached and \
+            bool(self.local.n_refs or self._in_step)
+
     def before_psolve(self, h, tstop: float) -> None:
-        """Register the row buffer, grown to hold every row up to ``tstop``."""
-        if self._core is None or not self.local.n_refs or not self._attached:
+        """Register the row buffer: as it is when the step flushes it, else grown to hold
+        every row up to ``tstop``."""
+        if not self._core_active():
             return
         if self._core_index is None:   # the model is final: NEURON's node order is too
             self._core_index = np.array([seg.node_index() for seg in self.local.segments],
                                         np.int32)
             self._core_last = np.full(self.local.n_refs, np.nan)
         last_step = round(tstop / self.dt)
-        self._grow(self.spec.grid.rows_in(0, last_step + 1)[1] - self._next_row)
+        if self._in_step:
+            self._to_front()
+        else:
+            self._grow(self.spec.grid.rows_in(0, last_step + 1)[1] - self._next_row)
         self._core_last[:] = np.nan
         self._core.register(self._slot, self._core_index, self._buf[self._base:],
                             self._have[self._base:], self.spec.grid, self._next_row, self.dt,
                             self._core_last, last_step)
+        if self._in_step:
+            self._core.on_full(self._slot, self._on_full)
+
+    def _on_full(self, row: int) -> int:
+        """Called from CoreNEURON's step (``NdCoreImemGather``) when report row ``row``
+        finds the buffer full: write the held rows; the buffer's first row from now on, or -1
+        (the write failed on every rank) to stop the run. Nothing may escape to ctypes."""
+        try:
+            self._in_step(self)
+            return self._next_row
+        except BaseException as exc:   # noqa: BLE001 - raised again by after_psolve
+            self._in_step_error = exc
+            return -1
 
     def after_psolve(self, h) -> None:
-        if self._core is None or not self.local.n_refs or not self._attached:
+        if not self._core_active():
             return
         overflow, bad = self._core.problems(self._slot)
         self._core.clear(self._slot)   # the buffers may move before the next psolve
+        if self._in_step_error is not None:   # every rank has it and stopped at that step
+            error, self._in_step_error = self._in_step_error, None
+            log.debug("report %s: CoreNEURON's run stopped at t = %g ms (its flush failed)",
+                      self.spec.name, h.t)
+            raise error
         if overflow or bad:
             raise RuntimeError(f"report {self.spec.name}: CoreNEURON's step gather found "
                                f"{overflow} row(s) beyond the buffer and {bad} node "
                                f"index(es) outside the thread")
-        if not np.array_equal(self._core_last, self._gather()):
+        if self.local.n_refs and not np.array_equal(self._core_last, self._gather()):
             raise RuntimeError(f"report {self.spec.name}: the currents CoreNEURON's step "
                                f"gathered at t = {h.t:g} ms differ from those it handed back "
                                f"to NEURON (node order?)")
@@ -158,18 +212,28 @@ class LfpGatherReport:
         base = self._base
         if rows <= len(self._buf) - base:
             return
+        if rows <= len(self._buf):   # room enough at the front
+            self._to_front()
+            return
         held = np.flatnonzero(self._have[base:])
         keep = int(held[-1]) + 1 if len(held) else 0
-        if rows <= len(self._buf):   # room enough at the front
-            self._buf[:keep] = self._buf[base:base + keep]
-            self._have[:keep] = self._have[base:base + keep].copy()
-            self._have[keep:] = False
-        else:
-            buf = np.empty((rows, self._buf.shape[1]))
-            buf[:keep] = self._buf[base:base + keep]
-            have = np.zeros(rows, bool)
-            have[:keep] = self._have[base:base + keep]
-            self._buf, self._have = buf, have
+        buf = np.empty((rows, self._buf.shape[1]))
+        buf[:keep] = self._buf[base:base + keep]
+        have = np.zeros(rows, bool)
+        have[:keep] = self._have[base:base + keep]
+        self._buf, self._have = buf, have
+        self._base = 0
+
+    def _to_front(self) -> None:
+        """The held rows move to the front of the buffer."""
+        base = self._base
+        if not base:
+            return
+        held = np.flatnonzero(self._have[base:])
+        keep = int(held[-1]) + 1 if len(held) else 0
+        self._buf[:keep] = self._buf[base:base + keep]
+        self._have[:keep] = self._have[base:base + keep].copy()
+        self._have[keep:] = False
         self._base = 0
 
     def _row_of_step(self, k: int) -> int | None:

@@ -22,6 +22,8 @@ between them, so memory is bounded by the buffer size and
 never by the run length (down to a floor of ``MIN_FLUSH_STEPS`` steps per flush). Under
 CoreNEURON, where every ``psolve`` transfers the model, the floor is the engine's chunk
 (25 ms or more): memory is then bounded by 25 ms of recording, still not by the run length.
+lfp reports under CoreNEURON are flushed from inside CoreNEURON's step instead, whenever their
+few rows are full (``lfp_recording.py``), and do not make the run chunked.
 """
 
 from __future__ import annotations
@@ -32,16 +34,14 @@ import logging
 import os
 import time
 
-import numpy as np
-
 from ..errors import ConfigError, NeurodamusError
-from ..parallel import Phase, TokenRing, allmax, fail_together, on_root
+from ..parallel import Phase, TokenRing, allmax, allmin, fail_together, on_root
 from . import writer
 from .lfp_core_gather import CoreImemGather
 from .lfp_mapping import build_lfp_report
 from .lfp_recording import LfpGatherReport
-from .mapping import LocalReport, build_local_report
-from .recording import BoundedSolver, StepClock, define_hoc_helpers, first_section
+from .mapping import build_local_report
+from .recording import ActiveReport, BoundedSolver, StepClock, define_hoc_helpers, first_section
 from .targets import report_targets
 from .variables import MechanismCatalog, parse_variable
 
@@ -63,91 +63,6 @@ def _even_block(rows: int, most: int) -> int:
     whatever its rows, so 64 rows as 32 + 32 cost less than as 40 + 24 or 63 + 1)."""
     pieces = -(-rows // max(1, most))
     return -(-rows // max(1, pieces))
-
-
-class ActiveReport:
-    """One report on this rank: its elements, layout, file and recording vectors."""
-
-    def __init__(self, local: LocalReport, layouts: list, populations: list):
-        self.local = local
-        self.spec = local.spec
-        self.layouts = layouts
-        self.populations = populations
-        self.tmp_path = None
-        self.vectors = []
-        self.rows_written = 0
-
-    @property
-    def done(self) -> bool:
-        return self.rows_written >= self.spec.grid.n_steps
-
-    @property
-    def bytes_per_step(self) -> float:
-        """Recording bytes per simulation step, plus the share of the rows being written."""
-        p = self.spec.grid.period
-        return 8.0 * self.local.n_refs * (1 + 1 / p) + 12.0 * self.local.n_elements / p
-
-    def attach(self, h, capacity: int) -> None:
-        """One per-step recording vector per reference (kept in a hoc List for bulk calls)."""
-        self.vectors, self.vlist, self.gathered = [], h.List(), h.Vector()
-        for ref in self.local.refs:
-            vec = h.Vector()
-            vec.buffer_size(capacity)
-            vec.record(ref)
-            self.vectors.append(vec)
-            self.vlist.append(vec)
-
-    def before_psolve(self, h, tstop: float) -> None:
-        """Nothing: the recording vectors fill themselves."""
-
-    def after_psolve(self, h) -> None:
-        """Nothing to check."""
-
-    #: rows per piece of a flush: all at once (``values`` empties the vectors)
-    row_block = None
-
-    def values(self, h, first: int, period: int, n_rows: int) -> np.ndarray:
-        """[rows, local elements] float32 from the recorded indices first, first+period, ...
-
-        One hoc call copies the rows of every vector and empties it (a Python loop over the
-        vectors costs ~3x more per flush)."""
-        n = len(self.vectors)
-        if n == 0:
-            return np.zeros((n_rows, self.local.n_elements), np.float32)
-        self.gathered.resize(n * n_rows)
-        h.nd_report_gather(self.vlist, self.gathered, first, period, n_rows)
-        raw = self.gathered.as_numpy().reshape(n, n_rows)
-        if self.rows_written == 0 and self.spec.grid.first_step == 0 and n_rows:
-            raw[self.local.zero_at_start, 0] = 0.0   # the t = 0 row (contract §11 item 17)
-        if self.local.combine is not None:
-            raw = self.local.combine @ raw
-        return np.ascontiguousarray(raw.T, dtype=np.float32)
-
-    def clear(self, h) -> None:
-        if self.vectors:
-            h.nd_report_clear(self.vlist)
-
-    # ---- checkpoints --------------------------------------------------------------------
-    @property
-    def n_recorded(self) -> int:
-        return len(self.vectors)
-
-    def last_values(self) -> np.ndarray:
-        """The value of every recording at the last recorded step (NaN if it has none)."""
-        return np.array([v.x[int(v.size()) - 1] if v.size() else np.nan for v in self.vectors],
-                        float)
-
-    def restart(self, step: int, saved) -> None:
-        """A restore at ``step``: each recording starts with that step's saved value."""
-        for vec, value in zip(self.vectors, saved):
-            vec.resize(0)
-            vec.append(float(value))
-
-    def detach(self) -> None:
-        """Stop recording (every row is written): no more cost per step or per flush."""
-        for vec in self.vectors:
-            vec.play_remove()
-        self.vectors, self.vlist = [], None
 
 
 class ReportSet:
@@ -185,15 +100,19 @@ class ReportSet:
             if plan.uses_coreneuron else None
         self.buffer_mb = plan.options.report_buffer_size or \
             self._default_buffer_mb([lr for lr, _ in locals_])
+        in_step_rows = self._rows_in_step(core_gather, [lr for lr, _ in locals_]) \
+            if core_gather is not None else None
         for i, (local, pops) in enumerate(locals_):
             layouts = writer.layouts_from_counts(pops, [c[i] for c in all_counts], self.rank)
             if local.spec.type == "lfp" and (not plan.uses_coreneuron or core_gather is not None):
                 # currents taken at report steps, by NEURON or inside CoreNEURON's step
                 # (lfp_recording.py)
                 widest = max(sum(n for _, n in c[i]) for c in all_counts)   # elements
-                self.reports.append(LfpGatherReport(local, layouts, pops, self.dt, core_gather,
-                                                    min(self.buffer_mb, MAX_PIECE_MB) * 2**20,
-                                                    widest))
+                rep = LfpGatherReport(local, layouts, pops, self.dt, core_gather,
+                                      min(self.buffer_mb, MAX_PIECE_MB) * 2**20, widest)
+                if in_step_rows:
+                    rep.flush_in_step(in_step_rows, self._write_in_step)
+                self.reports.append(rep)
                 continue
             self.reports.append(ActiveReport(local, layouts, pops))
         self._create_files(plan.config_path, debug)
@@ -220,6 +139,21 @@ class ReportSet:
             log.info("lfp reports: %d report rows held between flushes (%.0f MB per rank; "
                      "--report-buffer-size sets it)", LFP_DEFAULT_ROWS, lfp_mb)
         return max(DEFAULT_BUFFER_MB, lfp_mb)
+
+    def _rows_in_step(self, gather: CoreImemGather, locals_) -> int | None:
+        """CoreNEURON: the rows an lfp report holds when CoreNEURON's step flushes them (the
+        same on every rank: the buffer over the widest rank's lfp rows), or None when some rank
+        cannot take part (a mechanism library built before the step's flush existed; a rank
+        without sections, which has no mechanism instance to make the call)."""
+        able = gather.flushes_in_step and first_section(self.h) is not None
+        if not allmin(self.comm, int(able)):
+            return None
+        row = allmax(self.comm, sum(8.0 * local.n_refs for local in locals_
+                                    if local.spec.type == "lfp"))
+        rows = max(1, int(self.buffer_mb * 2**20 // max(row, 1.0)))
+        if self.rank == 0:
+            log.debug("lfp reports under CoreNEURON: flushed from its step every %d rows", rows)
+        return rows
 
     @staticmethod
     def _build_local(plan, spec, catalog, cells):
@@ -339,6 +273,8 @@ class ReportSet:
                     rep.detach()
                 continue
             a, b = grid.rows_in(lo, hi)
+            if getattr(rep, "_in_step", None):   # rows written from CoreNEURON's step
+                a = max(a, rep.rows_written)
             if b > a:
                 if rep.vectors and len(rep.vectors[0]) != hi - lo:
                     raise RuntimeError(f"report {rep.spec.name}: {len(rep.vectors[0])} steps "
@@ -349,16 +285,28 @@ class ReportSet:
                            for k, r in enumerate(range(a, b, block))]
             else:
                 rep.clear(self.h)
-        # in pieces, so that large outputs are never held whole; every rank writes its own
-        # bytes of the files, all at once (writer.py)
+        self._write_pieces(pieces, at_end)
+        self._clock.advance(hi)
+
+    def _write_pieces(self, pieces, at_end: bool, any_error: bool = False) -> None:
+        """Write ``(piece number, report, first row, rows, first recorded step)`` in piece
+        order, so that large outputs are never held whole; every rank writes its own bytes of
+        the files, all at once (writer.py), and learns after each piece whether any rank
+        failed. ``any_error``: every exception is shared that way, not only NeurodamusError."""
         for k in range(max((p[0] for p in pieces), default=-1) + 1):
-            pending = [(rep, r, rep.values(self.h, first, rep.spec.grid.period, n))
-                       for piece, rep, r, n, first in pieces if piece == k]
-            error = None
+            pending, error = [], None
             try:
+                for piece, rep, r, n, first in pieces:
+                    if piece == k:
+                        pending.append((rep, r, rep.values(self.h, first, rep.spec.grid.period,
+                                                           n)))
                 for rep, r, values in pending:
                     writer.write_rows(rep.tmp_path, rep.layouts, r, values)
             except NeurodamusError as exc:   # a full disk hits every rank at once: one message
+                error = exc
+            except Exception as exc:
+                if not any_error:
+                    raise
                 error = exc
             fail_together(self.comm, error)
             for rep, r, values in pending:
@@ -369,7 +317,23 @@ class ReportSet:
                 # vectors (5 s for 44 000), while close() lets them go in O(n)
                 if rep.rows_written >= rep.spec.grid.n_steps and not at_end:
                     rep.detach()
-        self._clock.advance(hi)
+
+    def _write_in_step(self, rep: LfpGatherReport) -> None:
+        """Every held row of ``rep``, called from CoreNEURON's step on every rank at the same
+        report step (``lfp_recording.py``). Any failure is raised on every rank alike, so that
+        every rank stops its run at the same step."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            a, n = rep.rows_written, rep.held_rows
+            block = _even_block(n, rep.row_block)
+            # not detached when complete: CoreNEURON still runs (after_psolve checks it)
+            self._write_pieces([(k, rep, r, min(block, a + n - r), 0)
+                                for k, r in enumerate(range(a, a + n, block))],
+                               at_end=True, any_error=True)
+        finally:
+            self.flush_seconds += time.perf_counter() - t0
+            self.flush_cpu += time.process_time() - c0
+            self.n_flushes += 1
 
     def close(self):
         if not self.reports:

@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 
 from neurodamus.tools.example import write_example
@@ -29,3 +31,16 @@ def mechanism_builds(tmp_path_factory):
     quiet = {"log": lambda *_: None}
     return {"NEURON": build_mechanisms([mods], **quiet),
             "CORENEURON": build_mechanisms([mods], coreneuron=True, **quiet)}
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 48 KiB tmpfs (root only): too small for the run's report."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], capture_output=True)

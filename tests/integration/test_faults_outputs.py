@@ -154,19 +154,6 @@ def test_ctrl_c_ends_a_run_with_one_line(small_config, tmp_path):
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 48 KiB tmpfs (root only): too small for the run's report."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], capture_output=True)
-
-
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_full_disk_one_message_no_temporary_files(small_config, tmp_path, tiny_disk, ranks):
     report = {"soma": {"type": "compartment", "cells": "Cortex", "variable_name": "v",

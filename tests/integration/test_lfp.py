@@ -8,6 +8,7 @@ The same report is run on NEURON and CoreNEURON (direct mode, and file mode with
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -91,8 +92,11 @@ def test_neuron_reads_the_currents_by_node_index(runs):
 def test_coreneuron_gathers_the_currents_in_its_step(runs, ranks):
     # core/mod's NdCoreImemGather; its last row of each psolve is checked against the
     # currents CoreNEURON hands back to NEURON, and the report against NEURON's below
-    assert "lfp report lfp: CoreNEURON's step gathered the compartment currents" in \
-        runs["log", "CORENEURON", ranks]
+    log = runs["log", "CORENEURON", ranks]
+    assert "lfp report lfp: CoreNEURON's step gathered the compartment currents" in log
+    # its rows are written from inside the step, so the run is one psolve (one transfer)
+    assert "lfp reports under CoreNEURON: flushed from its step every " in log
+    assert f"CoreNEURON: 1 psolve(s) of up to {TSTOP:g} ms" in log, log[-3000:]
 
 
 def per_node(folder: Path) -> dict:
@@ -177,9 +181,9 @@ def test_periodic_checkpoint_continues_the_report(runs, circuit, tmp_path):
 @pytest.mark.parametrize("engine", ["NEURON", "CORENEURON"])
 def test_short_flush_pieces_and_a_later_window(runs, circuit, tmp_path, engine):
     """A small report buffer: NEURON cuts the run into pieces that end between report steps;
-    CoreNEURON keeps its 25 ms chunks and writes each flush in pieces of ~50 rows (the output
-    of a piece stays within the buffer). A second report starting at 12.4 ms every 0.5 ms
-    samples the same steps."""
+    CoreNEURON's step writes the rows every few report steps (the buffer holds two rows of
+    both reports), which must not disturb the run. A second report starting at 12.4 ms every
+    0.5 ms samples the same steps."""
     sim = json.loads(circuit.read_text())
     sim["reports"]["late"] = dict(sim["reports"]["lfp"], start_time=12.4, dt=0.5,
                                   end_time=80.0, file_name="late")
@@ -295,3 +299,19 @@ def test_lfp_report_without_electrodes_file(circuit, tmp_path):
     config.write_text(json.dumps(sim))
     out = run_fails([config, f"--output-path={tmp_path}"])
     assert "reports.lfp" in out and "electrodes_file" in out
+
+
+def test_full_disk_under_coreneuron_stops_every_rank_in_step(circuit, tmp_path, tiny_disk):
+    """CoreNEURON's step writes the rows (a buffer of two rows here): a full disk there stops
+    the run on both ranks at the same step, long before its end, with one message naming the
+    file, and leaves no temporary file."""
+    out = tiny_disk / "out"
+    text = run_fails([circuit, f"--output-path={out}", "--simulator=CORENEURON", "--debug",
+                      "--report-buffer-size=0.02"], ranks=2)
+    errors = re.findall(r"^ERROR: .*$", text, re.MULTILINE)
+    assert len(errors) == 1 and "Traceback" not in text, text[-3000:]
+    assert re.search(rf"{re.escape(str(out))}/lfp\S*\.h5: cannot write: the disk is full",
+                     errors[0]), errors[0]
+    stops = re.findall(r"CoreNEURON's run stopped at t = ([\d.]+) ms", text)
+    assert stops and float(stops[0]) < TSTOP / 2, text[-3000:]
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
