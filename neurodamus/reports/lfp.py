@@ -14,7 +14,10 @@ reports and compartment sets), each section's segments from x = 0 to x = 1. Elec
 is column ``e`` of ``scaling_factors`` and element id ``e`` of the report.
 
 A rank reads the node index of the populations it reports (small) and the rows of its own
-cells only, so the weights it holds are those of its cells.
+cells only, so the weights it holds are those of its cells. Where HDF5 stores the factors as
+one plain array (contiguous, unfiltered float64, as ``lfp-weights`` writes them), the rank maps
+the file instead of reading it (``map_scaling_factors``): its cells' rows are used where they
+are, in the page cache (shared by the ranks of a node, not copied into fresh memory).
 """
 
 from __future__ import annotations
@@ -144,11 +147,33 @@ def compartment_section_ids(sections) -> np.ndarray:
                      np.array([n for _, n in ordered], np.int64))
 
 
-def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=None) -> dict:
+def map_scaling_factors(path, population: str) -> np.ndarray | None:
+    """``/electrodes/<population>/scaling_factors`` of ``path`` mapped into memory
+    (read-only float64 [compartments x electrodes]), or None when HDF5 does not keep it as one
+    plain array in the file (chunked, compressed, external, another type or byte order, empty):
+    then it is read.
+
+    A mapped file must not be rewritten in place during the run (``lfp-weights`` writes a new
+    file and renames it, which leaves the mapped one alone)."""
+    with h5py.File(str(path), "r") as fd:
+        ds = fd[f"electrodes/{population}/scaling_factors"]
+        plist = ds.id.get_create_plist()
+        if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_external_count() or \
+                ds.dtype != np.dtype("<f8") or ds.size == 0:
+            return None
+        offset, shape = ds.id.get_offset(), ds.shape
+    if offset is None:   # never written
+        return None
+    return np.memmap(str(path), dtype="<f8", mode="r", offset=offset, shape=shape)
+
+
+def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=None,
+                      mapped=None) -> dict:
     """node id -> weights [compartments x electrodes] (float64) of this rank's ``cells``:
     [(node id, expected section id per compartment)] of nodes present in the file. With
     ``into`` (one writable C-ordered float64 array of that shape per cell, e.g.
     ``BlockWeights.cell_weights``) the weights are read straight into them: no second copy.
+    With ``mapped`` (``map_scaling_factors``) they are views of it, nothing is read.
 
     ConfigError naming the file and the first node whose compartments do not match (a file
     made for another circuit or another morphology instantiation)."""
@@ -173,6 +198,9 @@ def read_cell_weights(electrodes: ElectrodesFile, population: str, cells, into=N
                 k = int(bad[0])
                 _fail(path, f"/{population}/section_ids", f"node {node} compartment {k} is in "
                       f"section {found[k]} in the file, in section {expected[k]} in the cell")
+            if mapped is not None:
+                out[int(node)] = np.asarray(mapped[a:b])
+                continue
             dest = np.empty((b - a, factors.shape[1])) if into is None else into[j]
             if b > a:
                 factors.read_direct(dest, np.s_[a:b, :])
@@ -198,9 +226,11 @@ class BlockWeights:
     #: bytes of float64 products held at once by ``product_of_rows`` (cells taken in batches)
     SCRATCH_BYTES = 16 * 2**20
 
-    def __init__(self, counts, n_electrodes: int):
+    def __init__(self, counts, n_electrodes: int, arrays=None):
         """Room for the weights of cells of ``counts`` compartments (``cell_weights`` gives
-        each cell's, to fill)."""
+        each cell's, to fill), or, with ``arrays``, each cell's weights [compartments x
+        electrodes] used as they are (e.g. views of the mapped file): not copied, one product
+        per cell instead of batched ones."""
         self.n_electrodes = n_electrodes
         counts = np.asarray(counts, np.int64)
         self.n_cells = len(counts)
@@ -214,7 +244,8 @@ class BlockWeights:
             order.append((starts[cells][:, None] + np.arange(n)[None, :]).ravel())
             # as product_of_rows reads it; filled in place (a second copy of the weights
             # costs memory and, on some VMs, seconds of page faults per GB)
-            stack = np.empty((len(cells), n, n_electrodes))
+            stack = np.empty((len(cells), n, n_electrodes)) if arrays is None else \
+                tuple(arrays[c] for c in cells.tolist())
             self._place.update((c, (len(self.groups), i)) for i, c in enumerate(cells.tolist()))
             self.groups.append((cells, column, stack))
             column += len(cells) * n
@@ -241,13 +272,21 @@ class BlockWeights:
 
     @property
     def nbytes(self) -> int:
-        return sum(w.nbytes for *_, w in self.groups) + self.order.nbytes
+        return sum(sum(w.nbytes for w in weights) if isinstance(weights, tuple) else
+                   weights.nbytes for *_, weights in self.groups) + self.order.nbytes
+
+    @staticmethod
+    def _dims(weights) -> tuple[int, int]:
+        """(cells, compartments per cell) of a group's weights, a stack or a tuple."""
+        if isinstance(weights, tuple):
+            return len(weights), weights[0].shape[0]
+        return weights.shape[0], weights.shape[1]
 
     def column_cells(self) -> np.ndarray:
         """The cell (index as given) of every column."""
         cells = np.empty(self.n_columns, np.int64)
         for group_cells, start, weights in self.groups:
-            g, n, _ = weights.shape
+            g, n = self._dims(weights)
             cells[start:start + g * n] = np.repeat(group_cells, n)
         return cells
 
@@ -256,9 +295,13 @@ class BlockWeights:
         n_steps = raw.shape[1]
         out = np.empty((self.n_cells, self.n_electrodes, n_steps))
         for cells, start, weights in self.groups:
-            g, n, _ = weights.shape
-            out[cells] = np.matmul(weights.transpose(0, 2, 1),
-                                   raw[start:start + g * n].reshape(g, n, n_steps))
+            g, n = self._dims(weights)
+            block = raw[start:start + g * n].reshape(g, n, n_steps)
+            if isinstance(weights, tuple):
+                for i, w in enumerate(weights):
+                    out[cells[i]] = w.T @ block[i]
+            else:
+                out[cells] = np.matmul(weights.transpose(0, 2, 1), block)
         return out.reshape(self.n_cells * self.n_electrodes, n_steps)
 
     def product_of_rows(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -278,8 +321,13 @@ class BlockWeights:
         out = out.reshape(-1)[:size].reshape(n_steps, self.n_cells, n_e)
         batch = max(1, self.SCRATCH_BYTES // max(1, 8 * n_steps * n_e))
         for cells, start, weights in self.groups:
-            g, n, _ = weights.shape
+            g, n = self._dims(weights)
             block = rows[:, start:start + g * n].reshape(n_steps, g, n).transpose(1, 0, 2)
+            if isinstance(weights, tuple):   # one cell at a time, where its weights are
+                product = self._scratch_for(n_steps, n_e)
+                for i, w in enumerate(weights):
+                    out[:, cells[i], :] = np.matmul(block[i], w, out=product)
+                continue
             for a in range(0, g, batch):
                 b = min(g, a + batch)
                 product = np.matmul(block[a:b], weights[a:b],
@@ -299,6 +347,7 @@ __all__ = [
     "ElectrodesFile",
     "PopulationIndex",
     "compartment_section_ids",
+    "map_scaling_factors",
     "missing_nodes",
     "read_cell_weights",
     "read_electrodes_file",

@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from .lfp import (
     BlockWeights,
     compartment_section_ids,
+    map_scaling_factors,
     missing_nodes,
     read_cell_weights,
     read_electrodes_file,
@@ -70,14 +71,21 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
         blocks.append(PopulationBlock(
             pop, offset, present.astype(np.uint64), np.full(len(present), n_elec, np.int64),
             np.tile(np.arange(n_elec, dtype=np.uint32), len(present))))
-    # the weights are read straight into the stacks the product uses
-    combine = BlockWeights([len(sections) for _, mine in cells for _, sections in mine],
-                           n_elec)
-    first = 0
-    for pop, mine in cells:
-        read_cell_weights(electrodes, pop, mine, into=[
-            combine.cell_weights(k) for k in range(first, first + len(mine))])
-        first += len(mine)
+    counts = [len(sections) for _, mine in cells for _, sections in mine]
+    mapped = [map_scaling_factors(electrodes.path, pop) for pop, _ in cells]
+    if all(m is not None for m in mapped):   # used where they are in the file (page cache)
+        arrays = []
+        for (pop, mine), factors in zip(cells, mapped):
+            got = read_cell_weights(electrodes, pop, mine, mapped=factors)
+            arrays += [got[raw] for raw, _ in mine]
+        combine = BlockWeights(counts, n_elec, arrays)
+    else:   # read straight into the stacks the product uses
+        combine = BlockWeights(counts, n_elec)
+        first = 0
+        for pop, mine in cells:
+            read_cell_weights(electrodes, pop, mine, into=[
+                combine.cell_weights(k) for k in range(first, first + len(mine))])
+            first += len(mine)
     # recorded in the weights' column order: cells grouped by compartment count
     recorded = [recorded[i] for i in combine.order.tolist()]
     return LocalReport(spec, blocks, [seg._ref_i_membrane_ for seg in recorded], combine,

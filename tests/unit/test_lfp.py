@@ -8,6 +8,7 @@ from neurodamus.errors import ConfigError
 from neurodamus.reports.lfp import (
     BlockWeights,
     compartment_section_ids,
+    map_scaling_factors,
     missing_nodes,
     read_cell_weights,
     read_electrodes_file,
@@ -45,6 +46,24 @@ def test_round_trip_and_own_cells_only(tmp_path):
     assert got[7] is into[0] and got[3] is into[1]
     np.testing.assert_array_equal(blocks.cell_weights(0), factors[2:5])
     np.testing.assert_array_equal(blocks.cell_weights(1), factors[0:2])
+
+
+def test_weights_used_where_they_are_in_the_file(tmp_path):
+    """A plain float64 array (as lfp-weights writes it) is mapped, not read: each cell's
+    weights are read-only views of the file; chunked or compressed factors are read."""
+    factors = _file(tmp_path / "w.h5")
+    ef = read_electrodes_file(tmp_path / "w.h5")
+    mapped = map_scaling_factors(tmp_path / "w.h5", "pop")
+    got = read_cell_weights(ef, "pop", [(7, np.array([0, 1, 2])), (3, np.array([0, 1]))],
+                            mapped=mapped)
+    np.testing.assert_array_equal(got[7], factors[2:5])
+    np.testing.assert_array_equal(got[3], factors[0:2])
+    assert not got[7].flags.writeable and np.shares_memory(got[7], mapped)
+    with h5py.File(tmp_path / "w.h5", "r+") as fd:
+        del fd["electrodes/pop/scaling_factors"]
+        fd.create_dataset("electrodes/pop/scaling_factors", data=factors, chunks=(1, 2),
+                          compression="gzip")
+    assert map_scaling_factors(tmp_path / "w.h5", "pop") is None
 
 
 def test_compartment_count_mismatch_names_file_and_node(tmp_path):
@@ -108,6 +127,12 @@ def test_block_weights_equal_the_block_diagonal_product():
     assert got.dtype == np.float32 and got.shape == (7, 12)
     np.testing.assert_allclose(got, (dense @ raw).T.astype(np.float32), rtol=1e-6)
     np.testing.assert_array_equal(got, (blocks @ ordered).T.astype(np.float32))
+    # each cell's weights used as given (views of a mapped file): the same numbers
+    given = BlockWeights([len(w) for w in cells], 3, [w.copy() for w in cells])
+    assert given.order.tolist() == blocks.order.tolist() and given.nbytes == blocks.nbytes
+    np.testing.assert_allclose(given @ ordered, dense @ raw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(given.product_of_rows(np.ascontiguousarray(ordered.T)), got,
+                               rtol=1e-6)
 
 
 def test_line_source_equals_integrated_point_sources():
