@@ -5,9 +5,10 @@ Every cell of the report that the electrodes file lists gets one element per ele
 ``sum over the cell's compartments of factor x i_membrane_`` (fast ``i_membrane_``, nA; factors
 in mV/nA, so the value is in mV). The references are the ``i_membrane_`` of every compartment
 in file order within each cell, the cells grouped by compartment count
-(``BlockWeights.order``), and the combination is the block-diagonal weight matrix; flushes and
-files are those of the other reports (NEURON gathers the references at report steps,
-``lfp_recording.py``; CoreNEURON records them at every step).
+(``BlockWeights.order``), and the combination is the block-diagonal weight matrix (its
+weights mapped from the file where it allows, else read); the files are those of the other
+reports (the currents are taken at report steps only, by NEURON or inside CoreNEURON's step,
+``lfp_recording.py``).
 
 Which currents enter: fast ``i_membrane_`` holds the capacitive and ionic currents and every
 NONSPECIFIC_CURRENT point process, hence the driver's own current source
