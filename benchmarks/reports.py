@@ -11,12 +11,15 @@
    electrodes (random positions in the circuit's box, weights from ``neurodamus lfp-weights``,
    dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
    Runs alternate as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
-   runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (NEURON: the
-   flush interval; CoreNEURON: chunks of at least 25 ms, one if the whole run fits); without
-   it, the driver's default (64 rows of the lfp report).
+   runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (the flush
+   interval, on both engines); without it, the driver's default (64 rows of the lfp report).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.
+
+Each run's output folder is removed once its summary and file sizes are read: a 4000-cell lfp
+run writes ~800 MB, and the files of earlier runs (still being written back) must not weigh on
+the next ones.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +63,8 @@ def run(config: Path, ranks: int, out: Path, *extra) -> tuple[dict, float]:
     match = re.search(r"Reports: .* ([0-9.]+) s flushing and writing \(([0-9.]+) s CPU",
                       result.proc.stdout + result.proc.stderr)
     summary["flush_s"] = (float(match.group(1)), float(match.group(2))) if match else None
+    summary["h5_mib"] = {f.name: f.stat().st_size / 2**20 for f in out.glob("*.h5")}
+    shutil.rmtree(out, ignore_errors=True)
     return summary, result.wall
 
 
@@ -70,17 +76,17 @@ def overhead(tmp: Path, args) -> list:
         "type": "compartment", "variable_name": "v", "dt": 0.1, "start_time": 0.0,
         "end_time": args.tstop}})
     samples = {"none": [], "soma": []}
-    flushes = []
+    flushes, size = [], 0.0
     for i in range(args.repeat):
         for name, cfg in (("none", none), ("soma", soma)):
             summary, wall = run(cfg, args.ranks, tmp / f"out_{name}_{i}")
             samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"]))
             if summary["flush_s"]:
                 flushes.append(summary["flush_s"])
+            size = summary["h5_mib"].get("soma.h5", size)
             print(f"  {name:5s} run {summary['phases_max_s']['run']:8.2f} s   wall "
                   f"{wall:8.2f} s   cpu {summary['cpu_s']:8.2f} s   load "
                   f"{os.getloadavg()[0]:.1f}", flush=True)
-    size = (tmp / "out_soma_0" / "soma.h5").stat().st_size / 2**20
     best = {k: [min(s[i] for s in v) for i in range(3)] for k, v in samples.items()}
     pct = [100 * (best["soma"][i] / best["none"][i] - 1) for i in range(3)]
 
@@ -136,6 +142,7 @@ def lfp_overhead(tmp: Path, args) -> list:
         "end_time": args.tstop}})
     for engine in args.engines.split(","):
         samples = {"none": [], "lfp": []}
+        size = 0.0
         for i in range(args.repeat):
             for name, cfg in (("none", none), ("lfp", lfp)):
                 buffer = lfp_buffer(args.lfp_buffer, engine)
@@ -144,6 +151,7 @@ def lfp_overhead(tmp: Path, args) -> list:
                                     f"--simulator={engine}", *extra)
                 samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
                                       summary["flush_s"]))
+                size = summary["h5_mib"].get("lfp.h5", size)
                 print(f"  {engine} {name:5s} run {summary['phases_max_s']['run']:8.2f} s   "
                       f"wall {wall:8.2f} s   cpu {summary['cpu_s']:8.2f} s   load "
                       f"{os.getloadavg()[0]:.1f}", flush=True)
@@ -154,7 +162,6 @@ def lfp_overhead(tmp: Path, args) -> list:
         paired = [100 * float(np.median([lfp[j] / none[j] - 1 for none, lfp in
                                          zip(samples["none"], samples["lfp"])]))
                   for j in range(3)]
-        size = (tmp / f"lfp_{engine}_lfp_0" / "lfp.h5").stat().st_size / 2**20
         for name in ("none", "lfp"):
             rows.append((f"{engine} {name}: run/wall/cpu (s), {args.repeat}x", ", ".join(
                 f"{r:.1f}/{w:.1f}/{c:.1f}" for r, w, c, _ in samples[name]), ""))
@@ -186,7 +193,7 @@ def memory(tmp: Path, args) -> list:
             summary, _ = run(with_reports(config, f"full{tstop:g}", full, tstop), args.ranks,
                              out, f"--report-buffer-size={buffer_mb:g}")
             rss = max(summary["peak_rss_mb"])
-            size = (out / "full.h5").stat().st_size / 2**20
+            size = summary["h5_mib"]["full.h5"]
             rows.append((f"full report, {tstop:g} ms, buffer {buffer_mb:g} MB",
                          f"+{rss - base_rss:.0f} MiB", f"file {size:.0f} MiB"))
     return rows
