@@ -102,6 +102,11 @@ class LfpGatherReport:
         self._in_step, self._in_step_rows = write, max(1, int(rows))
 
     @property
+    def flushes_in_step(self) -> bool:
+        """Whether CoreNEURON's step writes this report's rows (``flush_in_step``)."""
+        return self._in_step is not None
+
+    @property
     def held_rows(self) -> int:
         """Rows gathered from the next one to flush on, without a gap."""
         gaps = np.flatnonzero(~self._have[self._base:])

@@ -273,7 +273,7 @@ class ReportSet:
                     rep.detach()
                 continue
             a, b = grid.rows_in(lo, hi)
-            if getattr(rep, "_in_step", None):   # rows written from CoreNEURON's step
+            if getattr(rep, "flushes_in_step", False):   # rows written from CoreNEURON's step
                 a = max(a, rep.rows_written)
             if b > a:
                 if rep.vectors and len(rep.vectors[0]) != hi - lo:

@@ -362,3 +362,51 @@ def test_lfp_pieces_are_bounded_per_rank_not_over_all_ranks():
     assert other.row_block == rep.row_block
     huge = LfpGatherReport(local, [], [], 0.025, piece_bytes=2**20, widest_rank=10**7)
     assert huge.row_block == 1
+
+
+def test_lfp_flush_in_coreneurons_step_carries_its_failure_out():
+    """CoreNEURON's step calls the flush through ctypes, which would swallow an exception: the
+    call returns the buffer's next first row, or -1 (stop) with the error kept, which
+    after_psolve raises once the run has stopped. Rows flushed in the step do not count
+    toward the chunk's buffer."""
+    from types import SimpleNamespace
+
+    from neurodamus.parallel import RunFailed
+    from neurodamus.reports.lfp_recording import LfpGatherReport
+
+    class Core:   # the ctypes side (lfp_core_gather.CoreImemGather), as far as used here
+        def new_slot(self):
+            return 0
+
+        def problems(self, slot):
+            return 0, 0
+
+        def clear(self, slot):
+            self.cleared = True
+
+    local = SimpleNamespace(spec=SimpleNamespace(name="lfp", grid=SimpleNamespace(period=4)),
+                            n_elements=8, n_refs=5)
+    rep = LfpGatherReport(local, [], [], 0.025, core=Core())
+    assert rep.bytes_per_step == 8.0 * 5 / 4 and not rep.flushes_in_step
+    written = []
+
+    def write(report):   # what ReportSet._write_in_step does with the held rows
+        written.append(report.held_rows)
+        report._have[:] = False
+        report._next_row += written[-1]
+
+    rep.flush_in_step(3, write)
+    assert rep.flushes_in_step and rep.bytes_per_step == 0.0
+    rep._attached, rep._have = True, np.array([True, True, True])
+    assert rep._on_full(3) == 3 and written == [3]
+
+    def fail(report):
+        raise RunFailed(["out/lfp.h5: cannot write: the disk is full"])
+
+    rep._in_step = fail
+    rep._have[:2] = True
+    assert rep.held_rows == 2
+    assert rep._on_full(5) == -1
+    with pytest.raises(RunFailed, match="disk is full"):
+        rep.after_psolve(SimpleNamespace(t=0.6))
+    assert rep._core.cleared and rep._in_step_error is None
