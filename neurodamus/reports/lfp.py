@@ -17,7 +17,7 @@ A rank reads the node index of the populations it reports (small) and the rows o
 cells only, so the weights it holds are those of its cells. Where HDF5 stores the factors as
 one plain array (contiguous, unfiltered float64, as ``lfp-weights`` writes them), the rank maps
 the file instead of reading it (``map_scaling_factors``): its cells' rows are used where they
-are, in the page cache (shared by the ranks of a node, not copied into fresh memory).
+are, the file's own pages in the page cache, not a copy in fresh memory.
 """
 
 from __future__ import annotations
