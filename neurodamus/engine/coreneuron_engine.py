@@ -202,18 +202,19 @@ class CoreNeuronEngine:
         self._make_scratch()
         t = round(float(h.t), 2)
         chunk = self.chunk_ms(reports, tstop, t)
-        if self.rank == 0:
-            log.debug("CoreNEURON: %d psolve(s) of up to %g ms (each transfers the model)",
-                      -(-round((tstop - t) / self.settings.run.dt) //
-                        max(1, round(chunk / self.settings.run.dt))), chunk)
         solver = reports.solver(pc) if reports is not None else pc
+        n_solves = 0
         with coreneuron_settings(**self._settings()) as core:
             while t < tstop - 1e-9:
                 t = min(t + chunk, tstop)
                 self._file_mode_chunk(core)
                 solver.psolve(t)
+                n_solves += 1
                 if on_chunk is not None:
                     on_chunk(t)
+        if self.rank == 0:
+            log.debug("CoreNEURON: %d psolve(s) of up to %g ms (each transfers the model)",
+                      n_solves, chunk)
         h.t = tstop
 
     def _file_mode_chunk(self, core):

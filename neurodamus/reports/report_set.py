@@ -65,6 +65,11 @@ def _even_block(rows: int, most: int) -> int:
     return -(-rows // max(1, pieces))
 
 
+def _lfp_row_bytes(comm, locals_) -> float:
+    """Bytes of one row of currents (float64) of all lfp reports, on the widest rank."""
+    return allmax(comm, sum(8.0 * local.n_refs for local in locals_ if local.spec.type == "lfp"))
+
+
 class ReportSet:
     """All enabled reports of the run (``plan.reports``; none with ``--disable-reports``).
 
@@ -133,8 +138,7 @@ class ReportSet:
         ``LFP_DEFAULT_ROWS`` rows of the lfp reports if more (the same on every rank). An lfp
         flush reads every weight once and multiplies them by the rows held, so a flush every
         few rows (what 8 MB holds for a circuit-wide LFP) would cost more than the run."""
-        lfp_row = sum(8.0 * local.n_refs for local in locals_ if local.spec.type == "lfp")
-        lfp_mb = allmax(self.comm, LFP_DEFAULT_ROWS * lfp_row / 2**20)
+        lfp_mb = LFP_DEFAULT_ROWS * _lfp_row_bytes(self.comm, locals_) / 2**20
         if lfp_mb > DEFAULT_BUFFER_MB and self.rank == 0:
             log.info("lfp reports: %d report rows held between flushes (%.0f MB per rank; "
                      "--report-buffer-size sets it)", LFP_DEFAULT_ROWS, lfp_mb)
@@ -148,9 +152,7 @@ class ReportSet:
         able = gather.flushes_in_step and first_section(self.h) is not None
         if not allmin(self.comm, int(able)):
             return None
-        row = allmax(self.comm, sum(8.0 * local.n_refs for local in locals_
-                                    if local.spec.type == "lfp"))
-        rows = max(1, int(self.buffer_mb * 2**20 // max(row, 1.0)))
+        rows = max(1, int(self.buffer_mb * 2**20 // max(_lfp_row_bytes(self.comm, locals_), 1.0)))
         if self.rank == 0:
             log.debug("lfp reports under CoreNEURON: flushed from its step every %d rows", rows)
         return rows
