@@ -2,15 +2,18 @@
 
     python benchmarks/reports.py [--cells 4000] [--tstop 1000] [--ranks 2] [--repeat 1]
                                  [--memory-cells 100] [--skip-overhead] [--skip-memory]
+                                 [--logs DIR]
 
 1. Overhead: the same run without reports and with a soma report of every cell (``v``,
-   dt 0.1 ms, 0..tstop); target <= 10 % more wall time. Runs alternate (none, soma, none,
-   soma, ...) so that load from other processes hits both; the table shows the best of
-   ``--repeat`` and every sample.
+   dt 0.1 ms, 0..tstop); target <= 10 % more wall time. Runs go in pairs, each pair in the
+   order opposite to the one before (none, soma, soma, none, ...): load from other processes
+   hits both runs of a pair, and with an even ``--repeat`` a steady drift of the machine's
+   speed cancels in the median of the pairs. The table shows the best of ``--repeat`` and
+   every sample.
 3. LFP (``--lfp-electrodes N``): the same run without reports and with an lfp report of N
    electrodes (random positions in the circuit's box, weights from ``neurodamus lfp-weights``,
    dt 0.1 ms) over every cell, on each engine of ``--engines``; target <= 10 % more wall time.
-   Runs alternate as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
+   Runs go in pairs as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
    runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (the flush
    interval, on both engines); without it, the driver's default (64 rows of the lfp report).
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
@@ -19,7 +22,9 @@
 
 Each run's output folder is removed once its summary and file sizes are read: a 4000-cell lfp
 run writes ~800 MB, and the files of earlier runs (still being written back) must not weigh on
-the next ones.
+the next ones. ``--logs DIR`` keeps each run's log as ``DIR/<name>.log``: its progress lines
+(every 10 % of the simulated time, with the seconds since the run phase began) show where
+within a run the time went, e.g. whether the machine's speed changed during it.
 """
 
 from __future__ import annotations
@@ -54,10 +59,22 @@ def with_reports(config: Path, name: str, reports: dict, tstop: float | None = N
     return path
 
 
+LOGS: Path | None = None   # --logs
+
+
+def pair_order(i: int, names: tuple) -> tuple:
+    """The runs of the ``i``-th pair: every other pair in the opposite order, so that a steady
+    drift of the machine's speed favours each name equally often."""
+    return names if i % 2 == 0 else names[::-1]
+
+
 def run(config: Path, ranks: int, out: Path, *extra) -> tuple[dict, float]:
     """(run summary, wall seconds); the summary gets ``cpu_s``: CPU seconds of all ranks, and
     ``flush_s``: the report flush and write time the run logs (wall, CPU; slowest rank)."""
     result = run_neurodamus(config, out, ranks, extra)
+    if LOGS is not None:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        (LOGS / f"{out.name}.log").write_text(result.proc.stdout + result.proc.stderr)
     summary = result.summary_or_exit("run")
     summary["cpu_s"] = result.cpu
     match = re.search(r"Reports: .* ([0-9.]+) s flushing and writing \(([0-9.]+) s CPU",
@@ -78,7 +95,7 @@ def overhead(tmp: Path, args) -> list:
     samples = {"none": [], "soma": []}
     flushes, size = [], 0.0
     for i in range(args.repeat):
-        for name, cfg in (("none", none), ("soma", soma)):
+        for name, cfg in pair_order(i, (("none", none), ("soma", soma))):
             summary, wall = run(cfg, args.ranks, tmp / f"out_{name}_{i}")
             samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"]))
             if summary["flush_s"]:
@@ -144,7 +161,7 @@ def lfp_overhead(tmp: Path, args) -> list:
         samples = {"none": [], "lfp": []}
         size = 0.0
         for i in range(args.repeat):
-            for name, cfg in (("none", none), ("lfp", lfp)):
+            for name, cfg in pair_order(i, (("none", none), ("lfp", lfp))):
                 buffer = lfp_buffer(args.lfp_buffer, engine)
                 extra = [f"--report-buffer-size={buffer:g}"] if name == "lfp" and buffer else []
                 summary, wall = run(cfg, args.ranks, tmp / f"lfp_{engine}_{name}_{i}",
@@ -157,8 +174,8 @@ def lfp_overhead(tmp: Path, args) -> list:
                       f"{os.getloadavg()[0]:.1f}", flush=True)
         best = {k: [min(s[j] for s in v) for j in range(3)] for k, v in samples.items()}
         pct = [100 * (best["lfp"][j] / best["none"][j] - 1) for j in range(3)]
-        # each lfp run against the run without report just before it (the load of the
-        # moment hits both): the median of these pairs is steadier than best against best
+        # each lfp run against the run without report next to it (the load of the moment
+        # hits both): the median of these pairs is steadier than best against best
         paired = [100 * float(np.median([lfp[j] / none[j] - 1 for none, lfp in
                                          zip(samples["none"], samples["lfp"])]))
                   for j in range(3)]
@@ -216,7 +233,11 @@ def main():
     parser.add_argument("--lfp-buffer", default="",
                         help="--report-buffer-size (MB) of the lfp runs, or ENGINE=MB,... "
                              "(default: the driver's)")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="keep each run's log in this folder")
     args = parser.parse_args()
+    global LOGS
+    LOGS = args.logs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
