@@ -59,22 +59,20 @@ def with_reports(config: Path, name: str, reports: dict, tstop: float | None = N
     return path
 
 
-LOGS: Path | None = None   # --logs
-
-
 def pair_order(i: int, names: tuple) -> tuple:
     """The runs of the ``i``-th pair: every other pair in the opposite order, so that a steady
     drift of the machine's speed favours each name equally often."""
     return names if i % 2 == 0 else names[::-1]
 
 
-def run(config: Path, ranks: int, out: Path, *extra) -> tuple[dict, float]:
-    """(run summary, wall seconds); the summary gets ``cpu_s``: CPU seconds of all ranks, and
+def run(config: Path, args, out: Path, *extra) -> tuple[dict, float]:
+    """(run summary, wall seconds) of a run on ``args.ranks`` ranks, its log kept in
+    ``args.logs`` if set; the summary gets ``cpu_s``: CPU seconds of all ranks, and
     ``flush_s``: the report flush and write time the run logs (wall, CPU; slowest rank)."""
-    result = run_neurodamus(config, out, ranks, extra)
-    if LOGS is not None:
-        LOGS.mkdir(parents=True, exist_ok=True)
-        (LOGS / f"{out.name}.log").write_text(result.proc.stdout + result.proc.stderr)
+    result = run_neurodamus(config, out, args.ranks, extra)
+    if args.logs is not None:
+        args.logs.mkdir(parents=True, exist_ok=True)
+        (args.logs / f"{out.name}.log").write_text(result.proc.stdout + result.proc.stderr)
     summary = result.summary_or_exit("run")
     summary["cpu_s"] = result.cpu
     match = re.search(r"Reports: .* ([0-9.]+) s flushing and writing \(([0-9.]+) s CPU",
@@ -96,7 +94,7 @@ def overhead(tmp: Path, args) -> list:
     flushes, size = [], 0.0
     for i in range(args.repeat):
         for name, cfg in pair_order(i, (("none", none), ("soma", soma))):
-            summary, wall = run(cfg, args.ranks, tmp / f"out_{name}_{i}")
+            summary, wall = run(cfg, args, tmp / f"out_{name}_{i}")
             samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"]))
             if summary["flush_s"]:
                 flushes.append(summary["flush_s"])
@@ -164,7 +162,7 @@ def lfp_overhead(tmp: Path, args) -> list:
             for name, cfg in pair_order(i, (("none", none), ("lfp", lfp))):
                 buffer = lfp_buffer(args.lfp_buffer, engine)
                 extra = [f"--report-buffer-size={buffer:g}"] if name == "lfp" and buffer else []
-                summary, wall = run(cfg, args.ranks, tmp / f"lfp_{engine}_{name}_{i}",
+                summary, wall = run(cfg, args, tmp / f"lfp_{engine}_{name}_{i}",
                                     f"--simulator={engine}", *extra)
                 samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
                                       summary["flush_s"]))
@@ -201,13 +199,13 @@ def memory(tmp: Path, args) -> list:
                      "variable_name": "v", "dt": 0.1, "start_time": 0.0, "end_time": 1e9}}
     rows = []
     for tstop in args.memory_tstops:
-        base, _ = run(with_reports(config, f"none{tstop:g}", {}, tstop), args.ranks,
+        base, _ = run(with_reports(config, f"none{tstop:g}", {}, tstop), args,
                       tmp / f"m_none_{tstop:g}")
         base_rss = max(base["peak_rss_mb"])
         rows.append((f"no report, {tstop:g} ms: peak RSS/rank (MiB)", f"{base_rss:.0f}", ""))
         for buffer_mb in args.buffers:
             out = tmp / f"m_full_{tstop:g}_{buffer_mb:g}"
-            summary, _ = run(with_reports(config, f"full{tstop:g}", full, tstop), args.ranks,
+            summary, _ = run(with_reports(config, f"full{tstop:g}", full, tstop), args,
                              out, f"--report-buffer-size={buffer_mb:g}")
             rss = max(summary["peak_rss_mb"])
             size = summary["h5_mib"]["full.h5"]
@@ -236,8 +234,6 @@ def main():
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep each run's log in this folder")
     args = parser.parse_args()
-    global LOGS
-    LOGS = args.logs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
