@@ -66,6 +66,9 @@ Options:
     --checkpoint-every=MS    Write a checkpoint every MS of simulated time into
                              <output>/checkpoints/t<time>/ (continue with --restore).
     --checkpoints-keep=K     Periodic checkpoints kept (the newest) [default: 2].
+    --keep-subnormals        Compute with IEEE subnormal numbers (below 2.2e-308) instead of
+                             flushing them to zero, which keeps quiet networks from slowing
+                             down as their states decay (docs/performance.md).
     --provenance=MODE        fast: the provenance record holds input files' sizes and mtimes;
                              full: also their content hashes [default: fast].
     --verbose                More messages (progress per run chunk).
@@ -334,7 +337,9 @@ def _options(args):
                       dump_cell_state=gids, disable_reports=args["--disable-reports"],
                       report_buffer_size=buffer_mb,
                       simulator=simulator, verbose=args["--verbose"], debug=args["--debug"],
-                      keep_axon=args["--keep-axon"], provenance=provenance, **scale,
+                      keep_axon=args["--keep-axon"],
+                      keep_subnormals=bool(args.get("--keep-subnormals")),
+                      provenance=provenance, **scale,
                       **_coreneuron_options(args))
 
 

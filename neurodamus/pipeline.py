@@ -39,6 +39,7 @@ from .progress import Progress
 from .reports import ReportSet
 from .reports.spikes import gather_spikes, write_spikes
 from .runtime import Runtime, process_start_time, start
+from .subnormals import flush_subnormals
 from .tools import cellstate, dryrun
 
 log = logging.getLogger(__name__)
@@ -211,12 +212,15 @@ def run(config_path, options: RunOptions) -> int:
     if options.dry_run:   # sample each cell type, estimate memory, no run
         return dryrun.dry_run(plan, rt)
     record = open_outputs(plan, rt)
-    if plan.uses_coreneuron and not plan.checked.build_model:
-        outcome = coreneuron_engine.simulate_written_model(plan, rt)
-    elif plan.uses_coreneuron and options.modelbuilding_steps > 1:
-        outcome = build_steps.build_in_steps(plan, rt)
-    else:
-        outcome = simulate_model(plan, rt)
+    with flush_subnormals(not options.keep_subnormals) as arithmetic:
+        log.info("Subnormal numbers: %s", arithmetic)
+        if plan.uses_coreneuron and not plan.checked.build_model:
+            outcome = coreneuron_engine.simulate_written_model(plan, rt)
+        elif plan.uses_coreneuron and options.modelbuilding_steps > 1:
+            outcome = build_steps.build_in_steps(plan, rt)
+        else:
+            outcome = simulate_model(plan, rt)
+    outcome.record_facts = {**(outcome.record_facts or {}), "subnormals": arithmetic}
     finish(plan, rt, record, outcome)
     return 0
 

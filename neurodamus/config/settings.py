@@ -41,6 +41,7 @@ class RunOptions:
     verbose: bool = False
     debug: bool = False
     keep_axon: bool = False
+    keep_subnormals: bool = False            # IEEE subnormals instead of flushing them to zero
     # scale: dry-run memory estimate, target allocation, sliced model building
     dry_run: bool = False
     num_target_ranks: int | None = None

@@ -13,8 +13,8 @@ from tests.helpers import base_env, read_spikes, run_neurodamus, spikes_equal
 pytestmark = pytest.mark.mpi
 
 
-def run_into(config, out_dir, ranks, **kw):
-    result = run_neurodamus([config, f"--output-path={out_dir}"], ranks=ranks, **kw)
+def run_into(config, out_dir, ranks, *options, **kw):
+    result = run_neurodamus([config, f"--output-path={out_dir}", *options], ranks=ranks, **kw)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -87,6 +87,37 @@ def test_spike_file_layout(runs):
         assert h5py.check_enum_dtype(grp.attrs.get_id("sorting").dtype) == \
             {"none": 0, "by_id": 1, "by_time": 2}
         assert grp.attrs["sorting"] == 2
+
+
+def test_flushing_subnormals_changes_no_spike_and_no_voltage(example_config, runs, tmp_path):
+    """Subnormals are flushed to zero by default (the runs above); --keep-subnormals computes
+    with IEEE subnormals (slower on this model, docs/performance.md). Values below 2.2e-308
+    reach no spike and no voltage of the example: both give the same spikes and soma voltages,
+    on any rank count, and the run record says which arithmetic ran."""
+    import libsonata
+
+    sim = json.loads(example_config.read_text())
+    sim["reports"] = {"soma": {"type": "compartment", "cells": "Cortex", "sections": "soma",
+                               "variable_name": "v", "dt": 0.5, "start_time": 0.0,
+                               "end_time": sim["run"]["tstop"]}}
+    config = example_config.parent / "simulation_config_soma.json"
+    config.write_text(json.dumps(sim, indent=1))
+    voltages, spikes = {}, {}
+    for mode, ranks, extra in (("flush", 2, []), ("keep", 1, ["--keep-subnormals"])):
+        out = tmp_path / mode
+        run_into(config, out, ranks, *extra)
+        record = json.loads((out / "neurodamus_run.json").read_text())
+        assert record["subnormals"].startswith("flushed to zero" if mode == "flush" else
+                                               "kept (IEEE)"), record["subnormals"]
+        report = libsonata.ElementReportReader(str(out / "soma.h5"))["cortex"]
+        frame = report.get()   # columns in the writing ranks' order: sort them by node id
+        order = np.argsort([node for node, _ in np.asarray(frame.ids)], kind="stable")
+        voltages[mode] = np.asarray(frame.data)[:, order]
+        spikes[mode] = read_spikes(out / "out.h5")
+    assert voltages["flush"].shape == (2000, 100)
+    assert np.array_equal(voltages["flush"], voltages["keep"])
+    assert spikes_equal(spikes["flush"], spikes["keep"])
+    assert spikes_equal(spikes["keep"], runs[1][1])
 
 
 def test_special_reexec_gives_one_run_with_same_spikes(example_config, runs, tmp_path):
