@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,23 @@ def mpirun_prefix(ranks: int) -> list[str]:
     if "Open MPI" in version or "OpenRTE" in version:
         if os.geteuid() == 0:
             cmd.insert(1, "--allow-run-as-root")
-        cmd[1:1] = ["--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]
+        cmd[1:1] = ["--oversubscribe", "--bind-to", "none", "--mca", "mpi_yield_when_idle", "1",
+                    "--mca", "orte_tmpdir_base", _session_base()]
     return cmd
+
+
+_SESSION_ROOT: list[str] = []
+
+
+def _session_base() -> str:
+    """A session folder of its own for each mpirun: Open MPI 4.1 creates /tmp/ompi.<host>.<uid>
+    for every job and fails ("mkdir ... File exists", orte_init) when another job creates or
+    removes it at the same moment (a test's mpirun while the previous one cleans up)."""
+    if not _SESSION_ROOT:
+        root = tempfile.mkdtemp(prefix="nd-test-ompi-")
+        atexit.register(shutil.rmtree, root, True)
+        _SESSION_ROOT.append(root)
+    return tempfile.mkdtemp(dir=_SESSION_ROOT[0])
 
 
 def base_env(**extra) -> dict:
