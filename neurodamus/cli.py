@@ -68,7 +68,7 @@ Options:
     --checkpoints-keep=K     Periodic checkpoints kept (the newest) [default: 2].
     --keep-subnormals        Compute with IEEE subnormal numbers (below 2.2e-308) instead of
                              flushing them to zero, which keeps quiet networks from slowing
-                             down as their states decay (docs/performance.md).
+                             down as their states decay (docs/hpc.md).
     --provenance=MODE        fast: the provenance record holds input files' sizes and mtimes;
                              full: also their content hashes [default: fast].
     --verbose                More messages (progress per run chunk).

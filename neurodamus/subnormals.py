@@ -2,7 +2,7 @@
 
 Why: states that decay towards zero (synaptic conductances, gating variables, event
 weights) pass through the subnormal range, below 2.2e-308, where every multiply or add is
-done in the CPU's slow path (tens to a hundred times a normal operation on x86-64). A long run
+done in the CPU's slow path, many times slower than a normal one. A long run
 of a quiet network therefore slows down as it goes: the 4000-cell benchmark went from 77 to
 138 s per 100 ms over 1000 ms, and 1.4-1.55x faster with subnormals flushed, with the same
 spikes (docs/performance.md). Values that small are below anything a model can resolve.
@@ -20,13 +20,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import platform
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
