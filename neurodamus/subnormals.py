@@ -30,7 +30,6 @@ from dataclasses import dataclass
 class ControlRegister:
     """Where the flush bits are in the C library's ``fenv_t`` of one platform."""
 
-    env_size: int   # bytes of fenv_t (a buffer at least that large)
     offset: int     # byte offset of the control register's copy in fenv_t
     width: int      # its size in bytes
     bits: int       # the flush-to-zero bits
@@ -40,9 +39,11 @@ class ControlRegister:
 #: glibc's fenv_t layouts (stable ABI): x86-64 {x87 environment (28 bytes), mxcsr};
 #: aarch64 {fpcr, fpsr}
 REGISTERS = {
-    ("Linux", "x86_64"): ControlRegister(32, 28, 4, (1 << 15) | (1 << 6), "MXCSR FTZ+DAZ"),
-    ("Linux", "aarch64"): ControlRegister(8, 0, 4, 1 << 24, "FPCR.FZ"),
+    ("Linux", "x86_64"): ControlRegister(28, 4, (1 << 15) | (1 << 6), "MXCSR FTZ+DAZ"),
+    ("Linux", "aarch64"): ControlRegister(0, 4, 1 << 24, "FPCR.FZ"),
 }
+#: bytes handed to fegetenv: more than any fenv_t above (32 and 8 bytes)
+ENV_BUFFER = 64
 
 
 def _register() -> ControlRegister | None:
@@ -64,8 +65,8 @@ def subnormals_kept() -> bool:
     return tiny * 0.5 != 0.0
 
 
-def _get_env(libm, register: ControlRegister) -> bytes:
-    buffer = ctypes.create_string_buffer(max(register.env_size, 64))
+def _get_env(libm) -> bytes:
+    buffer = ctypes.create_string_buffer(ENV_BUFFER)
     if libm.fegetenv(buffer) != 0:
         raise OSError("fegetenv failed")
     return buffer.raw
@@ -93,11 +94,12 @@ def flush_subnormals(enabled: bool = True):
         return
     register, libm = _register(), _libm()
     if register is None or libm is None:
-        yield (f"kept (IEEE): no known floating-point control register on "
-               f"{platform.system()} {platform.machine()}")
+        yield ("kept (IEEE): " + (f"no known floating-point control register on "
+                                  f"{platform.system()} {platform.machine()}" if libm else
+                                  "the C math library (fegetenv) cannot be loaded"))
         return
     try:
-        saved = _get_env(libm, register)
+        saved = _get_env(libm)
         _set_env(libm, _with_bits(saved, register, True))
     except OSError as exc:
         yield f"kept (IEEE): {exc}"

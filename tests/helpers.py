@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import shutil
 import subprocess
@@ -32,18 +33,19 @@ def mpirun_prefix(ranks: int) -> list[str]:
     return cmd
 
 
-_SESSION_ROOT: list[str] = []
+@functools.cache
+def _session_root() -> str:
+    """This test process's folder of Open MPI session folders, removed when it exits."""
+    root = tempfile.mkdtemp(prefix="nd-test-ompi-")
+    atexit.register(shutil.rmtree, root, True)
+    return root
 
 
 def _session_base() -> str:
     """A session folder of its own for each mpirun: Open MPI 4.1 creates /tmp/ompi.<host>.<uid>
     for every job and fails ("mkdir ... File exists", orte_init) when another job creates or
     removes it at the same moment (a test's mpirun while the previous one cleans up)."""
-    if not _SESSION_ROOT:
-        root = tempfile.mkdtemp(prefix="nd-test-ompi-")
-        atexit.register(shutil.rmtree, root, True)
-        _SESSION_ROOT.append(root)
-    return tempfile.mkdtemp(dir=_SESSION_ROOT[0])
+    return tempfile.mkdtemp(dir=_session_root())
 
 
 def base_env(**extra) -> dict:

@@ -55,7 +55,7 @@ def test_unknown_platform_keeps_ieee_and_says_why(monkeypatch):
 def test_bits_the_c_library_ignores_are_not_reported_as_flushed(monkeypatch):
     # a description that sets no bit: the product is still subnormal, so the run says "kept"
     register = subnormals._register()
-    dummy = ControlRegister(register.env_size, register.offset, register.width, 0, "nothing")
+    dummy = ControlRegister(register.offset, register.width, 0, "nothing")
     monkeypatch.setattr(subnormals, "_register", lambda: dummy)
     with flush_subnormals() as state:
         assert state == "kept (IEEE): setting nothing had no effect"
@@ -64,7 +64,7 @@ def test_bits_the_c_library_ignores_are_not_reported_as_flushed(monkeypatch):
 
 
 def test_bits_are_set_and_cleared_in_place():
-    register = ControlRegister(8, 4, 4, 0x8040, "test")
+    register = ControlRegister(4, 4, 0x8040, "test")
     env = bytes(range(8))
     on = subnormals._with_bits(env, register, True)
     assert on[:4] == env[:4]
