@@ -16,6 +16,13 @@
    Runs go in pairs as in 1. ``--lfp-buffer MB`` (or ``NEURON=MB,CORENEURON=MB``): the lfp
    runs' ``--report-buffer-size``; it holds 8 B per compartment and report row (the flush
    interval, on both engines); without it, the driver's default (64 rows of the lfp report).
+   ``--side-by-side``: the two runs of each pair run at the same time, each on ``--ranks``
+   ranks (``--ranks 1`` on 2 cores): on a machine whose speed drifts by tens of per cent
+   within minutes (a shared VM), both runs see the same speed at every moment, where runs one
+   after the other do not. They also share the memory bandwidth and the last-level cache, so
+   the report's own memory traffic slows the run without report too, and one rank per run
+   leaves out what ranks wait for each other: a measure of the report's work, next to (not
+   instead of) the pairs run one after the other.
 2. Memory: a full compartment report (every segment, dt 0.1 ms) of ``--memory-cells`` cells,
    for two run lengths and two buffer sizes; peak RSS per rank minus that of the same run
    without the report must follow the buffer size, not the run length.
@@ -37,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -158,17 +166,34 @@ def lfp_overhead(tmp: Path, args) -> list:
     for engine in args.engines.split(","):
         samples = {"none": [], "lfp": []}
         size = 0.0
+        buffer = lfp_buffer(args.lfp_buffer, engine)
+        extra = {"none": [], "lfp": [f"--report-buffer-size={buffer:g}"] if buffer else []}
         for i in range(args.repeat):
-            for name, cfg in pair_order(i, (("none", none), ("lfp", lfp))):
-                buffer = lfp_buffer(args.lfp_buffer, engine)
-                extra = [f"--report-buffer-size={buffer:g}"] if name == "lfp" and buffer else []
-                summary, wall = run(cfg, args, tmp / f"lfp_{engine}_{name}_{i}",
-                                    f"--simulator={engine}", *extra)
-                samples[name].append((summary["phases_max_s"]["run"], wall, summary["cpu_s"],
+            names = pair_order(i, ("none", "lfp"))
+            cfgs = {"none": none, "lfp": lfp}
+            results = {}
+
+            def one(name, i=i, engine=engine, results=results):
+                results[name] = run(cfgs[name], args, tmp / f"lfp_{engine}_{name}_{i}",
+                                    f"--simulator={engine}", *extra[name])
+
+            if args.side_by_side:   # both at once: every moment's machine speed hits both
+                threads = [threading.Thread(target=one, args=(name,)) for name in names]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+            for name in names:
+                if not args.side_by_side:
+                    one(name)
+                summary, wall = results[name]
+                # CPU time is counted over every child process, of both runs when side by side
+                cpu = float("nan") if args.side_by_side else summary["cpu_s"]
+                samples[name].append((summary["phases_max_s"]["run"], wall, cpu,
                                       summary["flush_s"]))
                 size = summary["h5_mib"].get("lfp.h5", size)
                 print(f"  {engine} {name:5s} run {summary['phases_max_s']['run']:8.2f} s   "
-                      f"wall {wall:8.2f} s   cpu {summary['cpu_s']:8.2f} s   load "
+                      f"wall {wall:8.2f} s   cpu {cpu:8.2f} s   load "
                       f"{os.getloadavg()[0]:.1f}", flush=True)
         best = {k: [min(s[j] for s in v) for j in range(3)] for k, v in samples.items()}
         pct = [100 * (best["lfp"][j] / best["none"][j] - 1) for j in range(3)]
@@ -231,6 +256,10 @@ def main():
     parser.add_argument("--lfp-buffer", default="",
                         help="--report-buffer-size (MB) of the lfp runs, or ENGINE=MB,... "
                              "(default: the driver's)")
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run the two lfp runs of each pair at the same time (e.g. with "
+                             "--ranks 1 on 2 cores), so that the machine's speed changes hit "
+                             "both alike")
     parser.add_argument("--logs", type=Path, default=None,
                         help="keep each run's log in this folder")
     args = parser.parse_args()
