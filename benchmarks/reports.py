@@ -168,14 +168,17 @@ def lfp_overhead(tmp: Path, args) -> list:
         size = 0.0
         buffer = lfp_buffer(args.lfp_buffer, engine)
         extra = {"none": [], "lfp": [f"--report-buffer-size={buffer:g}"] if buffer else []}
+        cfgs = {"none": none, "lfp": lfp}
         for i in range(args.repeat):
             names = pair_order(i, ("none", "lfp"))
-            cfgs = {"none": none, "lfp": lfp}
             results = {}
 
             def one(name, i=i, engine=engine, results=results):
-                results[name] = run(cfgs[name], args, tmp / f"lfp_{engine}_{name}_{i}",
-                                    f"--simulator={engine}", *extra[name])
+                try:
+                    results[name] = run(cfgs[name], args, tmp / f"lfp_{engine}_{name}_{i}",
+                                        f"--simulator={engine}", *extra[name])
+                except SystemExit as failed:   # a failed run: ends the benchmark, not a thread
+                    results[name] = failed
 
             if args.side_by_side:   # both at once: every moment's machine speed hits both
                 threads = [threading.Thread(target=one, args=(name,)) for name in names]
@@ -186,6 +189,8 @@ def lfp_overhead(tmp: Path, args) -> list:
             for name in names:
                 if not args.side_by_side:
                     one(name)
+                if isinstance(results[name], SystemExit):
+                    raise results[name]
                 summary, wall = results[name]
                 # CPU time is counted over every child process, of both runs when side by side
                 cpu = float("nan") if args.side_by_side else summary["cpu_s"]
