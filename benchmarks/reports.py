@@ -73,6 +73,32 @@ def pair_order(i: int, names: tuple) -> tuple:
     return names if i % 2 == 0 else names[::-1]
 
 
+def run_pair(names, one, side_by_side: bool = False) -> dict:
+    """``{name: one(name)}`` for the runs of a pair: one after the other, or all at once
+    (``side_by_side``: every moment's machine speed then hits every run). A run that fails
+    (``SystemExit``, see ``run``) ends the benchmark with its message; side by side, once the
+    other runs are done."""
+    if not side_by_side:
+        return {name: one(name) for name in names}
+    results = {}
+
+    def keep(name):
+        try:
+            results[name] = one(name)
+        except SystemExit as failed:
+            results[name] = failed
+
+    threads = [threading.Thread(target=keep, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name in names:
+        if isinstance(results[name], SystemExit):
+            raise results[name]
+    return results
+
+
 def run(config: Path, args, out: Path, *extra) -> tuple[dict, float]:
     """(run summary, wall seconds) of a run on ``args.ranks`` ranks, its log kept in
     ``args.logs`` if set; the summary gets ``cpu_s``: CPU seconds of all ranks, and
@@ -170,36 +196,21 @@ def lfp_overhead(tmp: Path, args) -> list:
         extra = {"none": [], "lfp": [f"--report-buffer-size={buffer:g}"] if buffer else []}
         cfgs = {"none": none, "lfp": lfp}
         for i in range(args.repeat):
-            names = pair_order(i, ("none", "lfp"))
-            results = {}
 
-            def one(name, i=i, engine=engine, results=results):
-                try:
-                    results[name] = run(cfgs[name], args, tmp / f"lfp_{engine}_{name}_{i}",
-                                        f"--simulator={engine}", *extra[name])
-                except SystemExit as failed:   # a failed run: ends the benchmark, not a thread
-                    results[name] = failed
-
-            if args.side_by_side:   # both at once: every moment's machine speed hits both
-                threads = [threading.Thread(target=one, args=(name,)) for name in names]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-            for name in names:
-                if not args.side_by_side:
-                    one(name)
-                if isinstance(results[name], SystemExit):
-                    raise results[name]
-                summary, wall = results[name]
+            def one(name, i=i, engine=engine, samples=samples):
+                summary, wall = run(cfgs[name], args, tmp / f"lfp_{engine}_{name}_{i}",
+                                    f"--simulator={engine}", *extra[name])
                 # CPU time is counted over every child process, of both runs when side by side
                 cpu = float("nan") if args.side_by_side else summary["cpu_s"]
                 samples[name].append((summary["phases_max_s"]["run"], wall, cpu,
                                       summary["flush_s"]))
-                size = summary["h5_mib"].get("lfp.h5", size)
                 print(f"  {engine} {name:5s} run {summary['phases_max_s']['run']:8.2f} s   "
                       f"wall {wall:8.2f} s   cpu {cpu:8.2f} s   load "
                       f"{os.getloadavg()[0]:.1f}", flush=True)
+                return summary
+
+            results = run_pair(pair_order(i, ("none", "lfp")), one, args.side_by_side)
+            size = results["lfp"]["h5_mib"].get("lfp.h5", size)
         best = {k: [min(s[j] for s in v) for j in range(3)] for k, v in samples.items()}
         pct = [100 * (best["lfp"][j] / best["none"][j] - 1) for j in range(3)]
         # each lfp run against the run without report next to it (the load of the moment
