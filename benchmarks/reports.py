@@ -76,8 +76,8 @@ def pair_order(i: int, names: tuple) -> tuple:
 def run_pair(names, one, side_by_side: bool = False) -> dict:
     """``{name: one(name)}`` for the runs of a pair: one after the other, or all at once
     (``side_by_side``: every moment's machine speed then hits every run). A run that fails
-    (``SystemExit``, see ``run``) ends the benchmark with its message; side by side, once the
-    other runs are done."""
+    (``SystemExit``, see ``run``, or any other error) ends the benchmark with its message;
+    side by side, once the other runs are done."""
     if not side_by_side:
         return {name: one(name) for name in names}
     results = {}
@@ -85,7 +85,7 @@ def run_pair(names, one, side_by_side: bool = False) -> dict:
     def keep(name):
         try:
             results[name] = one(name)
-        except SystemExit as failed:
+        except BaseException as failed:   # noqa: BLE001 - raised again in the main thread
             results[name] = failed
 
     threads = [threading.Thread(target=keep, args=(name,)) for name in names]
@@ -94,7 +94,7 @@ def run_pair(names, one, side_by_side: bool = False) -> dict:
     for thread in threads:
         thread.join()
     for name in names:
-        if isinstance(results[name], SystemExit):
+        if isinstance(results[name], BaseException):
             raise results[name]
     return results
 

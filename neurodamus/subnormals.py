@@ -94,9 +94,10 @@ def flush_subnormals(enabled: bool = True):
         return
     register, libm = _register(), _libm()
     if register is None or libm is None:
-        yield ("kept (IEEE): " + (f"no known floating-point control register on "
-                                  f"{platform.system()} {platform.machine()}" if libm else
-                                  "the C math library (fegetenv) cannot be loaded"))
+        why = "the C math library (fegetenv) cannot be loaded" if libm is None else \
+            f"no known floating-point control register on {platform.system()} " \
+            f"{platform.machine()}"
+        yield f"kept (IEEE): {why}"
         return
     try:
         saved = _get_env(libm)
