@@ -21,6 +21,10 @@ psolve transfers the model) with a buffer of a few rows. The call happens at the
 step on every rank (all ranks take part in its collectives); a negative return (the flush
 failed, on every rank) stops the gather and CoreNEURON's run (stoprun) after the current
 minimum-delay interval, on every rank alike.
+With a plan (nd_core_imem_gather_plan, after nd_core_imem_gather_set) the currents are computed
+from the voltages instead, as FastImemGather.mod's nd_gather_axial does on NEURON (same plan in
+NEURON's node indices, same terms in the same order: both engines give identical values), and
+CoreNEURON needs no fast i_membrane_.
 The instance has no state: checkpoints hold nothing of it.
 The NEURON build does nothing (the NEURON engine reads the currents with nd_gather_imem).
 ENDCOMMENT
@@ -47,6 +51,8 @@ typedef struct {
     long overflow;          /* report rows beyond the capacity (not copied) */
     long bad;               /* node indices outside the thread (copied as NaN) */
     long (*on_full)(int slot, long row);   /* the driver's flush: the new first_row, or < 0 */
+    const int* plan;        /* axial currents from the voltages (see above), or 0: fast imem */
+    long plan_len;
 } NdImemGather;
 
 static NdImemGather nd_gathers[ND_MAX_GATHERS];
@@ -60,7 +66,7 @@ int nd_core_imem_gather_set(int slot, int n, const int* index, double* rows,
         return -1;
     }
     NdImemGather g = {n, index, rows, have, capacity, first_step, period, n_steps, first_row,
-                      step_ms, last, last_step, 0, 0, 0};
+                      step_ms, last, last_step, 0, 0, 0, 0, 0};
     nd_gathers[slot] = g;
     return 0;
 }
@@ -76,6 +82,18 @@ int nd_core_imem_gather_on_full(int slot, long (*fn)(int, long)) {
     return 0;
 }
 
+/* after nd_core_imem_gather_set: compute the currents from the voltages with `plan` (per
+   value: node, parent or -1, number of children, children; NEURON node indices) */
+extern "C" __attribute__((visibility("default")))
+int nd_core_imem_gather_plan(int slot, const int* plan, long plan_len) {
+    if (slot < 0 || slot >= ND_MAX_GATHERS || plan_len < 0) {
+        return -1;
+    }
+    nd_gathers[slot].plan = plan;
+    nd_gathers[slot].plan_len = plan_len;
+    return 0;
+}
+
 /* slot < 0: every slot */
 extern "C" __attribute__((visibility("default")))
 void nd_core_imem_gather_clear(int slot) {
@@ -84,6 +102,8 @@ void nd_core_imem_gather_clear(int slot) {
             nd_gathers[s].rows = 0;
             nd_gathers[s].n = 0;
             nd_gathers[s].on_full = 0;
+            nd_gathers[s].plan = 0;
+            nd_gathers[s].plan_len = 0;
         }
     }
 }
@@ -110,21 +130,72 @@ static void nd_copy_imem(NdImemGather* g, double* to, const double* imem, const 
     }
 }
 
+/* the membrane current of NEURON node j: CoreNEURON index of node j */
+#define ND_AT(j) (permute ? permute[j] : (j))
+
+static void nd_copy_axial(NdImemGather* g, double* to, const NrnThread* nt, const int* permute,
+                          int end) {
+    const double* v = nt->_actual_v;
+    const double* a = nt->_actual_a;
+    const double* b = nt->_actual_b;
+    const double* area = nt->_actual_area;
+    const int* plan = g->plan;
+    long at = 0;
+    for (int n = 0; n < g->n; ++n) {
+        if (at + 3 > g->plan_len) {
+            to[n] = 0.0 / 0.0;
+            ++g->bad;
+            continue;
+        }
+        int k = plan[at], p = plan[at + 1], nc = plan[at + 2];
+        at += 3;
+        if (k < 0 || k >= end || p >= end || nc < 0 || at + nc > g->plan_len) {
+            to[n] = 0.0 / 0.0;
+            ++g->bad;
+            at += nc > 0 ? nc : 0;
+            continue;
+        }
+        int kk = ND_AT(k);
+        double i = p >= 0 ? -b[kk] * (v[ND_AT(p)] - v[kk]) : 0.0;
+        for (int j = 0; j < nc; ++j) {
+            int c = plan[at + j];
+            if (c < 0 || c >= end) {
+                i = 0.0 / 0.0;
+                ++g->bad;
+                break;
+            }
+            int cc = ND_AT(c);
+            i += a[cc] * (v[kk] - v[cc]);
+        }
+        at += nc;
+        to[n] = i * area[kk] * 0.01;
+    }
+}
+
+static void nd_copy_currents(NdImemGather* g, double* to, const NrnThread* nt,
+                             const double* imem, const int* permute, int end) {
+    if (g->plan) {
+        nd_copy_axial(g, to, nt, permute, end);
+    } else {
+        nd_copy_imem(g, to, imem, permute, end);
+    }
+}
+
 static void nd_core_imem_gather_step(NrnThread* nt) {
-    if (nt->id != 0 || !nt->nrn_fast_imem) {
+    if (nt->id != 0) {
         return;
     }
-    const double* imem = nt->nrn_fast_imem->nrn_sav_rhs;
+    const double* imem = nt->nrn_fast_imem ? nt->nrn_fast_imem->nrn_sav_rhs : 0;
     const int* permute = nt->_permute;
     const int end = nt->end;
     for (int s = 0; s < ND_MAX_GATHERS; ++s) {
         NdImemGather* g = nd_gathers + s;
-        if (!g->rows) {
+        if (!g->rows || (!g->plan && !imem)) {
             continue;
         }
         long k = (long) (nt->_t / g->step_ms + 0.5);
         if (k == g->last_step && g->last) {
-            nd_copy_imem(g, g->last, imem, permute, end);
+            nd_copy_currents(g, g->last, nt, imem, permute, end);
         }
         if (k < g->first_step || (k - g->first_step) % g->period) {
             continue;
@@ -152,7 +223,7 @@ static void nd_core_imem_gather_step(NrnThread* nt) {
         if (g->have[col]) {
             continue;
         }
-        nd_copy_imem(g, g->rows + col * (long) g->n, imem, permute, end);
+        nd_copy_currents(g, g->rows + col * (long) g->n, nt, imem, permute, end);
         g->have[col] = 1;
     }
 }

@@ -47,6 +47,11 @@ class CoreImemGather:
         if self._on_full is not None:
             self._on_full.restype = ctypes.c_int
             self._on_full.argtypes = [ctypes.c_int, ON_FULL]
+        self._plan = getattr(lib, "nd_core_imem_gather_plan", None)   # older builds lack it
+        if self._plan is not None:
+            self._plan.restype = ctypes.c_int
+            self._plan.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_long]
+        self._plans = {}       # slot -> its plan, alive while registered
         self._callbacks = {}   # slot -> the ctypes callback, alive while registered
         self._next_slot = 0
 
@@ -54,6 +59,11 @@ class CoreImemGather:
     def flushes_in_step(self) -> bool:
         """Whether the library can call a flush from CoreNEURON's step (``on_full``)."""
         return self._on_full is not None
+
+    @property
+    def computes_axial(self) -> bool:
+        """Whether the library can compute the currents from the voltages (``set_plan``)."""
+        return self._plan is not None
 
     @classmethod
     def open(cls, path) -> CoreImemGather | None:
@@ -89,6 +99,14 @@ class CoreImemGather:
         if code != 0:
             raise RuntimeError(f"nd_core_imem_gather_set refused slot {slot}")
 
+    def set_plan(self, slot: int, plan: np.ndarray) -> None:
+        """After ``register``: the currents are computed from the voltages with ``plan``
+        (``lfp_axial.axial_plan``) instead of read from fast ``i_membrane_``."""
+        plan = np.ascontiguousarray(plan, np.int32)
+        if self._plan(slot, plan.ctypes.data, len(plan)) != 0:
+            raise RuntimeError(f"nd_core_imem_gather_plan refused slot {slot}")
+        self._plans[slot] = plan
+
     def on_full(self, slot: int, flush) -> None:
         """After ``register``: ``flush(row)`` is called when report row ``row`` finds the
         buffer full; it returns the buffer's new first row (-1: stop)."""
@@ -105,8 +123,10 @@ class CoreImemGather:
         self._clear(slot)
         if slot < 0:
             self._callbacks.clear()
+            self._plans.clear()
         else:
             self._callbacks.pop(slot, None)
+            self._plans.pop(slot, None)
 
 
 __all__ = ["CoreImemGather"]

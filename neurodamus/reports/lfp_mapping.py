@@ -89,8 +89,14 @@ def build_lfp_report(spec, where: str, targets: list, cells_of, warn=None) -> Lo
             first += len(mine)
     # recorded in the weights' column order: cells grouped by compartment count
     recorded = [recorded[i] for i in combine.order.tolist()]
-    return LocalReport(spec, blocks, [seg._ref_i_membrane_ for seg in recorded], combine,
-                       segments=recorded)
+    # the references are the segments until the currents' source is chosen (report_set:
+    # computed from the voltages, or read through i_membrane_ references, use_membrane_refs)
+    return LocalReport(spec, blocks, list(recorded), combine, segments=recorded)
 
 
-__all__ = ["build_lfp_report", "cell_compartments"]
+def use_membrane_refs(local: LocalReport) -> None:
+    """The report reads fast ``i_membrane_`` (it must be on): a reference per segment."""
+    local.refs = [seg._ref_i_membrane_ for seg in local.segments]
+
+
+__all__ = ["build_lfp_report", "cell_compartments", "use_membrane_refs"]

@@ -21,6 +21,11 @@ test). It is not an event, so a ``SaveState`` checkpoint holds nothing of it (a 
 restored run reaches it). NEURON allows the callback with one thread per rank only, which is
 how this driver runs NEURON.
 
+Where the driver can (``lfp_axial.py``: no electrode on the report's cells, ``secondorder``
+0, ...), ``axial``: the currents are computed from the voltages by ``nd_gather_axial`` (NEURON)
+or in CoreNEURON's step (same plan, same terms in the same order), and NEURON computes no fast
+``i_membrane_``; the references are then the segments themselves (nothing reads through them).
+
 Under CoreNEURON the solver runs without Python: the rows are filled inside CoreNEURON's step
 by ``NdCoreImemGather`` (``core/mod/CoreImemGather.mod``, one instance per rank, created before
 initialisation), which copies the currents of report steps by node index into this report's
@@ -44,6 +49,7 @@ import logging
 
 import numpy as np
 
+from .lfp_axial import axial_plan
 from .recording import first_section
 
 log = logging.getLogger(__name__)
@@ -54,7 +60,8 @@ class LfpGatherReport:
     on either engine (``core``: CoreNEURON's in-step gather)."""
 
     def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
-                 piece_bytes: float = 8 * 2**20, widest_rank: int | None = None):
+                 piece_bytes: float = 8 * 2**20, widest_rank: int | None = None,
+                 axial: bool = False):
         self.local = local
         self.spec = local.spec
         self.layouts = layouts
@@ -80,6 +87,9 @@ class LfpGatherReport:
         self._in_step_error = None   # what the call raised (carried out of CoreNEURON)
         self._out = None           # the flush's output rows, reused (float32)
         self.piece_bytes = piece_bytes   # output of one piece of a flush, per rank
+        self.axial = axial         # currents from the voltages (lfp_axial.py)
+        self._plan = None          # its plan (int32), in NEURON's node indices
+        self._plan_vector = None   # the same as a hoc Vector (nd_gather_axial)
         # elements of the rank with the most (the same on every rank, as the pieces must be)
         self.widest_rank = local.n_elements if widest_rank is None else widest_rank
 
@@ -118,9 +128,11 @@ class LfpGatherReport:
             self.detach()
         self.h = h
         n = self.local.n_refs
-        self._pv = h.PtrVector(max(n, 1))
-        for i, ref in enumerate(self.local.refs):
-            self._pv.pset(i, ref)
+        self._pv = None
+        if not self.axial:
+            self._pv = h.PtrVector(max(n, 1))
+            for i, ref in enumerate(self.local.refs):
+                self._pv.pset(i, ref)
         self._column = h.Vector(max(n, 1))
         self._index = None   # node indices for nd_gather_imem, False: use the PtrVector
         cols = self._in_step_rows or capacity // self.spec.grid.period + 2
@@ -161,8 +173,7 @@ class LfpGatherReport:
         if not self._core_active():
             return
         if self._core_index is None:   # the model is final: NEURON's node order is too
-            self._core_index = np.array([seg.node_index() for seg in self.local.segments],
-                                        np.int32)
+            self._core_index = self._node_indices()
             self._core_last = np.full(self.local.n_refs, np.nan)
         last_step = round(tstop / self.dt)
         if self._in_step:
@@ -173,6 +184,8 @@ class LfpGatherReport:
         self._core.register(self._slot, self._core_index, self._buf[self._base:],
                             self._have[self._base:], self.spec.grid, self._next_row, self.dt,
                             self._core_last, last_step)
+        if self.axial:
+            self._core.set_plan(self._slot, self._axial_plan())
         if self._in_step:
             self._core.on_full(self._slot, self._on_full)
 
@@ -271,6 +284,16 @@ class LfpGatherReport:
 
     def _gather(self) -> np.ndarray:
         """Every compartment current now, in reference order (a view of ``_column``)."""
+        if self.axial:
+            if self._plan_vector is None:
+                self._plan_vector = self.h.Vector(self._axial_plan().astype(float))
+                log.debug("lfp report %s: compartment currents computed from the voltages",
+                          self.spec.name)
+            got = self.h.nd_gather_axial(self._plan_vector, self._column)
+            if got != self.local.n_refs:
+                raise RuntimeError(f"report {self.spec.name}: nd_gather_axial computed {got:g} "
+                                   f"of {self.local.n_refs} currents")
+            return self._column.as_numpy()[:self.local.n_refs]
         if self._index is None:
             self._index = self._node_index()   # gathers through the PtrVector
             if self._index is not None:
@@ -281,6 +304,24 @@ class LfpGatherReport:
         else:
             self.h.nd_gather_imem(self._index, self._column)
         return self._column.as_numpy()[:self.local.n_refs]
+
+    def _node_indices(self) -> np.ndarray:
+        """NEURON's node index of every reference (int32; the model must be final)."""
+        return np.array([seg.node_index() for seg in self.local.segments], np.int32)
+
+    def _axial_plan(self) -> np.ndarray:
+        """The plan of the currents from the voltages (``lfp_axial.axial_plan``), made once
+        the model is final, from NEURON's parent of every node."""
+        if self._plan is None:
+            h = self.h
+            count = int(h.nd_node_count())
+            parents = h.Vector(max(1, count))
+            if count < 0 or h.nd_node_parents(parents) != count:
+                raise RuntimeError(f"report {self.spec.name}: nd_node_parents failed")
+            index = self._core_index if self._core_index is not None else \
+                self._node_indices()
+            self._plan = axial_plan(parents.as_numpy()[:count].astype(np.int64), index)
+        return self._plan
 
     def _node_index(self):
         """Gather through the PtrVector, and say how later gathers go: the node index of each

@@ -37,8 +37,9 @@ import time
 from ..errors import ConfigError, NeurodamusError
 from ..parallel import Phase, TokenRing, allmax, allmin, fail_together, on_root
 from . import writer
+from .lfp_axial import why_not_axial
 from .lfp_core_gather import CoreImemGather
-from .lfp_mapping import build_lfp_report
+from .lfp_mapping import build_lfp_report, use_membrane_refs
 from .lfp_recording import LfpGatherReport
 from .mapping import build_local_report
 from .recording import ActiveReport, BoundedSolver, StepClock, define_hoc_helpers, first_section
@@ -93,16 +94,19 @@ class ReportSet:
         debug = plan.options.debug
         with Phase(comm, "reports", None, debug):
             catalog = MechanismCatalog.from_neuron(h)
-            if any(parse_variable(v).is_i_membrane for s in specs for v in s.variables) \
-                    and first_section(h) is not None:
-                # not on a rank without sections: NEURON 9.0.2 then fails an assertion
-                # (vec_sav_d) at the first step
-                h.cvode.use_fast_imem(1)
+            other_imem = any(parse_variable(v).is_i_membrane for s in specs
+                             if s.type != "lfp" for v in s.variables)
+            if other_imem:
+                self._fast_imem()
             locals_ = [self._build_local(plan, spec, catalog, cells) for spec in specs]
-        counts = [[(len(b.node_ids), len(b.element_ids)) for b in lr.blocks] for lr, _ in locals_]
-        all_counts = comm.allgather(counts) if self.size > 1 else [counts]
+        # after the phase: its end tells every rank whether one failed (collectives follow)
         core_gather = _core_gather(h, core_library, [lr for lr, _ in locals_]) \
             if plan.uses_coreneuron else None
+        with Phase(comm, "reports", None, debug):
+            why = self._why_not_axial(plan, [lr for lr, _ in locals_], core_gather, other_imem)
+        axial = self._lfp_currents([lr for lr, _ in locals_], why, other_imem)
+        counts = [[(len(b.node_ids), len(b.element_ids)) for b in lr.blocks] for lr, _ in locals_]
+        all_counts = comm.allgather(counts) if self.size > 1 else [counts]
         self.buffer_mb = plan.options.report_buffer_size or \
             self._default_buffer_mb([lr for lr, _ in locals_])
         in_step_rows = self._rows_in_step(core_gather, [lr for lr, _ in locals_]) \
@@ -114,7 +118,7 @@ class ReportSet:
                 # (lfp_recording.py)
                 widest = max(sum(n for _, n in c[i]) for c in all_counts)   # elements
                 rep = LfpGatherReport(local, layouts, pops, self.dt, core_gather,
-                                      min(self.buffer_mb, MAX_PIECE_MB) * 2**20, widest)
+                                      min(self.buffer_mb, MAX_PIECE_MB) * 2**20, widest, axial)
                 if in_step_rows:
                     rep.flush_in_step(in_step_rows, self._write_in_step)
                 self.reports.append(rep)
@@ -156,6 +160,45 @@ class ReportSet:
         if self.rank == 0:
             log.debug("lfp reports under CoreNEURON: flushed from its step every %d rows", rows)
         return rows
+
+    def _fast_imem(self) -> None:
+        if first_section(self.h) is not None:
+            # not on a rank without sections: NEURON 9.0.2 then fails an assertion
+            # (vec_sav_d) at the first step
+            self.h.cvode.use_fast_imem(1)
+
+    def _why_not_axial(self, plan, locals_, core_gather, other_imem: bool) -> str | None:
+        """Why this rank's lfp currents cannot be computed from the voltages (None: they
+        can, or there is no lfp report)."""
+        lfp = [local for local in locals_ if local.spec.type == "lfp"]
+        if not lfp:
+            return None
+        h = self.h
+        ready = hasattr(h, "nd_gather_axial") and h.nd_node_count() >= 0
+        if plan.uses_coreneuron:
+            ready = ready and core_gather is not None and core_gather.computes_axial
+        return why_not_axial(h, [seg for local in lfp for seg in local.segments], ready,
+                             other_imem)
+
+    def _lfp_currents(self, locals_, why: str | None, other_imem: bool) -> bool:
+        """Where the lfp reports' currents come from, the same on every rank: True when
+        they are computed from the voltages (``lfp_axial.py``), else NEURON computes fast
+        ``i_membrane_`` and they read it (logged with the reason). Collective."""
+        lfp = [local for local in locals_ if local.spec.type == "lfp"]
+        if not lfp:   # the same reports on every rank
+            return False
+        whys = self.comm.allgather(why) if self.size > 1 else [why]
+        why = next((w for w in whys if w), None)
+        if why is None:
+            log.info("lfp reports: compartment currents computed from the voltages (no fast "
+                     "i_membrane_)")
+            return True
+        log.info("lfp reports: compartment currents read from fast i_membrane_ (%s)", why)
+        if not other_imem:
+            self._fast_imem()
+        for local in lfp:
+            use_membrane_refs(local)
+        return False
 
     @staticmethod
     def _build_local(plan, spec, catalog, cells):
@@ -401,7 +444,8 @@ class ReportSet:
             if saved is None or len(saved) != rep.n_recorded:
                 warn(f"report {rep.spec.name}: not in the checkpoint; its row at t = {t:g} ms "
                      f"is taken from the restored state")
-                saved = [ref[0] for ref in rep.local.refs]
+                saved = rep.last_values() if isinstance(rep, LfpGatherReport) else \
+                    [ref[0] for ref in rep.local.refs]
             rep.restart(step, saved)
         self._clock.restart(step, t)
 

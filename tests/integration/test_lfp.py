@@ -99,6 +99,67 @@ def test_coreneuron_gathers_the_currents_in_its_step(runs, ranks):
     assert f"CoreNEURON: 1 psolve(s) of up to {TSTOP:g} ms" in log, log[-3000:]
 
 
+def test_an_electrode_on_a_report_cell_keeps_fast_i_membrane(runs):
+    # the "stim" input is a physical electrode (IClamp) on the Excitatory cells: its current
+    # is not a membrane current, so the currents cannot come from the voltages alone
+    for key in (("NEURON", 1), ("CORENEURON", 2)):
+        assert "lfp reports: compartment currents read from fast i_membrane_ (an electrode " \
+            "(IClamp/SEClamp) is on a cell of an lfp report)" in runs[("log", *key)]
+
+
+@pytest.fixture(scope="module")
+def axial_runs(circuit, tmp_path_factory):
+    """The circuit with the driver's own current source instead of the electrode: the lfp
+    currents are computed from the voltages; ``imem``: the same run with a report of
+    i_membrane as well (fast i_membrane_ is then on, and the lfp report reads it);
+    ``second``: secondorder 2 (fast i_membrane_ again)."""
+    sim = json.loads(circuit.read_text())
+    del sim["inputs"]["stim"]["represents_physical_electrode"]
+    (circuit.parent / "axial.json").write_text(json.dumps(sim, indent=1))
+    imem = dict(sim, reports=dict(sim["reports"], imem={
+        "type": "compartment", "variable_name": "i_membrane", "cells": "Inhibitory",
+        "dt": 1.0, "start_time": 0.0, "end_time": 10.0}))
+    (circuit.parent / "axial_imem.json").write_text(json.dumps(imem, indent=1))
+    second = dict(sim, run=dict(sim["run"], integration_method="crank_nicolson_ion"))
+    (circuit.parent / "axial_second.json").write_text(json.dumps(second, indent=1))
+    out = {}
+    for name, config, engine, ranks in (("NEURON", "axial.json", "NEURON", 1),
+                                        ("CORENEURON", "axial.json", "CORENEURON", 2),
+                                        ("imem", "axial_imem.json", "NEURON", 1),
+                                        ("second", "axial_second.json", "NEURON", 2)):
+        folder = tmp_path_factory.mktemp(f"axial_{name.lower()}")
+        res = run_ok([circuit.parent / config, f"--output-path={folder}",
+                      f"--simulator={engine}", "--debug"], ranks)
+        out[name] = folder
+        out["log", name] = res.stdout + res.stderr
+    return out
+
+
+def test_currents_from_the_voltages_equal_fast_i_membrane(axial_runs):
+    for name in ("NEURON", "CORENEURON"):
+        assert "lfp reports: compartment currents computed from the voltages (no fast " \
+            "i_membrane_)" in axial_runs["log", name]
+    assert "lfp reports: compartment currents read from fast i_membrane_ (another report " \
+        "records i_membrane" in axial_runs["log", "imem"]
+    assert "lfp reports: compartment currents read from fast i_membrane_ (secondorder = 2)" \
+        in axial_runs["log", "second"]
+    axial, membrane = per_node(axial_runs["NEURON"]), per_node(axial_runs["imem"])
+    scale = max(np.abs(v).max() for v in membrane.values())
+    assert scale > 1e-6
+    for node in membrane:   # the same physics: equal to rounding (float32 output)
+        np.testing.assert_allclose(axial[node], membrane[node], rtol=1e-6, atol=1e-9 * scale,
+                                   err_msg=f"node {node}")
+
+
+def test_currents_from_the_voltages_identical_across_engines_and_ranks(axial_runs):
+    # both engines compute the same terms in the same order (core/mod)
+    ref, other = per_node(axial_runs["NEURON"]), per_node(axial_runs["CORENEURON"])
+    assert ref.keys() == other.keys()
+    for node in ref:
+        np.testing.assert_allclose(other[node], ref[node], rtol=1e-9, atol=0,
+                                   err_msg=f"node {node}")
+
+
 def per_node(folder: Path) -> dict:
     pop = libsonata.ElementReportReader(str(folder / "lfp.h5"))["cortex"]
     out = {}

@@ -138,8 +138,8 @@ def lfp_run(tmp_path_factory):
     return d
 
 
-def _report(d, name):
-    pop = libsonata.ElementReportReader(str(d / "output" / f"{name}.h5"))["cortex"]
+def _report(d, name, output="output"):
+    pop = libsonata.ElementReportReader(str(d / output / f"{name}.h5"))["cortex"]
     data = pop.get()
     return pop, np.asarray(data.data, float), np.asarray(data.ids)
 
@@ -182,3 +182,44 @@ def test_total_membrane_current_kirchhoff(lfp_run):
     assert np.max(np.abs(on[:, 0])) <= 1e-9 * I_AMP
     # node 2: an IClamp is an electrode current: the membrane carries all of I out
     np.testing.assert_allclose(on[:, 1], I_AMP, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def axial_run(lfp_run):
+    """The cables again without any electrode: the lfp currents are then computed from the
+    voltages (no fast i_membrane_, ``lfp_axial.py``). ``total``: weight 1 everywhere;
+    ``parts``: electrode 0 weighs the soma only, electrode 1 the dendrite only."""
+    d = lfp_run
+    sections = np.array([0] + [1] * 201)
+    parts = np.zeros((202, 2))
+    parts[0, 0], parts[1:, 1] = 1.0, 1.0
+    _write_hand_file(d / "hand_parts.h5", {1: (sections, parts)}, 2)
+    step = dict(module="linear", input_type="current_clamp", delay=5.0, duration=100.0,
+                amp_start=I_AMP)
+    rep = dict(type="lfp", dt=0.1, start_time=0.0, end_time=50.0)
+    config = write_simulation(d, {"nonphys": dict(step, node_set="nonphys")}, tstop=50.0,
+                              node_set="All", name="axial.json", output_dir="output_axial",
+                              reports={"total": dict(rep, cells="cables",
+                                                     electrodes_file="hand_sum.h5"),
+                                       "parts": dict(rep, cells="nonphys",
+                                                     electrodes_file="hand_parts.h5")})
+    res = run_neurodamus([config], cwd=d, env=base_env(PYTHONPATH=str(ROOT)))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return d, res.stdout + res.stderr
+
+
+def test_total_membrane_current_kirchhoff_from_the_voltages(axial_run):
+    d, log = axial_run
+    assert "lfp reports: compartment currents computed from the voltages" in log
+    pop, data, ids = _report(d, "total", "output_axial")
+    assert ids.tolist() == [[1, 0], [2, 0]]
+    on = data[_on_rows(pop)]
+    # node 1 carries the driver's source (a membrane current): its total still cancels
+    assert np.max(np.abs(on)) <= 1e-9 * I_AMP
+    # ... while its parts do not: the source's current leaves through the dendrite's
+    # membrane, taken from the soma's (the soma's membrane current is the source's -I plus
+    # its own capacitive and leak currents)
+    pop, parts, _ = _report(d, "parts", "output_axial")
+    on = parts[_on_rows(pop)]
+    assert np.min(on[-100:, 1]) > 0.1 * I_AMP
+    np.testing.assert_allclose(on[:, 0], -on[:, 1], rtol=1e-6, atol=1e-9 * I_AMP)

@@ -1,4 +1,5 @@
-"""Electrodes files (reports/lfp.py) and source weights (reports/lfp_sources.py), no NEURON."""
+"""Electrodes files (reports/lfp.py), source weights (reports/lfp_sources.py) and the plan of
+the currents from the voltages (reports/lfp_axial.py), no NEURON."""
 
 import h5py
 import numpy as np
@@ -13,6 +14,7 @@ from neurodamus.reports.lfp import (
     read_cell_weights,
     read_electrodes_file,
 )
+from neurodamus.reports.lfp_axial import axial_plan
 from neurodamus.reports.lfp_sources import (
     line_source_factors,
     point_source_factors,
@@ -163,3 +165,32 @@ def test_positions_csv(tmp_path):
     (tmp_path / "q.csv").write_text("1,2,3\n4,5\n")
     with pytest.raises(ConfigError, match=r"q\.csv: line 2"):
         read_positions(tmp_path / "q.csv")
+
+
+def test_axial_plan_lists_parent_and_children_in_order():
+    # a cell's nodes as NEURON numbers them: 0 the root, children after their parents
+    parents = [-1, 0, 1, 1, 0, 3, 1]
+    plan = axial_plan(parents, [1, 3, 5, 0])
+    assert plan.dtype == np.int32
+    assert plan.tolist() == [1, 0, 3, 2, 3, 6,    # node 1: parent 0, children 2, 3, 6
+                             3, 1, 1, 5,          # node 3: parent 1, child 5
+                             5, 3, 0,             # node 5: a leaf
+                             0, -1, 2, 1, 4]      # node 0: the root, children 1, 4
+
+
+def test_axial_plan_matches_a_brute_force_walk_on_a_random_tree():
+    rng = np.random.default_rng(5)
+    parents = [-1] + [int(rng.integers(0, i)) for i in range(1, 300)]
+    nodes = rng.permutation(300)[:120]
+    plan, at = axial_plan(parents, nodes).tolist(), 0
+    for k in nodes.tolist():
+        children = [c for c, p in enumerate(parents) if p == k]
+        assert plan[at:at + 3 + len(children)] == [k, parents[k], len(children), *children]
+        at += 3 + len(children)
+    assert at == len(plan)
+
+
+@pytest.mark.parametrize("parents,nodes", [([-1, 0], [2]), ([-1, 0], [-1]), ([-1, 5], [1])])
+def test_axial_plan_refuses_indices_outside_the_nodes(parents, nodes):
+    with pytest.raises(ValueError):
+        axial_plan(parents, nodes)
