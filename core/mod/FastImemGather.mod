@@ -10,14 +10,15 @@ before 9, more than one thread: the caller then uses the PtrVector). The driver 
 two ways once before relying on this one.
 Under CoreNEURON the function is empty (lfp reports record there through NEURON vectors).
 
-nd_gather_axial(plan, out) computes the same currents from the voltages, without fast
+nd_gather_axial(slot, out) computes the same currents from the voltages, without fast
 i_membrane_: with the fixed step and secondorder = 0, the step's linear system makes a node's
 membrane current equal to the axial current flowing into it (plus any ELECTRODE_CURRENT, which
 the driver rules out before using this), and NEURON's own matrix coefficients give it:
   i = 0.01 area_k (-b_k (v_parent - v_k) + sum over children c of a_c (v_k - v_c))   [nA]
 (the terms nrn_rhs adds, in a fixed order). Fast i_membrane_ costs five passes over every node
-at every step; this costs one pass over the report's nodes at report steps only. plan, per
-output value: node k, its parent (-1: none), the number of children, the children.
+at every step; this costs one pass over the report's nodes at report steps only. The plan,
+given once per report by nd_axial_plan(slot, plan) (kept as int32, checked then), per output
+value: node k, its parent (-1: none), the number of children, the children.
 nd_node_parents(out) gives NEURON's parent index of every node of thread 0 (-1 for roots), from
 which the driver builds the plan; nd_node_count() the number of nodes.
 ENDCOMMENT
@@ -94,43 +95,102 @@ VERBATIM
 ENDVERBATIM
 }
 
+VERBATIM
+#ifdef ND_GATHER_IMEM
+#define ND_AXIAL_SLOTS 64
+/* the plans of nd_axial_plan, as int32 (checked against the thread's nodes once) */
+static int* nd_axial_plans[ND_AXIAL_SLOTS];
+static long nd_axial_lens[ND_AXIAL_SLOTS];
+static int nd_axial_counts[ND_AXIAL_SLOTS];   /* values per gather */
+static int nd_axial_ends[ND_AXIAL_SLOTS];     /* the thread's node count it was checked for */
+#endif
+ENDVERBATIM
+
+FUNCTION nd_axial_plan() {
+VERBATIM
+    /* nd_axial_plan(slot, plan): keep `plan` (see above) for nd_gather_axial(slot, out);
+       returns the number of values it gives, -1: this build cannot, -2: a bad plan */
+    _lnd_axial_plan = -1;
+#ifdef ND_GATHER_IMEM
+    int slot = (int) *getarg(1);
+    if (nrn_nthread == 1 && slot >= 0 && slot < ND_AXIAL_SLOTS) {
+        void* plan_vec = vector_arg(2);
+        const double* plan = vector_vec(plan_vec);
+        long len = vector_capacity(plan_vec);
+        int end = nrn_threads[0].end;
+        free(nd_axial_plans[slot]);
+        nd_axial_plans[slot] = 0;
+        int* copy = (int*) malloc(sizeof(int) * (len ? len : 1));
+        int n = 0;
+        long at = 0;
+        for (; at + 3 <= len; ++n) {
+            int k = (int) plan[at], p = (int) plan[at + 1], nc = (int) plan[at + 2];
+            if (k < 0 || k >= end || p < -1 || p >= end || nc < 0 || at + 3 + nc > len) {
+                break;
+            }
+            copy[at] = k;
+            copy[at + 1] = p;
+            copy[at + 2] = nc;
+            at += 3;
+            for (int j = 0; j < nc; ++j, ++at) {
+                int c = (int) plan[at];
+                if (c < 0 || c >= end) {
+                    at = -1;
+                    break;
+                }
+                copy[at] = c;
+            }
+            if (at < 0) {
+                break;
+            }
+        }
+        if (at != len) {
+            free(copy);
+            _lnd_axial_plan = -2;
+        } else {
+            nd_axial_plans[slot] = copy;
+            nd_axial_lens[slot] = len;
+            nd_axial_counts[slot] = n;
+            nd_axial_ends[slot] = end;
+            _lnd_axial_plan = n;
+        }
+    }
+#endif
+ENDVERBATIM
+}
+
 FUNCTION nd_gather_axial() {
 VERBATIM
-    /* returns the number of values, -1: this build cannot, -2: a bad plan */
+    /* nd_gather_axial(slot, out): the currents of the slot's plan into out; returns their
+       number, -1: this build cannot, -2: no plan, or the nodes changed since */
     _lnd_gather_axial = -1;
 #ifdef ND_GATHER_IMEM
-    if (nrn_nthread == 1) {
+    int slot = (int) *getarg(1);
+    if (nrn_nthread == 1 && slot >= 0 && slot < ND_AXIAL_SLOTS) {
         NrnThread& nt = nrn_threads[0];
-        void* plan_vec = vector_arg(1);
         void* out = vector_arg(2);
-        const double* plan = vector_vec(plan_vec);
-        int len = vector_capacity(plan_vec);
-        int cap = vector_capacity(out);
+        const int* q = nd_axial_plans[slot];
+        int n = nd_axial_counts[slot];
+        if (!q || nd_axial_ends[slot] != nt.end || vector_capacity(out) < n) {
+            _lnd_gather_axial = -2;
+            return _lnd_gather_axial;
+        }
         double* to = vector_vec(out);
         const double* v = nt.node_voltage_storage();
         const double* a = nt.node_a_storage();
         const double* b = nt.node_b_storage();
         const double* area = nt.node_area_storage();
-        int end = nt.end;
-        int n = 0;
-        for (int at = 0; at + 2 < len; ++n) {
-            int k = (int) plan[at], p = (int) plan[at + 1], nc = (int) plan[at + 2];
-            at += 3;
-            if (n >= cap || k < 0 || k >= end || p >= end || nc < 0 || at + nc > len) {
-                _lnd_gather_axial = -2;
-                return _lnd_gather_axial;
-            }
-            double i = p >= 0 ? -b[k] * (v[p] - v[k]) : 0.0;
+        for (int m = 0; m < n; ++m) {
+            int k = q[0], p = q[1], nc = q[2];
+            q += 3;
+            double vk = v[k];
+            double i = p >= 0 ? -b[k] * (v[p] - vk) : 0.0;
             for (int j = 0; j < nc; ++j) {
-                int c = (int) plan[at + j];
-                if (c < 0 || c >= end) {
-                    _lnd_gather_axial = -2;
-                    return _lnd_gather_axial;
-                }
-                i += a[c] * (v[k] - v[c]);
+                int c = q[j];
+                i += a[c] * (vk - v[c]);
             }
-            at += nc;
-            to[n] = i * area[k] * 0.01;
+            q += nc;
+            to[m] = i * area[k] * 0.01;
         }
         _lnd_gather_axial = n;
     }

@@ -14,7 +14,9 @@ Which currents enter: fast ``i_membrane_`` holds the capacitive and ionic curren
 NONSPECIFIC_CURRENT point process, hence the driver's own current source
 (``MembraneCurrentSource``, ``represents_physical_electrode: false``) as a membrane current; an
 ``IClamp`` (a physical electrode) is an electrode current and is not in it. Summed over a cell
-without physical electrode, the membrane currents cancel (Kirchhoff).
+without physical electrode, the membrane currents cancel (Kirchhoff). Where that is the same
+thing, the currents are computed from the voltages instead (``lfp_axial.py``): the references
+are then the segments until ``report_set`` has chosen (``use_membrane_refs``).
 """
 
 from __future__ import annotations

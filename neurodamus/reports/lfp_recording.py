@@ -45,6 +45,7 @@ rows. A library built before that callback existed holds the rows of a whole chu
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 class LfpGatherReport:
     """Stands for ``recording.ActiveReport`` (same attributes and methods) for one lfp report,
     on either engine (``core``: CoreNEURON's in-step gather)."""
+
+    _axial_slots = itertools.count()   # nd_axial_plan's slot of each report of the process
 
     def __init__(self, local, layouts: list, populations: list, dt: float, core=None,
                  piece_bytes: float = 8 * 2**20, widest_rank: int | None = None,
@@ -89,7 +92,10 @@ class LfpGatherReport:
         self.piece_bytes = piece_bytes   # output of one piece of a flush, per rank
         self.axial = axial         # currents from the voltages (lfp_axial.py)
         self._plan = None          # its plan (int32), in NEURON's node indices
-        self._plan_vector = None   # the same as a hoc Vector (nd_gather_axial)
+        self._plan_set = False     # given to nd_axial_plan (NEURON)
+        self._axial_slot = next(LfpGatherReport._axial_slots) if axial else None
+        if axial and self._axial_slot >= 64:   # ND_AXIAL_SLOTS of FastImemGather.mod
+            raise RuntimeError("more than 64 lfp reports")
         # elements of the rank with the most (the same on every rank, as the pieces must be)
         self.widest_rank = local.n_elements if widest_rank is None else widest_rank
 
@@ -285,11 +291,16 @@ class LfpGatherReport:
     def _gather(self) -> np.ndarray:
         """Every compartment current now, in reference order (a view of ``_column``)."""
         if self.axial:
-            if self._plan_vector is None:
-                self._plan_vector = self.h.Vector(self._axial_plan().astype(float))
+            if not self._plan_set:
+                got = self.h.nd_axial_plan(self._axial_slot,
+                                           self.h.Vector(self._axial_plan().astype(float)))
+                if got != self.local.n_refs:
+                    raise RuntimeError(f"report {self.spec.name}: nd_axial_plan refused the "
+                                       f"plan ({got:g})")
+                self._plan_set = True
                 log.debug("lfp report %s: compartment currents computed from the voltages",
                           self.spec.name)
-            got = self.h.nd_gather_axial(self._plan_vector, self._column)
+            got = self.h.nd_gather_axial(self._axial_slot, self._column)
             if got != self.local.n_refs:
                 raise RuntimeError(f"report {self.spec.name}: nd_gather_axial computed {got:g} "
                                    f"of {self.local.n_refs} currents")

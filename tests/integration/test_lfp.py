@@ -160,6 +160,27 @@ def test_currents_from_the_voltages_identical_across_engines_and_ranks(axial_run
                                    err_msg=f"node {node}")
 
 
+@pytest.mark.parametrize("engine,ranks", [("NEURON", 1), ("CORENEURON", 2)])
+def test_checkpoint_continues_the_report_from_the_voltages(axial_runs, circuit, tmp_path,
+                                                           engine, ranks):
+    sim = json.loads((circuit.parent / "axial.json").read_text())
+    sim["run"]["tstop"] = TSTOP / 2
+    half = circuit.parent / "axial_half.json"
+    half.write_text(json.dumps(sim))
+    ckpt = tmp_path / "ckpt"
+    run_ok([half, f"--output-path={tmp_path / 'first'}", f"--simulator={engine}",
+            f"--save={ckpt}"], ranks)
+    res = run_ok([circuit.parent / "axial.json", f"--output-path={tmp_path / 'second'}",
+                  f"--simulator={engine}", f"--restore={ckpt}"], ranks)
+    text = res.stdout + res.stderr
+    assert "compartment currents computed from the voltages" in text
+    assert "not in the checkpoint" not in text, text[-2000:]
+    ref, other = per_node(axial_runs[engine]), per_node(tmp_path / "second")
+    assert ref.keys() == other.keys()
+    for node in ref:
+        np.testing.assert_array_equal(other[node], ref[node], err_msg=f"node {node}")
+
+
 def per_node(folder: Path) -> dict:
     pop = libsonata.ElementReportReader(str(folder / "lfp.h5"))["cortex"]
     out = {}
