@@ -13,7 +13,8 @@ terms in the same order on both engines.
 The driver uses it only where it equals fast ``i_membrane_``: no electrode (``IClamp``,
 ``SEClamp``, ...: their current is not a membrane current) and no ``extracellular`` on a cell
 of an lfp report, ``secondorder = 0``, no other report of ``i_membrane``, and mechanisms built
-with this driver's ``core/mod`` (``uses_axial_currents``); else fast ``i_membrane_`` as before.
+with this driver's ``core/mod`` (``ReportSet`` chooses, the same on every rank, and logs why);
+else fast ``i_membrane_`` as before.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def why_not_axial(h, segments, engine_ready: bool, other_imem: bool) -> str | No
         return "the mechanisms lack core/mod's axial gather (rebuild them)"
     sections = {seg.sec for seg in segments}
     if electrode_sections(h) & sections:
-        return "an electrode (IClamp/SEClamp) is on a cell of an lfp report"
+        return "an electrode (IClamp, SEClamp or VClamp) is on a cell of an lfp report"
     if any(sec.has_membrane("extracellular") for sec in sections):
         return "extracellular is inserted in a cell of an lfp report"
     return None

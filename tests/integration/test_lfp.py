@@ -104,7 +104,7 @@ def test_an_electrode_on_a_report_cell_keeps_fast_i_membrane(runs):
     # is not a membrane current, so the currents cannot come from the voltages alone
     for key in (("NEURON", 1), ("CORENEURON", 2)):
         assert "lfp reports: compartment currents read from fast i_membrane_ (an electrode " \
-            "(IClamp/SEClamp) is on a cell of an lfp report)" in runs[("log", *key)]
+            "(IClamp, SEClamp or VClamp) is on a cell of an lfp report)" in runs[("log", *key)]
 
 
 @pytest.fixture(scope="module")
