@@ -12,9 +12,9 @@ terms in the same order on both engines.
 
 The driver uses it only where it equals fast ``i_membrane_``: no electrode (``IClamp``,
 ``SEClamp``, ...: their current is not a membrane current) and no ``extracellular`` on a cell
-of an lfp report, ``secondorder = 0``, no other report of ``i_membrane``, and mechanisms built
-with this driver's ``core/mod`` (``ReportSet`` chooses, the same on every rank, and logs why);
-else fast ``i_membrane_`` as before.
+of an lfp report, the fixed step with ``secondorder = 0``, no ``LinearMechanism``, no other
+report of ``i_membrane``, and mechanisms built with this driver's ``core/mod`` (``ReportSet``
+chooses, the same on every rank, and logs why); else fast ``i_membrane_`` as before.
 """
 
 from __future__ import annotations
@@ -74,6 +74,10 @@ def why_not_axial(h, segments, engine_ready: bool, other_imem: bool) -> str | No
         return "another report records i_membrane (fast i_membrane_ is on anyway)"
     if int(h.secondorder) != 0:
         return f"secondorder = {int(h.secondorder)}"
+    if h.cvode.active():
+        return "the variable time step"
+    if hasattr(h, "LinearMechanism") and int(h.List("LinearMechanism").count()):
+        return "a LinearMechanism adds terms to the cable equations"
     if not engine_ready:
         return "the mechanisms lack core/mod's axial gather (rebuild them)"
     sections = {seg.sec for seg in segments}

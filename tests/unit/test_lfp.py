@@ -14,7 +14,7 @@ from neurodamus.reports.lfp import (
     read_cell_weights,
     read_electrodes_file,
 )
-from neurodamus.reports.lfp_axial import axial_plan
+from neurodamus.reports.lfp_axial import axial_plan, why_not_axial
 from neurodamus.reports.lfp_sources import (
     line_source_factors,
     point_source_factors,
@@ -194,3 +194,68 @@ def test_axial_plan_matches_a_brute_force_walk_on_a_random_tree():
 def test_axial_plan_refuses_indices_outside_the_nodes(parents, nodes):
     with pytest.raises(ValueError):
         axial_plan(parents, nodes)
+
+
+class _Sec:
+    def __init__(self, mechs=()):
+        self.mechs = set(mechs)
+
+    def has_membrane(self, name):
+        return name in self.mechs
+
+
+class _Seg:
+    def __init__(self, sec):
+        self.sec = sec
+
+
+class _Instances:
+    def __init__(self, items):
+        self.items = items
+
+    def count(self):
+        return len(self.items)
+
+    def o(self, i):
+        return self.items[i]
+
+
+class _Clamp:
+    def __init__(self, sec):
+        self.seg = _Seg(sec) if sec is not None else None
+
+    def get_segment(self):
+        return self.seg
+
+
+class _H:
+    """What ``why_not_axial`` asks of NEURON (stubbed: the rule is tested, not NEURON; the
+    integration tests run it on NEURON)."""
+
+    def __init__(self, secondorder=0, cvode=0, instances=None):
+        self.secondorder = secondorder
+        self.cvode = type("Cvode", (), {"active": lambda _self: cvode})()
+        self.instances = instances or {}
+        for name in ("IClamp", "SEClamp", "VClamp", "LinearMechanism"):
+            setattr(self, name, object())
+
+    def List(self, name):   # noqa: N802 - NEURON's name
+        return _Instances(self.instances.get(name, []))
+
+
+def test_why_not_axial_names_the_first_reason():
+    mine, other = _Sec(), _Sec()
+    segs = [_Seg(mine), _Seg(mine)]
+    assert why_not_axial(_H(), segs, True, False) is None
+    # an electrode elsewhere, or not placed, does not matter; on a report cell it does
+    assert why_not_axial(_H(instances={"IClamp": [_Clamp(other), _Clamp(None)]}), segs,
+                         True, False) is None
+    assert "an electrode" in why_not_axial(_H(instances={"SEClamp": [_Clamp(mine)]}), segs,
+                                           True, False)
+    assert why_not_axial(_H(secondorder=2), segs, True, False) == "secondorder = 2"
+    assert why_not_axial(_H(cvode=1), segs, True, False) == "the variable time step"
+    assert "LinearMechanism" in why_not_axial(_H(instances={"LinearMechanism": [object()]}),
+                                              segs, True, False)
+    assert "extracellular" in why_not_axial(_H(), [_Seg(_Sec(["extracellular"]))], True, False)
+    assert "rebuild" in why_not_axial(_H(), segs, False, False)
+    assert "another report" in why_not_axial(_H(secondorder=2), segs, False, True)
