@@ -26,7 +26,8 @@ from the voltages instead, as FastImemGather.mod's nd_gather_axial does on NEURO
 NEURON's node indices, same terms in the same order: both engines give identical values), and
 CoreNEURON needs no fast i_membrane_.
 The instance has no state: checkpoints hold nothing of it.
-The NEURON build does nothing (the NEURON engine reads the currents with nd_gather_imem).
+The NEURON build does nothing (the NEURON engine reads the currents with nd_gather_imem or
+nd_gather_axial, FastImemGather.mod).
 ENDCOMMENT
 
 NEURON {
@@ -130,7 +131,7 @@ static void nd_copy_imem(NdImemGather* g, double* to, const double* imem, const 
     }
 }
 
-/* the membrane current of NEURON node j: CoreNEURON index of node j */
+/* CoreNEURON's index of NEURON's node j (the node permutation) */
 #define ND_AT(j) (permute ? permute[j] : (j))
 
 static void nd_copy_axial(NdImemGather* g, double* to, const NrnThread* nt, const int* permute,

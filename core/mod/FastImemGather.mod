@@ -8,7 +8,7 @@ every report step. Through a PtrVector each value costs a data-handle dereferenc
 costs ~1 ns. Returns the number of values copied, or -1 when this build cannot (NEURON
 before 9, more than one thread: the caller then uses the PtrVector). The driver compares the
 two ways once before relying on this one.
-Under CoreNEURON the function is empty (lfp reports record there through NEURON vectors).
+In the CoreNEURON build these functions are empty (CoreImemGather.mod gathers there).
 
 nd_gather_axial(slot, out) computes the same currents from the voltages, without fast
 i_membrane_: with the fixed step and secondorder = 0, the step's linear system makes a node's
