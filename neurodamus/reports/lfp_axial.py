@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-#: NEURON's point processes with an ELECTRODE_CURRENT (built in, and used by the driver's
-#: physical-electrode inputs)
-ELECTRODE_MECHANISMS = ("IClamp", "SEClamp", "VClamp", "OClamp")
+from .variables import ELECTRODE_TYPES
+
+#: NEURON's point processes with an ELECTRODE_CURRENT: those of the driver's physical-electrode
+#: inputs and NEURON's other built-in clamps
+ELECTRODE_MECHANISMS = (*ELECTRODE_TYPES, "VClamp", "OClamp")
 
 
 def axial_plan(parents, nodes) -> np.ndarray:

@@ -82,7 +82,7 @@ class LfpGatherReport:
         self._core = core          # lfp_core_gather.CoreImemGather: CoreNEURON fills the rows
         self._slot = core.new_slot() if core is not None else None
         self._trigger = None       # the NdCoreImemGather instance (CoreNEURON)
-        self._core_index = None    # NEURON node index of every reference (CoreNEURON)
+        self._nodes = None         # NEURON node index of every reference (_node_indices)
         self._core_last = None     # the currents of a psolve's last step (CoreNEURON)
         self._core_checked = False
         self._in_step = None       # CoreNEURON: writes the held rows, called from the step
@@ -178,8 +178,7 @@ class LfpGatherReport:
         every row up to ``tstop``."""
         if not self._core_active():
             return
-        if self._core_index is None:   # the model is final: NEURON's node order is too
-            self._core_index = self._node_indices()
+        if self._core_last is None:
             self._core_last = np.full(self.local.n_refs, np.nan)
         last_step = round(tstop / self.dt)
         if self._in_step:
@@ -187,7 +186,7 @@ class LfpGatherReport:
         else:
             self._grow(self.spec.grid.rows_in(0, last_step + 1)[1] - self._next_row)
         self._core_last[:] = np.nan
-        self._core.register(self._slot, self._core_index, self._buf[self._base:],
+        self._core.register(self._slot, self._node_indices(), self._buf[self._base:],
                             self._have[self._base:], self.spec.grid, self._next_row, self.dt,
                             self._core_last, last_step)
         if self.axial:
@@ -317,8 +316,11 @@ class LfpGatherReport:
         return self._column.as_numpy()[:self.local.n_refs]
 
     def _node_indices(self) -> np.ndarray:
-        """NEURON's node index of every reference (int32; the model must be final)."""
-        return np.array([seg.node_index() for seg in self.local.segments], np.int32)
+        """NEURON's node index of every reference (int32), read once the model is final (at
+        the first gather or ``psolve``); the same under CoreNEURON, which maps them itself."""
+        if self._nodes is None:
+            self._nodes = np.array([seg.node_index() for seg in self.local.segments], np.int32)
+        return self._nodes
 
     def _axial_plan(self) -> np.ndarray:
         """The plan of the currents from the voltages (``lfp_axial.axial_plan``), made once
@@ -329,9 +331,8 @@ class LfpGatherReport:
             parents = h.Vector(max(1, count))
             if count < 0 or h.nd_node_parents(parents) != count:
                 raise RuntimeError(f"report {self.spec.name}: nd_node_parents failed")
-            index = self._core_index if self._core_index is not None else \
-                self._node_indices()
-            self._plan = axial_plan(parents.as_numpy()[:count].astype(np.int64), index)
+            self._plan = axial_plan(parents.as_numpy()[:count].astype(np.int64),
+                                    self._node_indices())
         return self._plan
 
     def _node_index(self):
@@ -346,8 +347,7 @@ class LfpGatherReport:
         values = self._column.as_numpy()[:n]
         if np.ptp(values) == 0:
             return None
-        index = h.Vector(self._core_index if self._core_index is not None else
-                         [seg.node_index() for seg in segments])   # the same under CoreNEURON
+        index = h.Vector(self._node_indices())
         direct = h.Vector(n)
         if h.nd_gather_imem(index, direct) != n:
             return False

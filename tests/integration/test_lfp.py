@@ -163,16 +163,7 @@ def test_currents_from_the_voltages_identical_across_engines_and_ranks(axial_run
 @pytest.mark.parametrize("engine,ranks", [("NEURON", 1), ("CORENEURON", 2)])
 def test_checkpoint_continues_the_report_from_the_voltages(axial_runs, circuit, tmp_path,
                                                            engine, ranks):
-    sim = json.loads((circuit.parent / "axial.json").read_text())
-    sim["run"]["tstop"] = TSTOP / 2
-    half = circuit.parent / "axial_half.json"
-    half.write_text(json.dumps(sim))
-    ckpt = tmp_path / "ckpt"
-    run_ok([half, f"--output-path={tmp_path / 'first'}", f"--simulator={engine}",
-            f"--save={ckpt}"], ranks)
-    res = run_ok([circuit.parent / "axial.json", f"--output-path={tmp_path / 'second'}",
-                  f"--simulator={engine}", f"--restore={ckpt}"], ranks)
-    text = res.stdout + res.stderr
+    text = save_half_and_restore(circuit.parent / "axial.json", tmp_path, engine, ranks, ranks)
     assert "compartment currents computed from the voltages" in text
     assert "not in the checkpoint" not in text, text[-2000:]
     ref, other = per_node(axial_runs[engine]), per_node(tmp_path / "second")
@@ -223,22 +214,29 @@ def test_coreneuron_with_permuted_nodes(runs, circuit, tmp_path):
                                    err_msg=f"node {node}")
 
 
+def save_half_and_restore(config: Path, tmp_path: Path, engine: str, ranks: int,
+                          restore_ranks: int) -> str:
+    """Run ``config`` to TSTOP / 2 with --save, then the whole of it with --restore, into
+    ``tmp_path / 'second'``; the log of the second run."""
+    sim = json.loads(config.read_text())
+    sim["run"]["tstop"] = TSTOP / 2
+    half = config.with_name(f"{config.stem}_half.json")
+    half.write_text(json.dumps(sim))
+    ckpt = tmp_path / "ckpt"
+    run_ok([half, f"--output-path={tmp_path / 'first'}", f"--simulator={engine}",
+            f"--save={ckpt}"], ranks)
+    res = run_ok([config, f"--output-path={tmp_path / 'second'}", f"--simulator={engine}",
+                  f"--restore={ckpt}"], restore_ranks)
+    return res.stdout + res.stderr
+
+
 @pytest.mark.parametrize("engine,ranks,restore_ranks", [("NEURON", 1, 1), ("NEURON", 2, 1),
                                                         ("CORENEURON", 2, 2),
                                                         ("CORENEURON", 2, 1)])
 def test_checkpoint_continues_the_report(runs, circuit, tmp_path, engine, ranks, restore_ranks):
     """--save half-way, then --restore (also onto another rank count): the report equals the
     straight run's, the row at the checkpoint included (it comes from the saved currents)."""
-    sim = json.loads(circuit.read_text())
-    sim["run"]["tstop"] = TSTOP / 2
-    half = circuit.parent / "lfp_half.json"
-    half.write_text(json.dumps(sim))
-    ckpt = tmp_path / "ckpt"
-    run_ok([half, f"--output-path={tmp_path / 'first'}", f"--simulator={engine}",
-            f"--save={ckpt}"], ranks)
-    res = run_ok([circuit, f"--output-path={tmp_path / 'second'}", f"--simulator={engine}",
-                  f"--restore={ckpt}"], restore_ranks)
-    text = res.stdout + res.stderr
+    text = save_half_and_restore(circuit, tmp_path, engine, ranks, restore_ranks)
     assert "unknown key" not in text and "not in the checkpoint" not in text, text[-2000:]
     ref, other = per_node(runs[engine, ranks]), per_node(tmp_path / "second")
     assert ref.keys() == other.keys()
